@@ -1,0 +1,102 @@
+import Foundation
+
+/// A compliance application (`/ComplianceApplication/`), the resource compliance-watch polls.
+public struct ComplianceApplication: Sendable, Hashable, Decodable {
+    /// `compliance_application_id`.
+    public var id: String
+    public var alias: String?
+    public var status: ApplicationStatus
+    /// Present only when Plivo gives one; `null`, `""` and a missing key are all `nil`.
+    public var rejectionReason: String?
+    public var endUserId: String?
+    public var endUserType: String?
+    public var countryISO2: String?
+    public var numberType: String?
+    public var complianceRequirementId: String?
+    public var documents: [ApplicationDocument]
+    public var createdAt: PlivoTimestamp?
+
+    /// Creates an application value (tests, the sandbox's seeds).
+    public init(
+        id: String, alias: String? = nil, status: ApplicationStatus, rejectionReason: String? = nil,
+        endUserId: String? = nil, endUserType: String? = nil, countryISO2: String? = nil, numberType: String? = nil,
+        complianceRequirementId: String? = nil, documents: [ApplicationDocument] = [], createdAt: PlivoTimestamp? = nil
+    ) {
+        self.id = id
+        self.alias = alias
+        self.status = status
+        self.rejectionReason = rejectionReason
+        self.endUserId = endUserId
+        self.endUserType = endUserType
+        self.countryISO2 = countryISO2
+        self.numberType = numberType
+        self.complianceRequirementId = complianceRequirementId
+        self.documents = documents
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "compliance_application_id", alias, status, rejectionReason = "rejection_reason"
+        case endUserId = "end_user_id", endUserType = "end_user_type", countryISO2 = "country_iso2"
+        case numberType = "number_type", complianceRequirementId = "compliance_requirement_id"
+        case documents, createdAt = "created_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let id = c.lenientString(.id) else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.id, .init(codingPath: c.codingPath, debugDescription: "compliance_application_id is missing or empty"))
+        }
+        self.id = id
+        alias = c.lenientString(.alias)
+        status = ApplicationStatus(c.lenientString(.status) ?? "unknown")
+        rejectionReason = c.lenientString(.rejectionReason)
+        endUserId = c.lenientString(.endUserId)
+        endUserType = c.lenientString(.endUserType)
+        countryISO2 = c.lenientString(.countryISO2)
+        numberType = c.lenientString(.numberType)
+        complianceRequirementId = c.lenientString(.complianceRequirementId)
+        documents = c.lenientArray(ApplicationDocument.self, .documents)
+        createdAt = c.lenientTimestamp(.createdAt)
+    }
+}
+
+/// A document attached to an application (`documents[]` on the application object).
+public struct ApplicationDocument: Sendable, Hashable, Decodable {
+    public var documentId: String
+    /// The requirement group, e.g. "Proof of Address".
+    public var name: String?
+    public var documentName: String?
+    public var documentTypeId: String?
+    public var documentTypeName: String?
+    public var scope: String?
+
+    /// Creates a document reference.
+    public init(
+        documentId: String, name: String? = nil, documentName: String? = nil, documentTypeId: String? = nil,
+        documentTypeName: String? = nil, scope: String? = nil
+    ) {
+        self.documentId = documentId
+        self.name = name
+        self.documentName = documentName
+        self.documentTypeId = documentTypeId
+        self.documentTypeName = documentTypeName
+        self.scope = scope
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id", name, documentName = "document_name"
+        case documentTypeId = "document_type_id", documentTypeName = "document_type_name", scope
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        documentId = c.lenientString(.documentId) ?? ""
+        name = c.lenientString(.name)
+        documentName = c.lenientString(.documentName)
+        documentTypeId = c.lenientString(.documentTypeId)
+        documentTypeName = c.lenientString(.documentTypeName)
+        scope = c.lenientString(.scope)
+    }
+}

@@ -1,0 +1,32 @@
+/// A proof document (`/ComplianceDocument/`).
+///
+/// Lists call the id `compliance_document_id` and the file `file`; get and create call them
+/// `document_id` and `file_name`. Both spellings decode into the same fields.
+public struct ComplianceDocument: Sendable, Hashable, Decodable {
+    public var id: String
+    public var documentTypeId: String?
+    public var endUserId: String?
+    public var alias: String?
+    public var fileName: String?
+    /// The metadata fields, gathered by Plivo from the form parts.
+    public var metaInformation: [String: String]
+    public var createdAt: PlivoTimestamp?
+
+    enum CodingKeys: String, CodingKey {
+        case documentId = "document_id", complianceDocumentId = "compliance_document_id"
+        case fileName = "file_name", file
+        case documentTypeId = "document_type_id", endUserId = "end_user_id", alias
+        case metaInformation = "meta_information", createdAt = "created_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = c.lenientString(.documentId, .complianceDocumentId) ?? ""
+        fileName = c.lenientString(.fileName, .file)
+        documentTypeId = c.lenientString(.documentTypeId)
+        endUserId = c.lenientString(.endUserId)
+        alias = c.lenientString(.alias)
+        metaInformation = c.lenientStringMap(.metaInformation)
+        createdAt = c.lenientTimestamp(.createdAt)
+    }
+}

@@ -1,0 +1,52 @@
+/// What an application for one country, number type and end-user type must contain.
+public struct ComplianceRequirement: Sendable, Hashable, Decodable {
+    public var id: String
+    public var countryISO2: String?
+    public var numberType: String?
+    public var endUserType: String?
+    public var acceptableDocumentTypes: [Group]
+
+    /// A requirement group: one of `acceptableDocuments` satisfies it.
+    public struct Group: Sendable, Hashable, Decodable {
+        public var name: String?
+        public var scope: String?
+        public var acceptableDocuments: [AcceptableDocument]
+
+        enum CodingKeys: String, CodingKey { case name, scope, acceptableDocuments = "acceptable_documents" }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = c.lenientString(.name)
+            scope = c.lenientString(.scope)
+            acceptableDocuments = c.lenientArray(AcceptableDocument.self, .acceptableDocuments)
+        }
+    }
+
+    /// A document type that satisfies a group.
+    public struct AcceptableDocument: Sendable, Hashable, Decodable {
+        public var documentTypeId: String
+        public var documentTypeName: String?
+
+        enum CodingKeys: String, CodingKey { case documentTypeId = "document_type_id", documentTypeName = "document_type_name" }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            documentTypeId = c.lenientString(.documentTypeId) ?? ""
+            documentTypeName = c.lenientString(.documentTypeName)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "compliance_requirement_id", countryISO2 = "country_iso2", numberType = "number_type"
+        case endUserType = "end_user_type", acceptableDocumentTypes = "acceptable_document_types"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = c.lenientString(.id) ?? ""
+        countryISO2 = c.lenientString(.countryISO2)
+        numberType = c.lenientString(.numberType)
+        endUserType = c.lenientString(.endUserType)
+        acceptableDocumentTypes = c.lenientArray(Group.self, .acceptableDocumentTypes)
+    }
+}

@@ -1,0 +1,55 @@
+/// A document type from Plivo's catalogue (`/ComplianceDocumentType/`).
+public struct DocumentType: Sendable, Hashable, Decodable {
+    public var id: String
+    public var documentName: String?
+    public var description: String?
+    /// The data fields a document of this type carries.
+    public var information: [InformationField]
+    /// Text in Plivo's examples, typed loosely by every SDK: kept as any JSON value.
+    public var proofRequired: JSONValue?
+    public var createdAt: PlivoTimestamp?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "document_type_id", documentName = "document_name", description, information
+        case proofRequired = "proof_required", createdAt = "created_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = c.lenientString(.id) ?? ""
+        documentName = c.lenientString(.documentName)
+        description = c.lenientString(.description)
+        information = c.lenientArray(InformationField.self, .information)
+        proofRequired = try? c.decodeIfPresent(JSONValue.self, forKey: .proofRequired)
+        createdAt = c.lenientTimestamp(.createdAt)
+    }
+}
+
+/// One data field of a document type (`information[]`).
+public struct InformationField: Sendable, Hashable, Decodable {
+    public var fieldName: String
+    public var fieldType: String?
+    public var friendlyName: String?
+    public var helpText: String?
+    public var minLength: Int?
+    public var maxLength: Int?
+    public var format: String?
+    public var enums: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case fieldName = "field_name", fieldType = "field_type", friendlyName = "friendly_name"
+        case helpText = "help_text", minLength = "min_length", maxLength = "max_length", format, enums
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        fieldName = c.lenientString(.fieldName) ?? ""
+        fieldType = c.lenientString(.fieldType)
+        friendlyName = c.lenientString(.friendlyName)
+        helpText = c.lenientString(.helpText)
+        minLength = c.lenientInt(.minLength)
+        maxLength = c.lenientInt(.maxLength)
+        format = c.lenientString(.format)
+        enums = c.lenientArray(String.self, .enums)
+    }
+}

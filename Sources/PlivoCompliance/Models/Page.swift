@@ -1,0 +1,54 @@
+/// One page of a list response: `{api_id, meta{…}, objects[…]}`.
+public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
+    /// Paging information.
+    public struct Meta: Sendable, Hashable {
+        public var limit: Int
+        public var offset: Int
+        public var totalCount: Int?
+        /// A relative URL, or `nil` on the last page (`null`, `""` and a missing key alike).
+        public var next: String?
+        public var previous: String?
+    }
+
+    public var apiId: String?
+    public var meta: Meta
+    public var objects: [Element]
+
+    enum CodingKeys: String, CodingKey { case apiId = "api_id", meta, objects }
+    enum MetaKeys: String, CodingKey { case limit, offset, totalCount = "total_count", next, previous }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        apiId = c.lenientString(.apiId)
+        // Objects must be a list; a page without one is malformed, not empty.
+        objects = try c.decode([Element].self, forKey: .objects)
+        let m = try? c.nestedContainer(keyedBy: MetaKeys.self, forKey: .meta)
+        meta = Meta(
+            limit: m?.lenientInt(.limit) ?? objects.count,
+            offset: m?.lenientInt(.offset) ?? 0,
+            totalCount: m?.lenientInt(.totalCount),
+            next: m?.lenientString(.next),
+            previous: m?.lenientString(.previous))
+    }
+
+    /// Creates a page (tests).
+    public init(apiId: String? = nil, meta: Meta, objects: [Element]) {
+        self.apiId = apiId
+        self.meta = meta
+        self.objects = objects
+    }
+}
+
+/// The `{api_id, message}` answer to an update.
+public struct UpdateResponse: Sendable, Hashable, Decodable {
+    public var apiId: String?
+    public var message: String?
+
+    enum CodingKeys: String, CodingKey { case apiId = "api_id", message }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        apiId = c.lenientString(.apiId)
+        message = c.lenientString(.message)
+    }
+}

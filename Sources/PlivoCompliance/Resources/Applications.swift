@@ -1,0 +1,103 @@
+import Foundation
+
+extension PlivoClient {
+    /// Filters for listing applications; `nil` fields are not sent.
+    public struct ApplicationFilter: Sendable, Hashable {
+        public var status: ApplicationStatus?
+        public var endUserType: String?
+        public var numberType: String?
+        public var countryISO2: String?
+        public var alias: String?
+        public var endUserId: String?
+
+        /// Creates a filter.
+        public init(
+            status: ApplicationStatus? = nil, endUserType: String? = nil, numberType: String? = nil,
+            countryISO2: String? = nil, alias: String? = nil, endUserId: String? = nil
+        ) {
+            self.status = status
+            self.endUserType = endUserType
+            self.numberType = numberType
+            self.countryISO2 = countryISO2
+            self.alias = alias
+            self.endUserId = endUserId
+        }
+
+        var query: [(String, String?)] {
+            [("status", status?.rawValue), ("end_user_type", endUserType), ("number_type", numberType),
+             ("country_iso2", countryISO2), ("alias", alias), ("end_user_id", endUserId)]
+        }
+    }
+
+    /// The two ways to name the requirement when creating an application.
+    public enum RequirementReference: Sendable, Hashable {
+        /// A `compliance_requirement_id` from a lookup.
+        case id(String)
+        /// Country, number type and end-user type; Plivo resolves the requirement.
+        case lookup(countryISO2: String, numberType: String, endUserType: String)
+    }
+
+    /// `/ComplianceApplication/`: create, get, list, update, delete and submit.
+    public struct Applications: Sendable {
+        let client: PlivoClient
+
+        /// `POST /ComplianceApplication/`. The answer is the new draft.
+        public func create(
+            alias: String, endUserId: String, documentIds: [String], requirement: RequirementReference
+        ) async throws(PlivoError) -> ComplianceApplication {
+            var fields: [String: JSONValue] = [
+                "alias": .string(alias), "end_user_id": .string(endUserId),
+                "document_ids": .array(documentIds.map(JSONValue.string)),
+            ]
+            switch requirement {
+            case .id(let id):
+                fields["compliance_requirement_id"] = .string(id)
+            case .lookup(let country, let numberType, let endUserType):
+                fields["country_iso2"] = .string(country)
+                fields["number_type"] = .string(numberType)
+                fields["end_user_type"] = .string(endUserType.lowercased())
+            }
+            return try await client.decode(ComplianceApplication.self, .post, ["ComplianceApplication"], body: PlivoClient.json(fields))
+        }
+
+        /// `GET /ComplianceApplication/{id}/`. A deleted application throws with ``PlivoError/isNotFound``.
+        public func get(_ id: String) async throws(PlivoError) -> ComplianceApplication {
+            try await client.decode(ComplianceApplication.self, .get, ["ComplianceApplication", id])
+        }
+
+        /// `GET /ComplianceApplication/` for one page. `limit` must be 1…20.
+        public func list(
+            filter: ApplicationFilter = ApplicationFilter(), limit: Int = PlivoClient.maxPageSize, offset: Int = 0
+        ) async throws(PlivoError) -> Page<ComplianceApplication> {
+            try PlivoClient.checkPaging(limit: limit, offset: offset)
+            return try await client.decode(
+                Page<ComplianceApplication>.self, .get, ["ComplianceApplication"],
+                query: [("limit", String(limit)), ("offset", String(offset))] + filter.query)
+        }
+
+        /// Every application matching `filter`, page by page.
+        public func all(filter: ApplicationFilter = ApplicationFilter(), pageSize: Int = PlivoClient.maxPageSize) -> PageSequence<ComplianceApplication> {
+            PageSequence(pageSize: pageSize, startOffset: 0) { [self] (limit, offset) throws(PlivoError) in
+                try await list(filter: filter, limit: limit, offset: offset)
+            }
+        }
+
+        /// `POST /ComplianceApplication/{id}/` to replace the documents. Plivo allows it in draft and rejected.
+        public func update(_ id: String, documentIds: [String]) async throws(PlivoError) -> UpdateResponse {
+            try await client.decode(
+                UpdateResponse.self, .post, ["ComplianceApplication", id],
+                body: PlivoClient.json(["document_ids": .array(documentIds.map(JSONValue.string))]))
+        }
+
+        /// `DELETE /ComplianceApplication/{id}/`.
+        public func delete(_ id: String) async throws(PlivoError) {
+            _ = try await client.send(.delete, ["ComplianceApplication", id])
+        }
+
+        /// `POST /ComplianceApplication/{id}/Submit/` with `{}`, as Plivo requires a JSON body.
+        /// Returns the application, now `submitted`.
+        public func submit(_ id: String) async throws(PlivoError) -> ComplianceApplication {
+            try await client.decode(ComplianceApplication.self, .post, ["ComplianceApplication", id, "Submit"], body: PlivoClient.json([:]))
+        }
+    }
+}

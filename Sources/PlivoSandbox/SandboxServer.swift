@@ -73,7 +73,9 @@ public final class SandboxServer: Sendable {
         counters = Mutex(Counters(faults: configuration.faults, limiter: RateLimiter(limit: configuration.rateLimit, window: configuration.rateWindow)))
         let address = try sockaddr_in.inet(ip4: configuration.host, port: configuration.port)
         let handler = RootHandler()
-        server = HTTPServer(config: .init(address: address, timeout: 120, logger: connections), handler: handler)
+        server = HTTPServer(
+            config: .init(address: address, timeout: 120, pool: NoDelayPool(inner: HTTPServer.defaultPool()), logger: connections),
+            handler: handler)
         handler.sandbox.withLock { $0 = WeakSandbox(value: self) }
     }
 
@@ -398,5 +400,22 @@ extension SandboxServer {
         _ = await store.seed(
             account: configuration.authId, count: count,
             ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)])
+    }
+}
+
+/// Wraps FlyingFox's socket pool to turn Nagle's algorithm off on every socket it waits on.
+///
+/// FlyingFox writes the head and the body of a response in two writes; with Nagle on, the body
+/// waits for the client's delayed ACK, adding ~40 ms to every keep-alive request.
+struct NoDelayPool: AsyncSocketPool {
+    let inner: any AsyncSocketPool
+
+    func prepare() async throws { try await inner.prepare() }
+    func run() async throws { try await inner.run() }
+
+    func suspendSocket(_ socket: Socket, untilReadyFor events: Socket.Events) async throws {
+        var one: Int32 = 1
+        _ = setsockopt(socket.file.rawValue, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        try await inner.suspendSocket(socket, untilReadyFor: events)
     }
 }

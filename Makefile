@@ -1,0 +1,38 @@
+# compliance-watch: the two commands operators and CI use are `make demo` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+# System packages the build and the tests need (Debian 12 names).
+APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3
+SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
+SANDBOX_AUTH_TOKEN ?= sandbox-token
+
+.PHONY: deps build test sandbox clean
+
+## deps: install missing system packages with apt-get (only when run as root)
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages: $$missing (run as root, or: sudo apt-get install $$missing)" >&2; exit 1; \
+	  fi; \
+	fi
+
+## build: debug build of every target
+build: deps
+	$(SWIFT) build --build-tests
+
+## test: install what is missing, build, and run the whole suite
+test: build
+	$(SWIFT) test --skip-build --parallel --num-workers 2
+
+## sandbox: run plivo-sandbox on port 8089 with 100 seeded applications reviewed after 20 s
+sandbox: deps
+	$(SWIFT) build --product plivo-sandbox
+	.build/debug/plivo-sandbox --port 8089 --auth-id $(SANDBOX_AUTH_ID) --auth-token $(SANDBOX_AUTH_TOKEN) \
+	  --seed 100 --review-after 20s
+
+clean:
+	rm -rf .build

@@ -165,10 +165,9 @@ public final class SandboxServer: Sendable {
             }
             if chance(faults.truncateRate) {
                 let full = Data(reply.body!.serialized().utf8)
-                var response = FlyingFox.HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: full.prefix(full.count / 2))
-                response.headers[.contentLength] = String(full.count)
-                response.headers[.connection] = "close"
-                return response
+                return FlyingFox.HTTPResponse(
+                    statusCode: .ok, headers: [.contentType: "application/json"],
+                    body: HTTPBodySequence(from: TruncatedBody(bytes: Array(full.prefix(full.count / 2))), count: full.count))
             }
         }
         return encode(reply)
@@ -417,5 +416,25 @@ struct NoDelayPool: AsyncSocketPool {
         var one: Int32 = 1
         _ = setsockopt(socket.file.rawValue, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         try await inner.suspendSocket(socket, untilReadyFor: events)
+    }
+}
+
+/// Yields the first half of a body, then fails, so FlyingFox closes the connection mid-body
+/// after promising the full Content-Length.
+struct TruncatedBody: AsyncBufferedSequence, AsyncBufferedIteratorProtocol {
+    struct Cut: Error {}
+    let bytes: [UInt8]
+    var sent = false
+
+    func makeAsyncIterator() -> TruncatedBody { self }
+
+    mutating func next() async throws -> UInt8? {
+        try await nextBuffer(suggested: 1)?.first
+    }
+
+    mutating func nextBuffer(suggested count: Int) async throws -> [UInt8]? {
+        guard !sent else { throw Cut() }
+        sent = true
+        return bytes
     }
 }

@@ -1,0 +1,71 @@
+import CurlHTTP
+import Foundation
+import PlivoCompliance
+import Testing
+
+/// The build directory holding the products (`.build/<triple>/debug`).
+let productDirectory: URL = {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    while url.path != "/", !FileManager.default.fileExists(atPath: url.appendingPathComponent("plivo-sandbox").path) {
+        url.deleteLastPathComponent()
+    }
+    return url
+}()
+
+/// Runs the real `plivo-sandbox` binary as a child process.
+@Suite("plivo-sandbox executable", .timeLimit(.minutes(1)))
+struct SandboxCommandTests {
+    static var binary: URL {
+        // The product sits beside the test bundle in the build directory.
+        productDirectory.appendingPathComponent("plivo-sandbox")
+    }
+
+    @Test("--seed 1000 serves 50 pages and prints exactly one line once ready")
+    func seededBinary() async throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["--port", "0", "--auth-id", "MACMD000000000000000", "--auth-token", "cmd-token", "--seed", "1000"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+
+        var buffer = Data()
+        while !buffer.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+        }
+        let line = String(decoding: buffer, as: UTF8.self)
+        let match = try #require(line.firstMatch(of: /^listening on (http:\/\/127\.0\.0\.1:(\d+))\n$/))
+        let client = PlivoClient(
+            configuration: .init(authId: "MACMD000000000000000", authToken: "cmd-token", baseURL: String(match.1)),
+            transport: CurlTransport())
+        var pages = 0, seen = Set<String>(), offset = 0
+        while true {
+            let page = try await client.applications.list(offset: offset)
+            if page.objects.isEmpty { break }
+            pages += 1
+            seen.formUnion(page.objects.map(\.id))
+            offset += page.objects.count
+            if page.meta.next == nil { break }
+        }
+        #expect(pages == 50)
+        #expect(seen.count == 1000)
+    }
+
+    @Test("bad arguments are refused with the option named")
+    func badArguments() throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["--auth-id", "MA1", "--auth-token", "t", "--review-after", "soon"]
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus != 0)
+        #expect(text.contains("--review-after"))
+    }
+}

@@ -13,11 +13,19 @@ let package = Package(
         .library(name: "CurlHTTP", targets: ["CurlHTTP"]),
         .library(name: "PlivoCompliance", targets: ["PlivoCompliance"]),
         .library(name: "PlivoSandbox", targets: ["PlivoSandbox"]),
+        .library(name: "WatchCore", targets: ["WatchCore"]),
+        .library(name: "WatchSinks", targets: ["WatchSinks"]),
         .executable(name: "plivo-sandbox", targets: ["plivo-sandbox"]),
+        .executable(name: "compliance-watch", targets: ["compliance-watch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C: system libraries plus typed shims for the variadic calls Swift cannot make.
@@ -37,6 +45,33 @@ let package = Package(
         .target(
             name: "PlivoSandbox",
             dependencies: [.product(name: "FlyingFox", package: "FlyingFox")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WatchCore",
+            dependencies: [
+                "PlivoCompliance",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "WatchSinks",
+            dependencies: ["WatchCore", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "compliance-watch",
+            dependencies: [
+                "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -61,6 +96,11 @@ let package = Package(
         .testTarget(
             name: "PlivoSandboxTests",
             dependencies: ["PlivoSandbox", "CurlHTTP", "PlivoCompliance"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WatchCoreTests",
+            dependencies: ["WatchCore", "WatchSinks", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,153 @@
+import Foundation
+import PlivoCompliance
+
+/// The application as it appears in events: Plivo's fields, snake_case, stable order.
+public struct EventApplication: Sendable, Equatable, Codable {
+    public var complianceApplicationId: String
+    public var alias: String?
+    public var status: String
+    public var rejectionReason: String?
+    public var endUserId: String?
+    public var endUserType: String?
+    public var countryISO2: String?
+    public var numberType: String?
+    public var complianceRequirementId: String?
+    public var documents: [Document]
+    public var createdAt: String?
+
+    /// A document reference in an event.
+    public struct Document: Sendable, Equatable, Codable {
+        public var documentId: String
+        public var name: String?
+        public var documentName: String?
+        public var documentTypeId: String?
+        public var documentTypeName: String?
+
+        enum CodingKeys: String, CodingKey {
+            case documentId = "document_id", name, documentName = "document_name"
+            case documentTypeId = "document_type_id", documentTypeName = "document_type_name"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case complianceApplicationId = "compliance_application_id", alias, status, rejectionReason = "rejection_reason"
+        case endUserId = "end_user_id", endUserType = "end_user_type", countryISO2 = "country_iso2"
+        case numberType = "number_type", complianceRequirementId = "compliance_requirement_id", documents
+        case createdAt = "created_at"
+    }
+
+    public init(_ application: ComplianceApplication) {
+        complianceApplicationId = application.id
+        alias = application.alias
+        status = application.status.rawValue
+        rejectionReason = application.rejectionReason
+        endUserId = application.endUserId
+        endUserType = application.endUserType
+        countryISO2 = application.countryISO2
+        numberType = application.numberType
+        complianceRequirementId = application.complianceRequirementId
+        documents = application.documents.map {
+            Document(documentId: $0.documentId, name: $0.name, documentName: $0.documentName,
+                     documentTypeId: $0.documentTypeId, documentTypeName: $0.documentTypeName)
+        }
+        createdAt = application.createdAt?.raw
+    }
+
+    /// Encodes `null` for absent optional fields, so every event has the same keys.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(complianceApplicationId, forKey: .complianceApplicationId)
+        try c.encode(alias, forKey: .alias)
+        try c.encode(status, forKey: .status)
+        try c.encode(rejectionReason, forKey: .rejectionReason)
+        try c.encode(endUserId, forKey: .endUserId)
+        try c.encode(endUserType, forKey: .endUserType)
+        try c.encode(countryISO2, forKey: .countryISO2)
+        try c.encode(numberType, forKey: .numberType)
+        try c.encode(complianceRequirementId, forKey: .complianceRequirementId)
+        try c.encode(documents, forKey: .documents)
+        try c.encode(createdAt, forKey: .createdAt)
+    }
+}
+
+/// One detected transition: the canonical body that every sink renders from.
+///
+/// `id` is stable: it is derived from the account, the application and the application's event
+/// count, and stored with the event, so every retry and replay carries the same id.
+public struct Event: Sendable, Equatable, Codable {
+    public var id: String
+    public var type: String
+    /// When the event was recorded, RFC 3339 with milliseconds.
+    public var timestamp: String
+    public var account: String
+    public var data: Payload
+
+    /// `data`.
+    public struct Payload: Sendable, Equatable, Codable {
+        public var application: EventApplication
+        public var previous: Previous?
+        public var detectedAt: String
+
+        enum CodingKeys: String, CodingKey { case application, previous, detectedAt = "detected_at" }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(application, forKey: .application)
+            try c.encode(previous, forKey: .previous)
+            try c.encode(detectedAt, forKey: .detectedAt)
+        }
+    }
+
+    /// `data.previous`: the stored state before the change (`null` for `created`).
+    public struct Previous: Sendable, Equatable, Codable {
+        public var status: String
+        public var rejectionReason: String?
+
+        enum CodingKeys: String, CodingKey { case status, rejectionReason = "rejection_reason" }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(status, forKey: .status)
+            try c.encode(rejectionReason, forKey: .rejectionReason)
+        }
+    }
+
+    public init(id: String, type: String, timestamp: String, account: String, data: Payload) {
+        self.id = id
+        self.type = type
+        self.timestamp = timestamp
+        self.account = account
+        self.data = data
+    }
+
+    /// The stable id for an application's `version`-th event.
+    public static func makeId(account: String, applicationId: String, version: Int) -> String {
+        "evt_" + Hashing.sha256Hex("\(account)/\(applicationId)/\(version)").prefix(32)
+    }
+
+    /// The canonical JSON: sorted keys, no escaped slashes. Sinks sign and store exactly these bytes.
+    public func canonicalJSON() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+    }
+
+    /// Parses canonical JSON back.
+    public static func decode(_ data: Data) throws -> Event {
+        try JSONDecoder().decode(Event.self, from: data)
+    }
+
+    /// The application's status before (for status changes) and now.
+    public var fromStatus: String? { data.previous?.status }
+    public var toStatus: String { data.application.status }
+}
+
+/// RFC 3339 UTC with milliseconds, as events use.
+public enum EventTime {
+    public static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,13 @@
+import Crypto
+import Foundation
+
+/// SHA-256 helpers used for event ids and the audit chain.
+public enum Hashing {
+    public static func sha256Hex(_ text: String) -> String {
+        sha256Hex(Data(text.utf8))
+    }
+
+    public static func sha256Hex(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Delivers events to one destination: a webhook, a file, a mailbox.
+///
+/// The contract:
+/// - Returning means the event is durably handed over (written and fsync'd, a 2xx received,
+///   the mail accepted). The dispatcher then marks the delivery done and never sends it again.
+/// - Throwing ``DeliveryError`` means it was not; ``DeliveryError/isRetryable`` decides whether the
+///   dispatcher tries again (honouring ``DeliveryError/retryAfter``) or dead-letters it.
+/// - Delivery is at least once: the same event (same `id`) may arrive twice after a crash, so
+///   receivers deduplicate on `event.id`.
+/// - The dispatcher may call `deliver` concurrently for events of *different* applications, and
+///   never for two events of the same application at once.
+public protocol Sink: Sendable {
+    /// The sink's unique name from the configuration.
+    var name: String { get }
+
+    /// Hands `event` to the destination.
+    /// - Throws: ``DeliveryError`` on failure.
+    func deliver(_ event: Event) async throws(DeliveryError)
+}
+
+/// Why a delivery failed, and what to do about it.
+public struct DeliveryError: Error, Sendable, CustomStringConvertible {
+    /// What the dispatcher should do next.
+    public enum Disposition: Sendable, Equatable {
+        /// Try again later (after `retryAfter` when given).
+        case retry
+        /// Give up on this delivery: dead-letter it.
+        case final
+        /// Give up on the whole sink: dead-letter everything pending for it (a webhook's 410 Gone).
+        case disableSink
+    }
+
+    public var message: String
+    public var disposition: Disposition
+    public var retryAfter: Duration?
+
+    public init(_ message: String, disposition: Disposition, retryAfter: Duration? = nil) {
+        self.message = message
+        self.disposition = disposition
+        self.retryAfter = retryAfter
+    }
+
+    public static func retryable(_ message: String, retryAfter: Duration? = nil) -> DeliveryError {
+        DeliveryError(message, disposition: .retry, retryAfter: retryAfter)
+    }
+
+    public static func final(_ message: String) -> DeliveryError {
+        DeliveryError(message, disposition: .final)
+    }
+
+    public var isRetryable: Bool { disposition == .retry }
+    public var description: String { message }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import Logging
+import PlivoCompliance
+
+/// Lists applications, confirms disappearances, and turns what it saw into one ``CycleOutcome``.
+///
+/// A cycle either completes and is committed whole, or fails and changes nothing: a network
+/// error halfway through never produces a partial diff or a false delete.
+public struct Poller: Sendable {
+    public struct Settings: Sendable {
+        public var concurrency: Int
+        public var maxAttempts: Int
+        public var backoff: Backoff
+        public var announceExisting: Bool
+
+        public init(concurrency: Int, maxAttempts: Int, backoff: Backoff, announceExisting: Bool) {
+            self.concurrency = concurrency
+            self.maxAttempts = maxAttempts
+            self.backoff = backoff
+            self.announceExisting = announceExisting
+        }
+    }
+
+    /// What a cycle did, for logs and the systemd status line.
+    public struct Report: Sendable {
+        public var full: Bool
+        public var observed: Int
+        public var events: [Event]
+        public var requests: Int
+    }
+
+    public let client: PlivoClient
+    public let store: StateStore
+    public let bucket: TokenBucket
+    public let settings: Settings
+    public let sinks: [SinkRoute]
+    public var account: String { client.configuration.authId }
+
+    public init(client: PlivoClient, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute]) {
+        self.client = client
+        self.store = store
+        self.bucket = bucket
+        self.settings = settings
+        self.sinks = sinks
+    }
+
+    /// Runs one cycle: a full sync when `full` (or before the baseline exists), else a hot scan.
+    public func runCycle(full requestedFull: Bool, logger: Logger) async throws(PlivoError) -> Report {
+        let counter = RequestCounter()
+        let stored: [String: Snapshot]
+        let state: PollState
+        do {
+            stored = try store.snapshots(account: account)
+            state = try store.pollState(account: account)
+        } catch {
+            throw PlivoError(kind: .transport, message: "state database: \(error)")
+        }
+        let full = requestedFull || !state.baselineDone
+
+        var observed: [String: ComplianceApplication] = [:]
+        let expected: Set<String>
+        if full {
+            for app in try await listAll(filter: .init(), counter: counter) { observed[app.id] = app }
+            expected = Set(stored.keys)
+        } else {
+            let hot = Tracker.hotStatuses(stored: Set(stored.values.map(\.status)))
+            for status in hot {
+                for app in try await listAll(filter: .init(status: status), counter: counter) { observed[app.id] = app }
+            }
+            expected = Set(stored.values.filter { hot.contains($0.status) }.map(\.applicationId))
+        }
+
+        // Missing from a list it was expected in: ask directly. Offset paging shifts while data
+        // changes, so absence alone proves nothing.
+        let missing = expected.subtracting(observed.keys).sorted()
+        var deletions: [Snapshot] = []
+        for (id, result) in try await confirm(missing, counter: counter) {
+            switch result {
+            case .some(let app): observed[id] = app
+            case .none: if let snapshot = stored[id] { deletions.append(snapshot) }
+            }
+        }
+
+        var observations: [CycleOutcome.Observation] = []
+        for app in observed.values.sorted(by: { $0.id < $1.id }) {
+            let previous = stored[app.id]
+            let snapshot = Snapshot.observed(app, account: account, version: previous?.version ?? 0)
+            let change = Tracker.classify(
+                previous: previous, observed: snapshot, baselineDone: state.baselineDone,
+                announceExisting: settings.announceExisting)
+            // Unchanged applications are only rewritten when something shown in events changed (alias, …).
+            if change == .unchanged, previous?.application == snapshot.application { continue }
+            observations.append(.init(snapshot: snapshot, change: change))
+        }
+
+        let outcome = CycleOutcome(account: account, observations: observations, deletions: deletions, fullSync: full, at: Date())
+        let events: [Event]
+        do {
+            events = try store.commit(outcome, sinks: sinks)
+        } catch {
+            throw PlivoError(kind: .transport, message: "state database: \(error)")
+        }
+        return Report(full: full, observed: observed.count, events: events, requests: counter.value)
+    }
+
+    /// Every application matching `filter`: the first page alone (for `total_count`), then the
+    /// rest concurrently, up to `concurrency` at once. Duplicates from shifting pages collapse.
+    func listAll(filter: PlivoClient.ApplicationFilter, counter: RequestCounter) async throws(PlivoError) -> [ComplianceApplication] {
+        let pageSize = PlivoClient.maxPageSize
+        let first = try await call(counter) { () async throws(PlivoError) in
+            try await client.applications.list(filter: filter, limit: pageSize, offset: 0)
+        }
+        guard first.meta.next != nil, !first.objects.isEmpty else { return first.objects }
+        guard let total = first.meta.totalCount else {
+            // No total: walk `next` one page at a time.
+            var all = first.objects
+            var offset = first.objects.count
+            while true {
+                let page = try await call(counter) { () async throws(PlivoError) in
+                    try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
+                }
+                all += page.objects
+                offset += page.objects.count
+                if page.objects.isEmpty || page.meta.next == nil { return all }
+            }
+        }
+        let offsets = Array(stride(from: pageSize, to: total, by: pageSize))
+        let pages = try await concurrentMap(offsets) { (offset) async throws(PlivoError) in
+            try await call(counter) { () async throws(PlivoError) in
+                try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
+            }.objects
+        }
+        return first.objects + pages.flatMap { $0 }
+    }
+
+    /// GETs each id: the application, or `nil` for a 404.
+    func confirm(_ ids: [String], counter: RequestCounter) async throws(PlivoError) -> [(String, ComplianceApplication?)] {
+        try await concurrentMap(ids) { (id) async throws(PlivoError) in
+            do throws(PlivoError) {
+                let app = try await call(counter) { () async throws(PlivoError) in try await client.applications.get(id) }
+                return (id, app)
+            } catch {
+                guard error.isNotFound else { throw error }
+                return (id, nil)
+            }
+        }
+    }
+
+    /// One API call through the token bucket, retried with backoff while the error is retryable.
+    func call<T: Sendable>(_ counter: RequestCounter, _ body: () async throws(PlivoError) -> T) async throws(PlivoError) -> T {
+        var attempt = 0
+        while true {
+            do {
+                try await bucket.acquire()
+            } catch {
+                throw PlivoError(kind: .transport, message: "cancelled")
+            }
+            counter.increment()
+            do {
+                return try await body()
+            } catch {
+                guard error.isRetryable, attempt + 1 < settings.maxAttempts, !Task.isCancelled else { throw error }
+                let delay = settings.backoff.delay(attempt: attempt, retryAfter: error.retryAfter)
+                if error.status == 429 { await bucket.pause(for: max(delay, error.retryAfter ?? .zero)) }
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    throw PlivoError(kind: .transport, message: "cancelled")
+                }
+                attempt += 1
+            }
+        }
+    }
+
+    /// Maps with at most `settings.concurrency` calls in flight; results keep input order.
+    func concurrentMap<Input: Sendable, Output: Sendable>(
+        _ inputs: [Input], _ transform: @escaping @Sendable (Input) async throws(PlivoError) -> Output
+    ) async throws(PlivoError) -> [Output] {
+        guard !inputs.isEmpty else { return [] }
+        do {
+            return try await withThrowingTaskGroup(of: (Int, Output).self) { group in
+                var results = [Output?](repeating: nil, count: inputs.count)
+                var next = 0
+                func launch() {
+                    let index = next
+                    let input = inputs[index]
+                    group.addTask { (index, try await transform(input)) }
+                    next += 1
+                }
+                while next < min(settings.concurrency, inputs.count) { launch() }
+                while let (index, output) = try await group.next() {
+                    results[index] = output
+                    if next < inputs.count { launch() }
+                }
+                return results.map { $0! }
+            }
+        } catch let error as PlivoError {
+            throw error
+        } catch {
+            throw PlivoError(kind: .transport, message: "\(error)")
+        }
+    }
+}
+
+/// Counts API requests in a cycle (for reports and benchmarks).
+final class RequestCounter: Sendable {
+    private let count = Synchronization.Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+import Synchronization

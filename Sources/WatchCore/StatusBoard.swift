@@ -1,0 +1,49 @@
+import Foundation
+import Synchronization
+
+/// What the daemon is doing, for the systemd STATUS line and the watchdog.
+public struct WatchStatus: Sendable, Equatable {
+    public var tracked: Int = 0
+    public var lastPollAt: Date?
+    public var lastPollOK: Bool?
+    public var lastError: String?
+    public var retryIn: Duration?
+    public var pendingDeliveries: Int = 0
+    /// Bumped after every loop iteration, successful or not; the watchdog pings only while it moves.
+    public var heartbeat: UInt64 = 0
+    /// Set when a reload was refused, shown until the next good reload.
+    public var configWarning: String?
+
+    /// One line, e.g. "tracking 1,204 applications; last poll 10:02:03 ok; 0 deliveries pending".
+    public var summary: String {
+        var parts: [String] = []
+        if let error = lastError, lastPollOK == false {
+            var text = "API unreachable (\(error))"
+            if let retryIn { text += "; retrying in \(Int(Backoff.seconds(retryIn).rounded()))s" }
+            parts.append(text)
+        }
+        let number = NumberFormatter()
+        number.numberStyle = .decimal
+        number.locale = Locale(identifier: "en_US")
+        parts.append("tracking \(number.string(from: NSNumber(value: tracked)) ?? String(tracked)) applications")
+        if let lastPollAt {
+            let formatter = DateFormatter()
+            formatter.dateFormat = "HH:mm:ss"
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            parts.append("last poll \(formatter.string(from: lastPollAt)) \(lastPollOK == true ? "ok" : "failed")")
+        } else {
+            parts.append("first poll running")
+        }
+        parts.append("\(pendingDeliveries) deliveries pending")
+        if let configWarning { parts.append(configWarning) }
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// Shared, thread-safe holder of ``WatchStatus``.
+public final class StatusBoard: Sendable {
+    private let state = Mutex(WatchStatus())
+    public init() {}
+    public var current: WatchStatus { state.withLock { $0 } }
+    public func update(_ change: (inout WatchStatus) -> Void) { state.withLock { change(&$0) } }
+}

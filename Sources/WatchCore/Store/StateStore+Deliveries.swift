@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+
+/// A delivery of one event to one sink.
+public struct DeliveryRecord: Sendable {
+    public enum State: String, Sendable, CaseIterable {
+        case pending, delivered, dead
+    }
+
+    public var eventSeq: Int64
+    public var sink: String
+    public var account: String
+    public var applicationId: String
+    public var state: State
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var lastError: String?
+    public var createdAt: Date
+    public var deliveredAt: Date?
+    public var event: Event
+
+    static func from(_ row: Row) throws -> DeliveryRecord {
+        DeliveryRecord(
+            eventSeq: row["eventSeq"], sink: row["sink"], account: row["account"], applicationId: row["applicationId"],
+            state: State(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],
+            nextAttemptAt: Date(timeIntervalSince1970: row["nextAttemptAt"]), lastError: row["lastError"],
+            createdAt: Date(timeIntervalSince1970: row["createdAt"]),
+            deliveredAt: (row["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            event: try Event.decode(row["body"]))
+    }
+}
+
+/// Counts for `status`.
+public struct StatusSummary: Sendable {
+    public var applicationsByStatus: [(status: String, count: Int)]
+    public var deliveries: [(sink: String, state: String, count: Int)]
+    public var pollStates: [(account: String, state: PollState)]
+    public var events: Int
+}
+
+extension StateStore {
+    /// Pending deliveries for `sink` that are due, at most one per application: the oldest, so
+    /// one application's events go out strictly in order. Applications in `busy` are skipped.
+    public func dueDeliveries(sink: String, now: Date, limit: Int, busy: Set<String> = []) throws -> [DeliveryRecord] {
+        try writer.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq
+                WHERE d.sink = ? AND d.state = 'pending' AND d.nextAttemptAt <= ?
+                  AND NOT EXISTS (SELECT 1 FROM delivery p WHERE p.sink = d.sink AND p.account = d.account
+                                  AND p.applicationId = d.applicationId AND p.state = 'pending' AND p.eventSeq < d.eventSeq)
+                ORDER BY d.eventSeq LIMIT ?
+                """, arguments: [sink, now.timeIntervalSince1970, limit + busy.count])
+            return try rows.map(DeliveryRecord.from).filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
+        }
+    }
+
+    /// When the next pending delivery of `sink` becomes due, if any.
+    public func nextDueAt(sink: String) throws -> Date? {
+        try writer.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM delivery WHERE sink = ? AND state = 'pending'", arguments: [sink])
+                .map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func markDelivered(eventSeq: Int64, sink: String, at: Date) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE delivery SET state = 'delivered', attempts = attempts + 1, deliveredAt = ?, lastError = NULL WHERE eventSeq = ? AND sink = ?",
+                arguments: [at.timeIntervalSince1970, eventSeq, sink])
+        }
+    }
+
+    /// Records a failed attempt: retried at `retryAt`, or dead when `retryAt` is `nil`.
+    public func markFailed(eventSeq: Int64, sink: String, error: String, retryAt: Date?) throws {
+        try writer.write { db in
+            if let retryAt {
+                try db.execute(
+                    sql: "UPDATE delivery SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE eventSeq = ? AND sink = ?",
+                    arguments: [error, retryAt.timeIntervalSince1970, eventSeq, sink])
+            } else {
+                try db.execute(
+                    sql: "UPDATE delivery SET attempts = attempts + 1, lastError = ?, state = 'dead' WHERE eventSeq = ? AND sink = ?",
+                    arguments: [error, eventSeq, sink])
+            }
+        }
+    }
+
+    /// Dead-letters every pending delivery of a sink (a webhook answering 410 Gone).
+    @discardableResult
+    public func killPending(sink: String, reason: String) throws -> Int {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE delivery SET state = 'dead', lastError = ? WHERE sink = ? AND state = 'pending'", arguments: [reason, sink])
+            return db.changesCount
+        }
+    }
+
+    /// Deliveries, newest first, optionally of one sink and state.
+    public func deliveries(sink: String? = nil, state: DeliveryRecord.State? = nil, limit: Int = 100) throws -> [DeliveryRecord] {
+        try writer.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let sink { conditions.append("d.sink = ?"); arguments += [sink] }
+            if let state { conditions.append("d.state = ?"); arguments += [state.rawValue] }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: """
+                SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq \(whereClause)
+                ORDER BY d.eventSeq DESC LIMIT ?
+                """, arguments: arguments).map(DeliveryRecord.from)
+        }
+    }
+
+    /// Every event, oldest first (tests and tools).
+    public func events() throws -> [Event] {
+        try writer.read { db in
+            try Data.fetchAll(db, sql: "SELECT body FROM event ORDER BY seq").map(Event.decode)
+        }
+    }
+
+    /// Makes an event's deliveries pending again, now, keeping the event id.
+    /// - Returns: The number of deliveries requeued.
+    @discardableResult
+    public func redeliver(eventId: String, sink: String? = nil) throws -> Int {
+        try writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE delivery SET state = 'pending', nextAttemptAt = ?, attempts = 0
+                    WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND (? IS NULL OR sink = ?)
+                    """,
+                arguments: [Date().timeIntervalSince1970, eventId, sink, sink])
+            return db.changesCount
+        }
+    }
+
+    /// Makes every dead delivery of a sink pending again.
+    @discardableResult
+    public func redeliverDead(sink: String) throws -> Int {
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE delivery SET state = 'pending', nextAttemptAt = ?, attempts = 0 WHERE sink = ? AND state = 'dead'",
+                arguments: [Date().timeIntervalSince1970, sink])
+            return db.changesCount
+        }
+    }
+
+    /// Counts for `compliance-watch status` and the systemd STATUS line.
+    public func summary() throws -> StatusSummary {
+        try writer.read { db in
+            let apps = try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application GROUP BY LOWER(status) ORDER BY n DESC")
+                .map { (status: $0["s"] as String, count: $0["n"] as Int) }
+            let deliveries = try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery GROUP BY sink, state ORDER BY sink, state")
+                .map { (sink: $0["sink"] as String, state: $0["state"] as String, count: $0["n"] as Int) }
+            let polls = try Row.fetchAll(db, sql: "SELECT * FROM pollState ORDER BY account").map { row in
+                (account: row["account"] as String, state: PollState(
+                    baselineDone: row["baselineDone"], lastFullSyncAt: (row["lastFullSyncAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    lastPollAt: (row["lastPollAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"]))
+            }
+            let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
+            return StatusSummary(applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events)
+        }
+    }
+
+    /// Pending deliveries across sinks.
+    public func pendingCount() throws -> Int {
+        try writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM delivery WHERE state = 'pending'") ?? 0 }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+import PlivoCompliance
+
+/// The durable state: application snapshots, events, deliveries and poll bookkeeping, in one
+/// SQLite file in WAL mode, so `compliance-watch status` can read while the daemon writes.
+///
+/// Each method is one transaction and states the invariant it keeps.
+public struct StateStore: Sendable {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// - Throws: ``StoreError`` when the file cannot be opened, or was written by a newer version.
+    public static func open(path: String) throws(StoreError) -> StateStore {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(path: path, message: "cannot create directory \(directory): \(DaemonConfiguration.reason(error))")
+        }
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            let store = StateStore(writer: pool)
+            try store.migrate()
+            return store
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(path: path, message: "\(error)")
+        }
+    }
+
+    /// Opens an existing database read-only, for `status` and `deliveries list` while the daemon runs.
+    public static func openReadOnly(path: String) throws(StoreError) -> StateStore {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(path: path, message: "no state database yet (has the daemon run?)")
+        }
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            return StateStore(writer: try DatabasePool(path: path, configuration: configuration))
+        } catch {
+            throw StoreError(path: path, message: "\(error)")
+        }
+    }
+
+    /// An in-memory store for tests.
+    public static func inMemory() throws -> StateStore {
+        let store = StateStore(writer: try DatabaseQueue())
+        try store.migrate()
+        return store
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-create-state") { db in
+            try db.execute(sql: """
+                CREATE TABLE application (
+                    account TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    rejectionReason TEXT,
+                    documentIds TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    firstSeenAt REAL NOT NULL,
+                    lastSeenAt REAL NOT NULL,
+                    PRIMARY KEY (account, id)
+                );
+                CREATE TABLE event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    account TEXT NOT NULL,
+                    applicationId TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    createdAt REAL NOT NULL
+                );
+                CREATE TABLE delivery (
+                    eventSeq INTEGER NOT NULL REFERENCES event(seq) ON DELETE CASCADE,
+                    sink TEXT NOT NULL,
+                    account TEXT NOT NULL,
+                    applicationId TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    nextAttemptAt REAL NOT NULL,
+                    lastError TEXT,
+                    createdAt REAL NOT NULL,
+                    deliveredAt REAL,
+                    PRIMARY KEY (eventSeq, sink)
+                );
+                CREATE INDEX delivery_due ON delivery(sink, state, nextAttemptAt);
+                CREATE INDEX delivery_order ON delivery(sink, account, applicationId, state, eventSeq);
+                CREATE TABLE pollState (
+                    account TEXT PRIMARY KEY,
+                    baselineDone INTEGER NOT NULL DEFAULT 0,
+                    lastFullSyncAt REAL,
+                    lastPollAt REAL,
+                    lastPollOK INTEGER,
+                    lastError TEXT,
+                    consecutiveFailures INTEGER NOT NULL DEFAULT 0
+                );
+                """)
+        }
+        return migrator
+    }
+
+    func migrate() throws {
+        let migrator = Self.migrator
+        if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
+            throw StoreError(path: writer.path, message: "the database was written by a newer compliance-watch; refusing to run")
+        }
+        try migrator.migrate(writer)
+    }
+
+    /// The names of the migrations applied, in order.
+    public func appliedMigrations() throws -> [String] {
+        try writer.read { try Self.migrator.appliedIdentifiers($0).sorted() }
+    }
+}
+
+/// A state database that cannot be used.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "state database \(path): \(message)" }
+}

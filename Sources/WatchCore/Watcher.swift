@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import PlivoCompliance
+import ServiceLifecycle
+
+/// The poll loop: a full sync at start and every `settledInterval`, a hot scan every `interval`,
+/// retries with backoff when a cycle fails. An API that misbehaves never ends the loop.
+public struct Watcher: Service {
+    public let poller: Poller
+    public let poll: DaemonConfiguration.Poll
+    public let backoff: Backoff
+    public let doorbells: [Doorbell]
+    public let status: StatusBoard
+    public let logger: Logger
+
+    public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
+        self.poller = poller
+        self.poll = poll
+        self.backoff = backoff
+        self.doorbells = doorbells
+        self.status = status
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            await loop()
+        }
+    }
+
+    func loop() async {
+        var nextFullSync = ContinuousClock.now
+        var failures = 0
+        while !Task.isCancelled {
+            let full = ContinuousClock.now >= nextFullSync
+            let wait: Duration
+            do {
+                let report = try await cycle(full: full)
+                failures = 0
+                if report.full { nextFullSync = ContinuousClock.now + jittered(poll.settledInterval) }
+                wait = jittered(poll.interval)
+            } catch {
+                failures += 1
+                wait = min(backoff.delay(attempt: failures - 1, retryAfter: error.retryAfter), jittered(poll.interval))
+                try? poller.store.recordPollFailure(account: poller.account, error: error.description, at: Date())
+                let level: Logger.Level = failures >= 3 ? .error : .warning
+                logger.log(level: level, "poll cycle failed", metadata: [
+                    "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
+                ])
+                let shortError = error.status.map { "HTTP \($0)" } ?? error.kind.rawValue
+                status.update {
+                    $0.lastPollAt = Date()
+                    $0.lastPollOK = false
+                    $0.lastError = shortError
+                    $0.retryIn = wait
+                    $0.heartbeat &+= 1
+                }
+            }
+            try? await Task.sleep(for: wait)
+        }
+    }
+
+    /// One cycle, with its logging and status updates; used by `run` and by `once`.
+    @discardableResult
+    public func cycle(full: Bool) async throws(PlivoError) -> Poller.Report {
+        let report = try await poller.runCycle(full: full, logger: logger)
+        for event in report.events {
+            logger.info("application changed", metadata: [
+                "cw.event.id": "\(event.id)", "cw.event.type": "\(event.type)",
+                "cw.application.id": "\(event.data.application.complianceApplicationId)",
+                "cw.status.from": "\(event.fromStatus ?? "")", "cw.status.to": "\(event.toStatus)",
+            ])
+        }
+        logger.debug("poll cycle done", metadata: [
+            "cw.cycle": "\(report.full ? "full" : "hot")", "cw.observed": "\(report.observed)",
+            "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
+        ])
+        if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
+        let summary = try? poller.store.summary()
+        status.update {
+            $0.lastPollAt = Date()
+            $0.lastPollOK = true
+            $0.lastError = nil
+            $0.retryIn = nil
+            $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
+            $0.pendingDeliveries = summary?.deliveries.filter { $0.state == "pending" }.reduce(0) { $0 + $1.count } ?? 0
+            $0.heartbeat &+= 1
+        }
+        return report
+    }
+
+    private func jittered(_ duration: Duration) -> Duration {
+        let factor = 1 + Double.random(in: -poll.jitter...poll.jitter)
+        return .milliseconds(Int64(Backoff.seconds(duration) * factor * 1000))
+    }
+}

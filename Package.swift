@@ -64,10 +64,19 @@ let package = Package(
             dependencies: ["WatchCore", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "WatchDaemon",
+            dependencies: [
+                "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "compliance-watch",
             dependencies: [
-                "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
+                "WatchDaemon", "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchCoreTests",
-            dependencies: ["WatchCore", "WatchSinks", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
+            dependencies: ["WatchCore", "WatchSinks", "WatchDaemon", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
             swiftSettings: swiftSettings
         ),
     ]

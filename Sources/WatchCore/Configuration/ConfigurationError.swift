@@ -18,6 +18,11 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         public var location: Location
         public var message: String
 
+        public init(location: Location, message: String) {
+            self.location = location
+            self.message = message
+        }
+
         public var description: String {
             let line = location.line.map { ":\($0)" } ?? ""
             let key = location.key.isEmpty ? "" : " \(location.key):"

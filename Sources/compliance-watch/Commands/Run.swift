@@ -1,0 +1,36 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import WatchCore
+import WatchDaemon
+
+extension ComplianceWatchCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the daemon in the foreground until SIGTERM or SIGINT.",
+            discussion: """
+                Polls on the configured schedule and delivers events to every sink. On SIGTERM or SIGINT it stops \
+                polling, lets in-flight deliveries finish within [delivery] shutdown_timeout, and exits 0. \
+                Exit codes: 78 invalid configuration, 73 unusable state database.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            let (configuration, sinks) = try options.loadConfiguration()
+            let logger = options.makeLogger(configuration)
+            let store = try options.openStore(configuration)
+            let daemon = Daemon(configuration: configuration, sinks: sinks, store: store, logger: logger)
+            logger.info("starting", metadata: [
+                "cw.config": "\(configuration.sourcePath)", "cw.account": "\(configuration.plivo.authId)",
+                "cw.sinks": "\(sinks.map(\.name).joined(separator: ","))",
+            ])
+            let group = ServiceGroup(configuration: .init(
+                services: daemon.services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+            logger.info("stopped")
+        }
+    }
+}

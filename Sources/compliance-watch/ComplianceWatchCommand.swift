@@ -1,0 +1,73 @@
+import ArgumentParser
+import CurlHTTP
+import Foundation
+import Logging
+import WatchCore
+import WatchDaemon
+
+/// `compliance-watch`: watches Plivo compliance applications and announces their transitions.
+@main
+struct ComplianceWatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compliance-watch",
+        abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
+        version: complianceWatchVersion,
+        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config = "/etc/compliance-watch/compliance-watch.toml"
+
+    @Option(name: .customLong("log-level"), help: "Overrides [log] level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+}
+
+/// Exit codes from sysexits.h, so systemd and scripts can tell failures apart.
+enum ExitCodes {
+    /// EX_CONFIG: the configuration is invalid; `RestartPreventExitStatus=78` stops restart loops.
+    static let config = ExitCode(78)
+    /// EX_CANTCREAT: the state database cannot be opened or created.
+    static let state = ExitCode(73)
+    /// EX_TEMPFAIL: the API could not be polled (`once`); try again later.
+    static let temporary = ExitCode(75)
+}
+
+extension GlobalOptions {
+    /// Loads configuration and sinks, or prints every problem and exits 78.
+    func loadConfiguration() throws -> (DaemonConfiguration, [any Sink]) {
+        do {
+            return try Daemon.loadConfiguration(path: config)
+        } catch {
+            printError("configuration is invalid:\n\(error.description)")
+            throw ExitCodes.config
+        }
+    }
+
+    func openStore(_ configuration: DaemonConfiguration) throws -> StateStore {
+        do {
+            return try StateStore.open(path: configuration.state.path)
+        } catch {
+            printError(error.description)
+            throw ExitCodes.state
+        }
+    }
+
+    func makeLogger(_ configuration: DaemonConfiguration) -> Logger {
+        let level = Logger.Level(rawValue: logLevel ?? configuration.log.level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "compliance-watch")
+        logger.logLevel = level
+        return logger
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

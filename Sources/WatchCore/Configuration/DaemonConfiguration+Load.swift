@@ -19,11 +19,10 @@ extension DaemonConfiguration {
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try TextFile.contents(of: path)
         } catch {
             throw ConfigurationError(problems: [.init(
-                location: .init(file: path, line: nil, key: ""),
-                message: "cannot read the file: \(Self.reason(error))")])
+                location: .init(file: path, line: nil, key: ""), message: "cannot read the file: \(error.reason)")])
         }
         return try parse(text: text, path: path, environment: environment)
     }
@@ -241,16 +240,16 @@ public struct SecretReader: Sendable {
     public func read(file: String?, credential: String?, environmentVariable: String?) -> Result<Secret?, SecretError> {
         if let file {
             do {
-                let value = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+                let value = try TextFile.contents(of: file).trimmingCharacters(in: .newlines)
                 guard !value.isEmpty else { return .failure(SecretError(message: "\(file) is empty")) }
                 return .success(Secret(value: value, source: file))
             } catch {
-                return .failure(SecretError(message: "cannot read \(file): \(DaemonConfiguration.reason(error))"))
+                return .failure(SecretError(message: "cannot read \(file): \(error.reason)"))
             }
         }
         if let credential, let directory = environment["CREDENTIALS_DIRECTORY"] {
             let path = directory + "/" + credential
-            if let value = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .newlines), !value.isEmpty {
+            if let value = try? TextFile.contents(of: path).trimmingCharacters(in: .newlines), !value.isEmpty {
                 return .success(Secret(value: value, source: "credential \(credential)"))
             }
         }

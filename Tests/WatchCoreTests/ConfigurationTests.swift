@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+@testable import WatchCore
+import WatchDaemon
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    static let env = ["PLIVO_AUTH_TOKEN": "env-token-s3cr3t"]
+
+    func parse(_ text: String, env: [String: String] = ConfigurationTests.env) throws(ConfigurationError) -> DaemonConfiguration {
+        try DaemonConfiguration.parse(text: text, path: "/etc/cw/test.toml", environment: env)
+    }
+
+    func problems(_ text: String, env: [String: String] = ConfigurationTests.env) -> [String] {
+        do {
+            _ = try parse(text, env: env)
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
+    @Test("the shipped example is valid and documents the defaults")
+    func example() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/compliance-watch.toml")
+        let (c, sinks) = try Daemon.loadConfiguration(path: url.path, environment: Self.env)
+        #expect(c.plivo.authId == "MAXXXXXXXXXXXXXXXXXX")
+        #expect(c.plivo.authToken == "env-token-s3cr3t")
+        #expect(c.plivo.maxRequestsPerSecond == 10)
+        #expect(c.plivo.concurrency == 4)
+        #expect(c.poll.interval == .seconds(30))
+        #expect(c.poll.settledInterval == .seconds(6 * 3600))
+        #expect(c.state.path == "/var/lib/compliance-watch/state.db")
+        #expect(sinks.map(\.name) == ["audit"])
+    }
+
+    @Test("defaults apply when sections are absent; relative paths follow the file")
+    func defaults() throws {
+        let c = try parse("[plivo]\nauth_id = \"MA1234\"\n[state]\npath = \"state.db\"\n")
+        #expect(c.plivo.baseURL == "https://api.plivo.com")
+        #expect(c.poll.jitter == 0.1)
+        #expect(c.poll.announceExisting == false)
+        #expect(c.delivery.maxAttempts == 12)
+        #expect(c.state.path == "/etc/cw/state.db")
+        #expect(c.sinks.isEmpty)
+    }
+
+    @Test("token lookup order: file, then credentials directory, then environment")
+    func tokenOrder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-cred-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "from-credential\n".write(to: dir.appendingPathComponent("plivo-auth-token"), atomically: true, encoding: .utf8)
+        try "from-file\n".write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        let env = ["PLIVO_AUTH_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": dir.path, "PLIVO_AUTH_ID": "SA123"]
+        let withFile = try parse("[plivo]\nauth_token_file = \"\(dir.path)/token\"\n", env: env)
+        #expect(withFile.plivo.authToken == "from-file")
+        #expect(withFile.plivo.authId == "SA123")
+        #expect(try parse("", env: env).plivo.authToken == "from-credential")
+        #expect(try parse("", env: ["PLIVO_AUTH_TOKEN": "from-env", "PLIVO_AUTH_ID": "MA1"]).plivo.authToken == "from-env")
+    }
+
+    @Test("every problem is reported at once, each with file, line and key")
+    func problemsWithLines() {
+        let found = problems("""
+            [plivo]
+            auth_id = "MA1234"
+            base_url = "ftp://example.com"
+            concurrency = "four"
+            colour = "blue"
+
+            [poll]
+            interval = "soon"
+            jitter = 0.9
+
+            [[sinks]]
+            name = "audit"
+            type = "file"
+            path = "a.jsonl"
+
+            [[sinks]]
+            name = "audit"
+            type = "pigeon"
+            [sinks.filter]
+            types = ["compliance_application.approved"]
+            """)
+        #expect(found.contains("/etc/cw/test.toml:3: plivo.base_url: 'ftp://example.com' must use https (or http)"))
+        #expect(found.contains("/etc/cw/test.toml:4: plivo.concurrency: expected an integer, found a string"))
+        #expect(found.contains("/etc/cw/test.toml:5: plivo.colour: unknown key"))
+        #expect(found.contains { $0.hasPrefix("/etc/cw/test.toml:8: poll.interval: 'soon' is not a duration") })
+        #expect(found.contains("/etc/cw/test.toml:9: poll.jitter: must be between 0.0 and 0.5, got 0.9"))
+        #expect(found.contains("/etc/cw/test.toml:17: sinks[2].name: duplicate sink name 'audit'"))
+        #expect(found.contains("/etc/cw/test.toml:18: sinks[2].type: 'pigeon' is not file, webhook or mail"))
+        #expect(found.contains { $0.hasPrefix("/etc/cw/test.toml:20: sinks[2].filter.types: 'compliance_application.approved' is not an event type") })
+        #expect(found.count == 8)
+    }
+
+    @Test("a missing secret names every place it was looked for, never a value")
+    func missingSecret() {
+        let found = problems("[plivo]\nauth_id = \"MA1\"\n", env: [:])
+        #expect(found.count == 1)
+        #expect(found[0].contains("plivo.auth_token_file"))
+        #expect(found[0].contains("$CREDENTIALS_DIRECTORY/plivo-auth-token"))
+        #expect(found[0].contains("$PLIVO_AUTH_TOKEN"))
+        let unreadable = problems("[plivo]\nauth_id = \"MA1\"\nauth_token_file = \"/nonexistent/token\"\n")
+        #expect(unreadable == ["/etc/cw/test.toml:3: plivo.auth_token_file: cannot read /nonexistent/token: No such file or directory"])
+    }
+
+    @Test("auth_id must look like a Plivo id")
+    func authId() {
+        #expect(problems("[plivo]\nauth_id = \"12345\"\n") == ["/etc/cw/test.toml:2: plivo.auth_id: '12345' is not a Plivo auth id (it starts with MA or SA)"])
+    }
+
+    @Test("a TOML syntax error gives its line")
+    func syntaxError() {
+        let found = problems("[plivo]\nauth_id = \"MA1\"\nbase_url = \n")
+        #expect(found.count == 1)
+        #expect(found[0].hasPrefix("/etc/cw/test.toml:3: TOML syntax error"))
+    }
+
+    @Test("an unreadable file is named with the reason")
+    func unreadableFile() {
+        #expect(throws: ConfigurationError.self) { try DaemonConfiguration.load(path: "/nonexistent/cw.toml") }
+        do {
+            _ = try DaemonConfiguration.load(path: "/nonexistent/cw.toml")
+        } catch {
+            #expect(error.description == "/nonexistent/cw.toml: cannot read the file: No such file or directory")
+        }
+    }
+
+    @Test("sink keys are checked by the sink factory, with lines")
+    func sinkKeys() {
+        let path: String
+        do { path = try writeTemp("""
+                [plivo]
+                auth_id = "MA1"
+                [[sinks]]
+                name = "audit"
+                type = "file"
+                pth = "x.jsonl"
+                """) } catch { Issue.record("cannot write temp file"); return }
+        do {
+            _ = try Daemon.loadConfiguration(path: path, environment: Self.env)
+            Issue.record("expected an error")
+        } catch {
+            let text = error.problems.map(\.description)
+            #expect(text.contains { $0.hasSuffix(":5: sinks[1].path: missing") || $0.hasSuffix(": sinks[1].path: missing") })
+            #expect(text.contains { $0.hasSuffix(":6: sinks[1].pth: unknown key") })
+        }
+    }
+
+    @Test("durations", arguments: [
+        ("500ms", Duration.milliseconds(500)), ("30s", .seconds(30)), ("5m", .seconds(300)), ("6h", .seconds(21600)),
+        ("1h30m", .seconds(5400)), ("1d", .seconds(86400)), ("1.5s", .milliseconds(1500)),
+    ])
+    func durations(text: String, expected: Duration) {
+        #expect(DurationParser.parse(text) == expected)
+    }
+
+    @Test("bad durations", arguments: ["", "30", "s", "5 minutes", "-1s", "1x"])
+    func badDurations(text: String) {
+        #expect(DurationParser.parse(text) == nil)
+    }
+
+    @Test("filters match case-insensitively; empty lists match everything")
+    func filters() {
+        let f = EventFilter(types: ["compliance_application.status_changed"], to: ["accepted", "rejected"])
+        #expect(f.matches(type: "compliance_application.status_changed", from: "submitted", to: "Accepted"))
+        #expect(!f.matches(type: "compliance_application.status_changed", from: "draft", to: "submitted"))
+        #expect(!f.matches(type: "compliance_application.created", from: nil, to: "accepted"))
+        #expect(EventFilter().matches(type: "anything", from: nil, to: "x"))
+    }
+}
+
+func writeTemp(_ text: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString).toml").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}

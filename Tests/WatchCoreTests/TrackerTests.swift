@@ -1,0 +1,77 @@
+import PlivoCompliance
+import Testing
+@testable import WatchCore
+
+@Suite("Tracker")
+struct TrackerTests {
+    static func snap(_ status: String, reason: String? = nil, docs: [String] = ["d1"]) -> Snapshot {
+        let app = ComplianceApplication(
+            id: "a1", alias: "acme", status: ApplicationStatus(status), rejectionReason: reason,
+            documents: docs.map { ApplicationDocument(documentId: $0) })
+        return Snapshot.observed(app, account: "MA1", version: 0)
+    }
+
+    struct Row: Sendable, CustomTestStringConvertible {
+        var name: String
+        var previous: Snapshot?
+        var observed: Snapshot
+        var baselineDone: Bool
+        var announce: Bool
+        var expected: Tracker.Change
+        var testDescription: String { name }
+    }
+
+    static let rows: [Row] = [
+        Row(name: "first sight during baseline is silent", previous: nil, observed: snap("accepted"), baselineDone: false, announce: false, expected: .baseline),
+        Row(name: "announce_existing announces the baseline", previous: nil, observed: snap("accepted"), baselineDone: false, announce: true, expected: .created),
+        Row(name: "new after baseline is created", previous: nil, observed: snap("draft"), baselineDone: true, announce: false, expected: .created),
+        Row(name: "same state is unchanged", previous: snap("submitted"), observed: snap("submitted"), baselineDone: true, announce: false, expected: .unchanged),
+        Row(name: "case alone is no change", previous: snap("submitted"), observed: snap("SUBMITTED"), baselineDone: true, announce: false, expected: .unchanged),
+        Row(name: "submitted to accepted", previous: snap("submitted"), observed: snap("accepted"), baselineDone: true, announce: false,
+            expected: .statusChanged(from: "submitted", to: "accepted")),
+        Row(name: "a missed step is reported as observed", previous: snap("draft"), observed: snap("accepted"), baselineDone: true, announce: false,
+            expected: .statusChanged(from: "draft", to: "accepted")),
+        Row(name: "rejected with a reason is one status change", previous: snap("submitted"), observed: snap("rejected", reason: "Illegible"),
+            baselineDone: true, announce: false, expected: .statusChanged(from: "submitted", to: "rejected")),
+        Row(name: "unknown statuses are kept", previous: snap("accepted"), observed: snap("suspended"), baselineDone: true, announce: false,
+            expected: .statusChanged(from: "accepted", to: "suspended")),
+        Row(name: "new rejection reason is an update", previous: snap("rejected", reason: "A"), observed: snap("rejected", reason: "B"),
+            baselineDone: true, announce: false, expected: .updated),
+        Row(name: "documents changed is an update", previous: snap("draft", docs: ["d1"]), observed: snap("draft", docs: ["d1", "d2"]),
+            baselineDone: true, announce: false, expected: .updated),
+        Row(name: "document order alone is no change", previous: snap("draft", docs: ["d2", "d1"]), observed: snap("draft", docs: ["d1", "d2"]),
+            baselineDone: true, announce: false, expected: .unchanged),
+    ]
+
+    @Test("classification table", arguments: rows)
+    func classify(row: Row) {
+        let change = Tracker.classify(previous: row.previous, observed: row.observed, baselineDone: row.baselineDone, announceExisting: row.announce)
+        #expect(change == row.expected)
+    }
+
+    @Test("event types per change")
+    func eventTypes() {
+        #expect(Tracker.Change.unchanged.eventType == nil)
+        #expect(Tracker.Change.baseline.eventType == nil)
+        #expect(Tracker.Change.created.eventType == "compliance_application.created")
+        #expect(Tracker.Change.statusChanged(from: "a", to: "b").eventType == "compliance_application.status_changed")
+        #expect(Tracker.Change.updated.eventType == "compliance_application.updated")
+        #expect(Tracker.Change.deleted.eventType == "compliance_application.deleted")
+    }
+
+    @Test("hot statuses include unknown stored ones, never accepted")
+    func hotStatuses() {
+        let hot = Tracker.hotStatuses(stored: ["accepted", "Suspended", "draft", "expired"])
+        #expect(hot.map(\.normalized) == ["draft", "submitted", "rejected", "expired", "suspended"])
+    }
+
+    @Test("event ids are stable and distinct per version")
+    func eventIds() {
+        let a = Event.makeId(account: "MA1", applicationId: "app", version: 1)
+        #expect(a == Event.makeId(account: "MA1", applicationId: "app", version: 1))
+        #expect(a != Event.makeId(account: "MA1", applicationId: "app", version: 2))
+        #expect(a != Event.makeId(account: "MA2", applicationId: "app", version: 1))
+        #expect(a.hasPrefix("evt_"))
+        #expect(a.count == 36)
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import PlivoCompliance
+import Testing
+@testable import WatchCore
+
+/// Commits status changes straight into a store, as the poller would.
+private func record(_ store: StateStore, sinks: [String], changes: [(app: String, to: String)]) throws -> [Event] {
+    var events: [Event] = []
+    for (app, to) in changes {
+        let previous = try store.snapshots(account: "MA1")[app]
+        let application = ComplianceApplication(id: app, alias: app, status: ApplicationStatus(to))
+        let snapshot = Snapshot.observed(application, account: "MA1", version: previous?.version ?? 0)
+        let change: Tracker.Change = previous.map { .statusChanged(from: $0.status, to: snapshot.status) } ?? .created
+        events += try store.commit(
+            CycleOutcome(account: "MA1", observations: [.init(snapshot: snapshot, change: change)], deletions: [], fullSync: false, at: Date()),
+            sinks: sinks.map { SinkRoute(name: $0, filter: EventFilter()) })
+    }
+    return events
+}
+
+private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts: Int = 5, concurrency: Int = 8) -> Dispatcher {
+    Dispatcher(
+        sink: sink, store: store,
+        settings: .init(concurrency: concurrency, maxAttempts: maxAttempts, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
+        doorbell: Doorbell(), logger: .quiet)
+}
+
+@Suite("Outbox and dispatcher", .timeLimit(.minutes(1)))
+struct OutboxTests {
+    @Test("migrations are named and applied in order")
+    func migrations() throws {
+        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state"])
+    }
+
+    @Test("a file database opens in WAL mode, and a second open sees the same data")
+    func fileDatabase() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path
+        let store = try StateStore.open(path: path)
+        _ = try record(store, sinks: ["a"], changes: [("app1", "draft")])
+        let reader = try StateStore.openReadOnly(path: path)
+        #expect(try reader.events().count == 1)
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+        #expect(throws: StoreError.self) { try StateStore.openReadOnly(path: path + ".missing") }
+    }
+
+    @Test("the snapshot, the event and one delivery per sink are written together")
+    func oneTransaction() throws {
+        let store = try StateStore.inMemory()
+        let events = try record(store, sinks: ["a", "b"], changes: [("app1", "draft"), ("app1", "submitted")])
+        #expect(events.count == 2)
+        #expect(events[1].fromStatus == "draft")
+        #expect(try store.snapshots(account: "MA1")["app1"]?.version == 2)
+        #expect(try store.deliveries(sink: "a").count == 2)
+        #expect(try store.deliveries(sink: "b").count == 2)
+        #expect(try store.events().map(\.id) == events.map(\.id), "ids are stored, not recomputed")
+    }
+
+    @Test("pending deliveries are delivered once and marked")
+    func delivers() async throws {
+        let store = try StateStore.inMemory()
+        let events = try record(store, sinks: ["s"], changes: [("a", "draft"), ("b", "draft")])
+        let sink = RecordingSink(name: "s")
+        await dispatcher(sink, store).drain()
+        #expect(Set(sink.events.map(\.id)) == Set(events.map(\.id)))
+        #expect(try store.deliveries(sink: "s", state: .delivered).count == 2)
+        await dispatcher(sink, store).drain()
+        #expect(sink.events.count == 2, "nothing sent twice")
+    }
+
+    @Test("retryable failures are retried with the same event id")
+    func retries() async throws {
+        let store = try StateStore.inMemory()
+        let events = try record(store, sinks: ["s"], changes: [("a", "draft")])
+        let sink = RecordingSink(name: "s", failures: 2)
+        let d = dispatcher(sink, store)
+        for _ in 0..<50 where sink.events.isEmpty {
+            await d.drain()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(sink.events.map(\.id) == [events[0].id])
+        let row = try #require(try store.deliveries(sink: "s").first)
+        #expect(row.state == .delivered)
+        #expect(row.attempts == 3)
+    }
+
+    @Test("after max_attempts a delivery is a dead letter with its last error, and can be redelivered")
+    func deadLetters() async throws {
+        let store = try StateStore.inMemory()
+        let events = try record(store, sinks: ["s"], changes: [("a", "draft")])
+        let sink = RecordingSink(name: "s", failures: 1000)
+        let d = dispatcher(sink, store, maxAttempts: 3)
+        for _ in 0..<50 where try store.deliveries(sink: "s", state: .dead).isEmpty {
+            await d.drain()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let dead = try #require(try store.deliveries(sink: "s", state: .dead).first)
+        #expect(dead.attempts == 3)
+        #expect(dead.lastError == "receiver said no")
+
+        sink.setFailures(0)
+        #expect(try store.redeliverDead(sink: "s") == 1)
+        await d.drain()
+        #expect(sink.events.map(\.id) == [events[0].id])
+    }
+
+    @Test("a final error dead-letters at once; 410-style errors dead-letter the whole sink")
+    func finalErrors() async throws {
+        let store = try StateStore.inMemory()
+        _ = try record(store, sinks: ["s"], changes: [("a", "draft")])
+        let sink = RecordingSink(name: "s", failures: 1, disposition: .final)
+        await dispatcher(sink, store).drain()
+        #expect(try store.deliveries(sink: "s", state: .dead).first?.attempts == 1)
+
+        _ = try record(store, sinks: ["g"], changes: [("b", "draft"), ("c", "draft"), ("d", "draft")])
+        let gone = RecordingSink(name: "g", failures: 1, disposition: .disableSink)
+        await dispatcher(gone, store, concurrency: 1).drain()
+        #expect(try store.deliveries(sink: "g", state: .dead).count == 3)
+        #expect(try store.deliveries(sink: "g", state: .dead).allSatisfy { $0.lastError?.contains("receiver said no") == true })
+        #expect(gone.events.isEmpty)
+    }
+
+    @Test("one application's events go out in order, different applications concurrently")
+    func ordering() async throws {
+        let store = try StateStore.inMemory()
+        var changes: [(String, String)] = []
+        for step in ["draft", "submitted", "rejected", "submitted", "accepted"] {
+            for app in ["a", "b", "c", "d"] { changes.append((app, step)) }
+        }
+        _ = try record(store, sinks: ["s"], changes: changes)
+        let sink = RecordingSink(name: "s", delay: .milliseconds(10))
+        let stop = StopSignal()
+        let d = dispatcher(sink, store, concurrency: 4)
+        let task = Task { await d.run(until: stop) }
+        for _ in 0..<200 where sink.events.count < 20 { try await Task.sleep(for: .milliseconds(10)) }
+        stop.raise()
+        d.doorbell.ring()
+        await task.value
+        #expect(sink.events.count == 20)
+        for app in ["a", "b", "c", "d"] {
+            let statuses = sink.events.filter { $0.data.application.complianceApplicationId == app }.map(\.toStatus)
+            #expect(statuses == ["draft", "submitted", "rejected", "submitted", "accepted"])
+        }
+        #expect(sink.maxConcurrent > 1)
+        #expect(sink.maxConcurrent <= 4)
+    }
+
+    @Test("a failing sink does not hold up another")
+    func isolation() async throws {
+        let store = try StateStore.inMemory()
+        _ = try record(store, sinks: ["bad", "good"], changes: [("a", "draft"), ("b", "draft"), ("a", "submitted")])
+        let bad = RecordingSink(name: "bad", failures: 1000, delay: .milliseconds(20))
+        let good = RecordingSink(name: "good")
+        let service = DeliveryService(dispatchers: [dispatcher(bad, store), dispatcher(good, store)], shutdownTimeout: .seconds(1), logger: .quiet)
+        let task = Task { try await service.run() }
+        for _ in 0..<200 where good.events.count < 3 { try await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        _ = await task.result
+        #expect(good.events.count == 3)
+        #expect(bad.events.isEmpty)
+    }
+
+    @Test("backoff: full jitter under a doubling cap, never below Retry-After")
+    func backoff() {
+        let b = Backoff(base: .seconds(1), cap: .seconds(60))
+        #expect(b.ceiling(attempt: 0) == .seconds(1))
+        #expect(b.ceiling(attempt: 3) == .seconds(8))
+        #expect(b.ceiling(attempt: 20) == .seconds(60))
+        #expect(b.delay(attempt: 3, random: 0.5) == .seconds(4))
+        #expect(b.delay(attempt: 3, random: 0) == .zero)
+        #expect(b.delay(attempt: 0, retryAfter: .seconds(30), random: 1) == .seconds(30))
+    }
+}

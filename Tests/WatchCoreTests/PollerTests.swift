@@ -1,0 +1,183 @@
+import Foundation
+import PlivoCompliance
+import PlivoSandbox
+import Testing
+@testable import WatchCore
+
+@Suite("Poller against the sandbox", .timeLimit(.minutes(1)))
+struct PollerTests {
+    @Test("the first sync is a silent baseline; later changes become events")
+    func baselineThenTransitions() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(45)
+        let poller = f.poller()
+        let first = try await poller.runCycle(full: true, logger: .quiet)
+        #expect(first.events.isEmpty)
+        #expect(first.observed == 45)
+        #expect(try f.store.snapshots(account: PollFixture.authId).count == 45)
+
+        try await f.review(ids[0], "accepted")
+        try await f.review(ids[1], "rejected", reason: "Address proof is older than 3 months")
+        let hot = try await poller.runCycle(full: false, logger: .quiet)
+        #expect(!hot.full)
+        let changes = Dictionary(uniqueKeysWithValues: hot.events.map { ($0.data.application.complianceApplicationId, $0) })
+        #expect(hot.events.count == 2)
+        #expect(changes[ids[0]]?.type == "compliance_application.status_changed")
+        #expect(changes[ids[0]]?.fromStatus == "submitted")
+        #expect(changes[ids[0]]?.toStatus == "accepted")
+        #expect(changes[ids[1]]?.data.application.rejectionReason == "Address proof is older than 3 months")
+
+        // Nothing new: nothing announced.
+        #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty)
+        #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty)
+    }
+
+    @Test("a hot scan costs one list per changeable status plus one GET per application that left its list")
+    func hotScanCost() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(45)  // all submitted: 3 pages
+        let poller = f.poller()
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        try await f.review(ids[5], "accepted")
+        let report = try await poller.runCycle(full: false, logger: .quiet)
+        // draft (1 empty page) + submitted (3 pages) + rejected (1 empty page) + 1 confirming GET
+        #expect(report.requests == 6)
+        #expect(report.events.count == 1)
+    }
+
+    @Test("announce_existing makes the baseline announce every application")
+    func announceExisting() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        _ = try await f.seed(7, statuses: #"{"accepted": 1}"#)
+        let report = try await f.poller(announceExisting: true).runCycle(full: true, logger: .quiet)
+        #expect(report.events.count == 7)
+        #expect(report.events.allSatisfy { $0.type == "compliance_application.created" && $0.data.previous == nil })
+    }
+
+    @Test("created after the baseline, rejection reason updates, and deletes confirmed by 404")
+    func createdUpdatedDeleted() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(3)
+        let poller = f.poller()
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+
+        let user = try await f.client.endUsers.create(name: "New", endUserType: "business")
+        let created = try await f.client.applications.create(
+            alias: "new-app", endUserId: user.id, documentIds: [], requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business"))
+        try await f.review(ids[0], "rejected", reason: "first reason")
+        var events = try await poller.runCycle(full: false, logger: .quiet).events
+        #expect(Set(events.map(\.type)) == ["compliance_application.created", "compliance_application.status_changed"])
+        #expect(events.first { $0.type == "compliance_application.created" }?.data.application.complianceApplicationId == created.id)
+
+        try await f.review(ids[0], "rejected", reason: "second reason")
+        events = try await poller.runCycle(full: false, logger: .quiet).events
+        #expect(events.map(\.type) == ["compliance_application.updated"])
+        #expect(events[0].data.previous?.rejectionReason == "first reason")
+        #expect(events[0].data.application.rejectionReason == "second reason")
+
+        try await f.client.applications.delete(ids[1])
+        events = try await poller.runCycle(full: false, logger: .quiet).events
+        #expect(events.map(\.type) == ["compliance_application.deleted"])
+        #expect(events[0].data.application.complianceApplicationId == ids[1])
+        #expect(try f.store.snapshots(account: PollFixture.authId)[ids[1]] == nil)
+    }
+
+    @Test("each fault type: no false events, and the right events in the end",
+          arguments: [
+            #"{"rate_500": 0.3}"#, #"{"rate_429": 0.3, "retry_after_s": 0}"#, #"{"rate_429": 0.3}"#,
+            #"{"malformed_rate": 0.2}"#, #"{"truncate_rate": 0.2}"#, #"{"drop_rate": 0.2}"#, #"{"latency_ms": 30}"#,
+          ])
+    func faults(faults: String) async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(60, statuses: #"{"submitted": 0.5, "draft": 0.25, "accepted": 0.25}"#)
+        let poller = f.poller()
+        try await f.setFaults(faults)
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        let baseline = try f.store.snapshots(account: PollFixture.authId)
+        #expect(baseline.count == 60)
+        for id in ids.prefix(10) { try await f.review(id, "accepted") }
+        var events: [Event] = []
+        for round in 0..<6 {
+            events += try await poller.runCycle(full: round % 2 == 1, logger: .quiet).events
+        }
+        try await f.setFaults("{}")
+        events += try await poller.runCycle(full: true, logger: .quiet).events
+
+        // Every event is a real transition to accepted, of an application that was reviewed.
+        let changedBefore = Set(ids.prefix(10))
+        for event in events {
+            #expect(event.type == "compliance_application.status_changed")
+            #expect(event.toStatus == "accepted")
+            #expect(changedBefore.contains(event.data.application.complianceApplicationId))
+        }
+        // Applications already accepted before the review produce no event; the others exactly one.
+        let snapshots = try f.store.snapshots(account: PollFixture.authId)
+        #expect(snapshots.count == 60)
+        for id in changedBefore {
+            #expect(snapshots[id]?.status == .accepted)
+            let count = events.filter { $0.data.application.complianceApplicationId == id }.count
+            #expect(count == (baseline[id]?.status == .accepted ? 0 : 1), "\(id) was \(baseline[id]?.status.rawValue ?? "?")")
+        }
+        #expect(Set(events.map(\.id)).count == events.count, "no id used twice")
+    }
+
+    @Test("a cycle that cannot complete changes nothing")
+    func failedCycleLeavesStateUntouched() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(50)
+        let poller = f.poller(maxAttempts: 2)
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        let before = try f.store.snapshots(account: PollFixture.authId)
+        try await f.review(ids[0], "accepted")
+        try await f.client.applications.delete(ids[1])
+        try await f.setFaults(#"{"rate_500": 1}"#)
+        await #expect(throws: PlivoError.self) { try await poller.runCycle(full: false, logger: .quiet) }
+        #expect(try f.store.snapshots(account: PollFixture.authId) == before)
+        #expect(try f.store.events().isEmpty)
+        try await f.setFaults("{}")
+        let recovered = try await poller.runCycle(full: false, logger: .quiet)
+        #expect(Set(recovered.events.map(\.type)) == ["compliance_application.status_changed", "compliance_application.deleted"])
+    }
+
+    @Test("429 from the account limit is retried through, honouring the pause")
+    func accountRateLimit() async throws {
+        let f = try await PollFixture(rateLimit: 10)
+        defer { f.stop() }
+        _ = try await f.seed(400, statuses: #"{"accepted": 1}"#)
+        let poller = Poller(
+            client: f.client, store: f.store, bucket: TokenBucket(rate: 1000, burst: 50),
+            settings: .init(concurrency: 4, maxAttempts: 100, backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(500)), announceExisting: false),
+            sinks: [])
+        let report = try await poller.runCycle(full: true, logger: .quiet)
+        #expect(report.observed == 400)
+        let stats = try await f.transport.send(.init(url: f.baseURL + "/_sandbox/stats"))
+        let limited = (try JSONSerialization.jsonObject(with: stats.body) as? [String: Any])?["rate_limited"] as? Int ?? 0
+        #expect(limited > 0, "the sandbox's limit was hit and survived")
+    }
+
+    @Test("deliveries are recorded only for sinks whose filter matches")
+    func routing() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        let ids = try await f.seed(3)
+        let poller = f.poller(sinks: [
+            SinkRoute(name: "all", filter: EventFilter()),
+            SinkRoute(name: "approvals", filter: EventFilter(types: ["compliance_application.status_changed"], to: ["accepted"])),
+        ])
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        try await f.review(ids[0], "accepted")
+        try await f.review(ids[1], "rejected", reason: "x")
+        _ = try await poller.runCycle(full: false, logger: .quiet)
+        let all = try f.store.deliveries(sink: "all")
+        let approvals = try f.store.deliveries(sink: "approvals")
+        #expect(all.count == 2)
+        #expect(approvals.map(\.applicationId) == [ids[0]])
+        #expect(approvals.allSatisfy { $0.state == .pending })
+    }
+}

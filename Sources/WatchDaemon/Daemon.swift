@@ -27,7 +27,13 @@ public struct Daemon: Sendable {
     }
 
     /// Builds every part over an open store.
-    public init(configuration: DaemonConfiguration, sinks: [any Sink], store: StateStore, logger: Logger) {
+    /// - Throws: ``ConfigurationError`` when a sink's settings are invalid.
+    public init(
+        configuration: DaemonConfiguration, store: StateStore, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) {
+        let sinks = try SinkFactory.make(
+            configuration.sinks, configurationFile: configuration.sourcePath, environment: environment, store: store)
         self.configuration = configuration
         self.sinks = sinks
         self.store = store

@@ -5,7 +5,7 @@ import WatchCore
 public enum SinkFactory {
     /// - Throws: ``ConfigurationError`` naming the file, line and key of every problem.
     public static func make(
-        _ configurations: [SinkConfiguration], configurationFile: String, environment: [String: String]
+        _ configurations: [SinkConfiguration], configurationFile: String, environment: [String: String], store: StateStore? = nil
     ) throws(ConfigurationError) -> [any Sink] {
         var problems: [ConfigurationError.Problem] = []
         var sinks: [any Sink] = []
@@ -14,7 +14,7 @@ public enum SinkFactory {
             switch configuration.type {
             case "file":
                 guard let path = reader.string("path", required: true) else { break }
-                sinks.append(FileSink(name: configuration.name, configuration: .init(path: resolve(path, relativeTo: configurationFile))))
+                sinks.append(FileSink(name: configuration.name, configuration: .init(path: resolve(path, relativeTo: configurationFile)), store: store))
             default:
                 reader.problem("type", "'\(configuration.type)' sinks are not supported by this build")
             }

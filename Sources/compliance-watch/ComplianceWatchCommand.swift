@@ -12,7 +12,7 @@ struct ComplianceWatchCommand: AsyncParsableCommand {
         commandName: "compliance-watch",
         abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
         version: complianceWatchVersion,
-        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self],
+        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self, Audit.self],
         defaultSubcommand: Run.self)
 }
 
@@ -52,6 +52,15 @@ extension GlobalOptions {
         } catch {
             printError(error.description)
             throw ExitCodes.state
+        }
+    }
+
+    func makeDaemon(_ configuration: DaemonConfiguration, store: StateStore, logger: Logger) throws -> Daemon {
+        do {
+            return try Daemon(configuration: configuration, store: store, logger: logger)
+        } catch {
+            printError("configuration is invalid:\n\(error.description)")
+            throw ExitCodes.config
         }
     }
 

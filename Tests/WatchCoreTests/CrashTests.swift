@@ -66,7 +66,8 @@ struct DaemonFixture {
         var seen: [String: Event] = [:]
         var ordered: [Event] = []
         for line in lines {
-            let event = try Event.decode(Data(line.utf8))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let event = try Event.decode(try JSONSerialization.data(withJSONObject: try #require(object["event"])))
             if let earlier = seen[event.id] {
                 #expect(earlier == event, "a redelivered event is byte-for-byte the same")
                 continue
@@ -147,6 +148,17 @@ struct CrashTests {
         for (app, appEvents) in byApp {
             #expect(ApplicationStatus(appEvents.last!.toStatus) == finalStates[app], "\(app)")
         }
+        // The audit file's hash chain is intact and ends where the database says it does.
+        let verify = Process()
+        verify.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        verify.arguments = ["audit", "verify", fixture.auditPath, "--config", fixture.configPath]
+        let output = Pipe()
+        verify.standardOutput = output
+        try verify.run()
+        verify.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(verify.terminationStatus == 0, "\(text)")
+        #expect(text.hasPrefix("OK: \(lines) lines"))
         try? FileManager.default.removeItem(at: fixture.directory)
     }
 }

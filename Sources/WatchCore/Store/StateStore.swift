@@ -105,6 +105,19 @@ public struct StateStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-add-audit-head") { db in
+            // The last line each file sink wrote, so a truncated audit file is detectable and the
+            // hash chain continues into a new file after rotation.
+            try db.execute(sql: """
+                CREATE TABLE auditHead (
+                    sink TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    updatedAt REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

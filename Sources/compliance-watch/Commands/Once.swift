@@ -11,10 +11,10 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (configuration, sinks) = try options.loadConfiguration()
+            let (configuration, _) = try options.loadConfiguration()
             let logger = options.makeLogger(configuration)
             let store = try options.openStore(configuration)
-            let daemon = Daemon(configuration: configuration, sinks: sinks, store: store, logger: logger)
+            let daemon = try options.makeDaemon(configuration, store: store, logger: logger)
             do {
                 let report = try await daemon.runOnce()
                 print("polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events")

@@ -17,13 +17,13 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (configuration, sinks) = try options.loadConfiguration()
+            let (configuration, _) = try options.loadConfiguration()
             let logger = options.makeLogger(configuration)
             let store = try options.openStore(configuration)
-            let daemon = Daemon(configuration: configuration, sinks: sinks, store: store, logger: logger)
+            let daemon = try options.makeDaemon(configuration, store: store, logger: logger)
             logger.info("starting", metadata: [
                 "cw.config": "\(configuration.sourcePath)", "cw.account": "\(configuration.plivo.authId)",
-                "cw.sinks": "\(sinks.map(\.name).joined(separator: ","))",
+                "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
             ])
             let group = ServiceGroup(configuration: .init(
                 services: daemon.services.map { .init(service: $0) },

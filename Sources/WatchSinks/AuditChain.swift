@@ -1,0 +1,120 @@
+import Foundation
+import WatchCore
+
+/// The audit file's hash chain.
+///
+/// Each line is `{"seq":N,"prev":"<sha256 of the previous line>","hash":"<sha256 of this line
+/// without its hash field>","event":{…}}`. The first line of a chain has `prev` = 64 zeros; a
+/// rotated file continues the chain of the one before it. Editing, deleting, reordering or
+/// inserting a line breaks either its own hash or the next line's `prev`/`seq`; truncation is
+/// caught by comparing with the head the daemon records in its state database.
+public enum AuditChain {
+    public static let genesis = String(repeating: "0", count: 64)
+
+    /// Builds the line (without the newline) that follows `previous`.
+    /// - Returns: The line, and the SHA-256 of the line's bytes (the next line's `prev`).
+    public static func line(for event: Event, seq: Int, prev: String) -> (line: Data, lineHash: String) {
+        let prefix = Data(#"{"seq":\#(seq),"prev":"\#(prev)","#.utf8)
+        let suffix = Data(#""event":"#.utf8) + event.canonicalJSON() + Data("}".utf8)
+        let hash = Hashing.sha256Hex(prefix + suffix)
+        let line = prefix + Data(#""hash":"\#(hash)","#.utf8) + suffix
+        return (line, Hashing.sha256Hex(line))
+    }
+
+    /// How a chain is broken.
+    public enum Break: String, Sendable {
+        case edited, deleted, reordered, inserted, truncated
+    }
+
+    /// The outcome of ``verify(files:head:)``.
+    public struct Verdict: Sendable, CustomStringConvertible {
+        public var lines: Int
+        public var lastSeq: Int
+        public var problem: (file: String, line: Int, kind: Break, detail: String)?
+
+        public var isIntact: Bool { problem == nil }
+
+        public var description: String {
+            guard let problem else { return "OK: \(lines) lines, chain intact through seq \(lastSeq)" }
+            return "BROKEN: \(problem.file):\(problem.line): \(problem.kind.rawValue): \(problem.detail)"
+        }
+    }
+
+    struct ParsedLine {
+        var seq: Int
+        var prev: String
+        var hash: String
+        var content: Data
+    }
+
+    static func parse(_ raw: Data) -> ParsedLine? {
+        guard let object = try? JSONSerialization.jsonObject(with: raw) as? [String: Any],
+              let seq = object["seq"] as? Int, let prev = object["prev"] as? String, let hash = object["hash"] as? String,
+              let range = raw.range(of: Data(#""hash":"\#(hash)","#.utf8))
+        else { return nil }
+        var content = raw
+        content.removeSubrange(range)
+        return ParsedLine(seq: seq, prev: prev, hash: hash, content: content)
+    }
+
+    /// Verifies files in order (oldest first), optionally against the head recorded by the daemon.
+    public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil) -> Verdict {
+        var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)
+        var expectedSeq: Int?
+        var prevHash: String?
+        var lastLineHash: String?
+        for (name, data) in files {
+            var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
+            let endsWithNewline = data.last == 0x0A
+            if endsWithNewline || data.isEmpty { lines.removeLast() }
+            let parsed = lines.map(parse)
+            for (index, raw) in lines.enumerated() {
+                let number = index + 1
+                guard let line = parsed[index] else {
+                    let kind: Break = index == lines.count - 1 && !endsWithNewline ? .truncated : .edited
+                    verdict.problem = (name, number, kind, kind == .truncated ? "the last line is cut short" : "not a valid audit line")
+                    return verdict
+                }
+                if Hashing.sha256Hex(line.content) != line.hash {
+                    verdict.problem = (name, number, .edited, "the line's content does not match its hash")
+                    return verdict
+                }
+                if let expected = expectedSeq {
+                    if line.seq != expected {
+                        let expectedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
+                        if expectedLater {
+                            verdict.problem = (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
+                        } else if line.seq > expected {
+                            verdict.problem = (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
+                        } else {
+                            verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number")
+                        }
+                        return verdict
+                    }
+                    if line.prev != prevHash {
+                        verdict.problem = (name, number, .inserted, "prev does not match the hash of the line before it")
+                        return verdict
+                    }
+                } else if line.seq == 1, line.prev != genesis {
+                    verdict.problem = (name, number, .edited, "the first line of the chain must have prev = 0…0")
+                    return verdict
+                }
+                let rawHash = Hashing.sha256Hex(raw)
+                expectedSeq = line.seq + 1
+                prevHash = rawHash
+                lastLineHash = rawHash
+                verdict.lines += 1
+                verdict.lastSeq = line.seq
+            }
+        }
+        if let head {
+            if verdict.lastSeq < head.seq {
+                verdict.problem = (files.last?.name ?? "", verdict.lines, .truncated,
+                                   "the state database records seq \(head.seq), but the files end at seq \(verdict.lastSeq)")
+            } else if verdict.lastSeq == head.seq, lastLineHash != head.hash {
+                verdict.problem = (files.last?.name ?? "", verdict.lines, .edited, "the last line differs from the one the daemon recorded")
+            }
+        }
+        return verdict
+    }
+}

@@ -108,6 +108,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WatchSinksTests",
+            dependencies: ["WatchSinks", "WatchCore", "CurlHTTP", "PlivoCompliance", .product(name: "FlyingFox", package: "FlyingFox")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WatchCoreTests",
             dependencies: ["WatchCore", "WatchSinks", "WatchDaemon", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
             swiftSettings: swiftSettings

@@ -90,6 +90,12 @@ public struct Event: Sendable, Equatable, Codable {
 
         enum CodingKeys: String, CodingKey { case application, previous, detectedAt = "detected_at" }
 
+        public init(application: EventApplication, previous: Previous?, detectedAt: String) {
+            self.application = application
+            self.previous = previous
+            self.detectedAt = detectedAt
+        }
+
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(application, forKey: .application)
@@ -104,6 +110,11 @@ public struct Event: Sendable, Equatable, Codable {
         public var rejectionReason: String?
 
         enum CodingKeys: String, CodingKey { case status, rejectionReason = "rejection_reason" }
+
+        public init(status: String, rejectionReason: String?) {
+            self.status = status
+            self.rejectionReason = rejectionReason
+        }
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)

@@ -80,15 +80,16 @@ public enum AuditChain {
                     return verdict
                 }
                 if let expected = expectedSeq {
-                    if line.seq != expected {
-                        let expectedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
-                        if expectedLater {
-                            verdict.problem = (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
-                        } else if line.seq > expected {
-                            verdict.problem = (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
-                        } else {
-                            verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number")
-                        }
+                    if line.seq > expected {
+                        // A later number here: lines were moved (the expected one comes later) or removed.
+                        let movedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
+                        verdict.problem = movedLater
+                            ? (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
+                            : (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
+                        return verdict
+                    }
+                    if line.seq < expected {
+                        verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number")
                         return verdict
                     }
                     if line.prev != prevHash {

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+import WatchCore
+@testable import WatchSinks
+
+@Suite("Audit file", .timeLimit(.minutes(1)))
+struct AuditFileTests {
+    /// Writes `count` events through a real FileSink and returns the file's lines.
+    func writeChain(_ count: Int, store: StateStore? = nil) async throws -> (path: String, lines: [Data], sink: FileSink) {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("logs/events.jsonl").path
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: store)
+        for i in 1...count { try await sink.deliver(makeEvent(app: "app\(i % 3)", version: i)) }
+        let lines = try #require(FileManager.default.contents(atPath: path)).split(separator: 0x0A).map { Data($0) }
+        return (path, lines, sink)
+    }
+
+    func join(_ lines: [Data]) -> Data {
+        lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
+    }
+
+    @Test("lines are JSON, hash-chained, mode 0640, in a directory created on demand")
+    func writes() async throws {
+        let (path, lines, _) = try await writeChain(5)
+        #expect(lines.count == 5)
+        let first = try #require(try JSONSerialization.jsonObject(with: lines[0]) as? [String: Any])
+        #expect(first["seq"] as? Int == 1)
+        #expect(first["prev"] as? String == AuditChain.genesis)
+        #expect((first["event"] as? [String: Any])?["type"] as? String == "compliance_application.status_changed")
+        let second = try #require(try JSONSerialization.jsonObject(with: lines[1]) as? [String: Any])
+        #expect(second["prev"] as? String == Hashing.sha256Hex(lines[0]))
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o640)
+        #expect(AuditChain.verify(files: [(path, join(lines))]).description == "OK: 5 lines, chain intact through seq 5")
+    }
+
+    @Test("each kind of tampering is named at the first broken line")
+    func tampering() async throws {
+        let (_, lines, _) = try await writeChain(6)
+        func verdict(_ changed: [Data], terminated: Bool = true) -> String {
+            var data = join(changed)
+            if !terminated { data.removeLast() }
+            return AuditChain.verify(files: [("f", data)]).description
+        }
+        var edited = lines
+        edited[2] = Data(String(decoding: lines[2], as: UTF8.self).replacingOccurrences(of: "accepted", with: "rejected").utf8)
+        #expect(verdict(edited) == "BROKEN: f:3: edited: the line's content does not match its hash")
+
+        var deleted = lines
+        deleted.remove(at: 3)
+        #expect(verdict(deleted).hasPrefix("BROKEN: f:4: deleted: seq 5 follows 3"))
+
+        var reordered = lines
+        reordered.swapAt(1, 2)
+        #expect(verdict(reordered).hasPrefix("BROKEN: f:2: reordered"))
+
+        var inserted = lines
+        inserted.insert(lines[1], at: 4)
+        #expect(verdict(inserted).hasPrefix("BROKEN: f:5: inserted"))
+
+        var forged = lines
+        let (fake, _) = AuditChain.line(for: makeEvent(to: "accepted", version: 99), seq: 4, prev: Hashing.sha256Hex(lines[2]))
+        forged[3] = fake  // a self-consistent line replacing the real one: the next line's prev no longer matches
+        #expect(verdict(forged).hasPrefix("BROKEN: f:5: inserted: prev does not match"))
+
+        var cut = lines
+        cut[5] = cut[5].prefix(40)
+        #expect(verdict(cut, terminated: false) == "BROKEN: f:6: truncated: the last line is cut short")
+    }
+
+    @Test("truncation at a line boundary is caught with the head from the state database")
+    func truncationAgainstHead() async throws {
+        let store = try StateStore.inMemory()
+        let (path, lines, _) = try await writeChain(4, store: store)
+        let head = try #require(try store.auditHead(sink: "audit"))
+        #expect(head.seq == 4)
+        #expect(head.hash == Hashing.sha256Hex(lines[3]))
+        #expect(AuditChain.verify(files: [(path, join(lines))], head: head).isIntact)
+        let verdict = AuditChain.verify(files: [(path, join(Array(lines.prefix(3))))], head: head)
+        #expect(verdict.description == "BROKEN: \(path):3: truncated: the state database records seq 4, but the files end at seq 3")
+    }
+
+    @Test("after rotation and reopen the chain continues into the new file")
+    func rotation() async throws {
+        let store = try StateStore.inMemory()
+        let (path, _, sink) = try await writeChain(3, store: store)
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        await sink.reopen()
+        try await sink.deliver(makeEvent(version: 10))
+        try await sink.deliver(makeEvent(version: 11))
+        let old = try #require(FileManager.default.contents(atPath: path + ".1"))
+        let new = try #require(FileManager.default.contents(atPath: path))
+        let verdict = AuditChain.verify(files: [(path + ".1", old), (path, new)], head: try store.auditHead(sink: "audit"))
+        #expect(verdict.description == "OK: 5 lines, chain intact through seq 5")
+        // Alone, the new file verifies as the continuation it is: it starts at seq 4.
+        let alone = try #require(try JSONSerialization.jsonObject(with: new.split(separator: 0x0A)[0]) as? [String: Any])
+        #expect(alone["seq"] as? Int == 4)
+        // A restarted sink (new process) picks the chain up from the file and the database.
+        let restarted = FileSink(name: "audit", configuration: .init(path: path), store: store)
+        try await restarted.deliver(makeEvent(version: 12))
+        let all = try #require(FileManager.default.contents(atPath: path))
+        #expect(AuditChain.verify(files: [(path + ".1", old), (path, all)]).lastSeq == 6)
+    }
+
+    @Test("concurrent deliveries share fsyncs and keep the chain")
+    func concurrent() async throws {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { try await sink.deliver(makeEvent(app: "a\(i)", version: i)) } }
+            try await group.waitForAll()
+        }
+        let data = try #require(FileManager.default.contents(atPath: path))
+        #expect(AuditChain.verify(files: [(path, data)]).description == "OK: 200 lines, chain intact through seq 200")
+    }
+
+    @Test("a full disk is a retryable error naming the file")
+    func diskFull() async throws {
+        let sink = FileSink(name: "audit", configuration: .init(path: "/dev/full"), store: nil)
+        let error = await #expect(throws: DeliveryError.self) { try await sink.deliver(makeEvent()) }
+        #expect(error?.isRetryable == true)
+        #expect(error?.message == "cannot write to /dev/full: No space left on device")
+    }
+
+    @Test("an unwritable directory is a clear error")
+    func unwritable() async throws {
+        let sink = FileSink(name: "audit", configuration: .init(path: "/proc/cw-nope/events.jsonl"), store: nil)
+        let error = await #expect(throws: DeliveryError.self) { try await sink.deliver(makeEvent()) }
+        #expect(error?.message.hasPrefix("cannot create the directory of /proc/cw-nope/events.jsonl:") == true)
+    }
+}

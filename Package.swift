@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C: system libraries plus typed shims for the variadic calls Swift cannot make.
@@ -61,7 +62,11 @@ let package = Package(
         ),
         .target(
             name: "WatchSinks",
-            dependencies: ["WatchCore", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "WatchCore", "CurlHTTP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -28,7 +28,10 @@ struct SandboxCommandTests {
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
 
         var buffer = Data()
         while !buffer.contains(UInt8(ascii: "\n")) {

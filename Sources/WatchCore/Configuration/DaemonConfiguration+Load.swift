@@ -178,7 +178,7 @@ extension DaemonConfiguration {
     }
 
     /// `nil` when `text` is an absolute http(s) URL with a host; otherwise why not.
-    static func checkHTTPURL(_ text: String) -> String? {
+    public static func checkHTTPURL(_ text: String) -> String? {
         guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
               let host = url.host, !host.isEmpty else {
             return "'\(text)' is not an absolute URL"

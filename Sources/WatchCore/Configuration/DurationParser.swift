@@ -32,3 +32,8 @@ enum DurationParser {
 }
 
 import Foundation
+
+extension DaemonConfiguration {
+    /// Parses `500ms`, `30s`, `5m`, `6h`, `1d` or combinations such as `1h30m`.
+    public static func parseDuration(_ text: String) -> Duration? { DurationParser.parse(text) }
+}

@@ -1,0 +1,56 @@
+internal import CCurl
+import Foundation
+
+/// Sends one RFC 5322 message over SMTP with libcurl (`smtp://` with STARTTLS, or `smtps://`).
+///
+/// TLS certificates are always verified. STARTTLS is required unless `allowPlaintext` is set,
+/// which callers only permit for loopback relays.
+public final class SMTPTransport: Sendable {
+    /// Where and how to connect.
+    public struct Configuration: Sendable {
+        /// `smtp://host:port` or `smtps://host:port`.
+        public var url: String
+        public var credentials: BasicCredentials?
+        /// Skip STARTTLS on `smtp://` (loopback relays only).
+        public var allowPlaintext: Bool
+        public var timeout: Duration
+        public var caBundlePath: String?
+
+        public init(url: String, credentials: BasicCredentials? = nil, allowPlaintext: Bool = false, timeout: Duration = .seconds(30), caBundlePath: String? = nil) {
+            self.url = url
+            self.credentials = credentials
+            self.allowPlaintext = allowPlaintext
+            self.timeout = timeout
+            self.caBundlePath = caBundlePath
+        }
+    }
+
+    public let configuration: Configuration
+    private let transport: CurlTransport
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        transport = CurlTransport(configuration: .init(timeout: configuration.timeout, maxResponseBytes: 1 << 16, maxConcurrentTransfers: 2))
+    }
+
+    /// Sends `message` from `sender` to `recipients`.
+    /// - Throws: ``CurlError`` (the server's refusal is in `detail`).
+    public func send(from sender: String, to recipients: [String], message: Data) async throws {
+        let c = configuration
+        _ = try await transport.perform(url: c.url) { transfer in
+            try transfer.set(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
+            try transfer.set(CURLOPT_CONNECTTIMEOUT_MS, Int(min(c.timeout, .seconds(10)).milliseconds))
+            try transfer.set(CURLOPT_TIMEOUT_MS, Int(c.timeout.milliseconds))
+            // CURLUSESSL_ALL (3) fails unless STARTTLS succeeds; CURLUSESSL_NONE (0) for loopback only.
+            try transfer.set(CURLOPT_USE_SSL, c.allowPlaintext ? 0 : 3)
+            if let ca = c.caBundlePath { try transfer.set(CURLOPT_CAINFO, ca) }
+            if let credentials = c.credentials {
+                try transfer.set(CURLOPT_USERNAME, credentials.username)
+                try transfer.set(CURLOPT_PASSWORD, credentials.password)
+            }
+            try transfer.set(CURLOPT_MAIL_FROM, "<\(sender)>")
+            try transfer.setList(CURLOPT_MAIL_RCPT, recipients.map { "<\($0)>" })
+            try transfer.setUpload(message)
+        }
+    }
+}

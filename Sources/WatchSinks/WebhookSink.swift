@@ -1,0 +1,147 @@
+import CurlHTTP
+import Foundation
+import Mustache
+import WatchCore
+
+/// POSTs events to a URL: the canonical JSON signed as in Standard Webhooks, or a chat platform's
+/// native payload, or a body rendered from a Mustache template.
+///
+/// A 2xx delivers. 408, 429, 5xx and network errors are retried (honouring `Retry-After`). A 410
+/// disables the sink. Any other 3xx or 4xx is final: redirects are never followed.
+public struct WebhookSink: Sink {
+    /// `type = "webhook"` settings.
+    public struct Configuration: Sendable {
+        /// `url`: http or https.
+        public var url: String
+        /// `format`: json (default), slack, mattermost, teams or discord.
+        public var format: ChatFormat
+        /// From `secret_files` / `secret_credentials`: `whsec_…` secrets; several during rotation.
+        public var secrets: [String]
+        /// `headers`: extra request headers.
+        public var headers: [(String, String)]
+        /// `timeout`: per request, default 10s.
+        public var timeout: Duration
+        /// `template`: a Mustache file rendered as the body instead of `format`.
+        public var template: String?
+        /// `content_type`: the body's type, default application/json.
+        public var contentType: String
+
+        public init(
+            url: String, format: ChatFormat = .json, secrets: [String] = [], headers: [(String, String)] = [],
+            timeout: Duration = .seconds(10), template: String? = nil, contentType: String = "application/json"
+        ) {
+            self.url = url
+            self.format = format
+            self.secrets = secrets
+            self.headers = headers
+            self.timeout = timeout
+            self.template = template
+            self.contentType = contentType
+        }
+    }
+
+    public let name: String
+    public let configuration: Configuration
+    let signer: StandardWebhooks?
+    let template: MustacheTemplate?
+    let transport: any HTTPTransport
+
+    /// - Throws: a message when a secret or the template is unusable (never the secret itself).
+    public init(name: String, configuration: Configuration, transport: (any HTTPTransport)? = nil) throws(WebhookSetupError) {
+        self.name = name
+        self.configuration = configuration
+        do {
+            signer = configuration.secrets.isEmpty ? nil : try StandardWebhooks(secrets: configuration.secrets)
+        } catch {
+            throw WebhookSetupError(key: "secret", message: "secret #\(error.index + 1) is not whsec_ followed by base64 of at least 16 bytes")
+        }
+        if let template = configuration.template {
+            do {
+                MustacheContentTypes.register(JSONEscaping(), named: "JSON")
+                let escaping = configuration.contentType.contains("json") ? "JSON" : "TEXT"
+                self.template = try MustacheTemplate(string: "{{% CONTENT_TYPE: \(escaping)}}" + template)
+            } catch {
+                throw WebhookSetupError(key: "template", message: "the template does not parse: \(error)")
+            }
+        } else {
+            self.template = nil
+        }
+        self.transport = transport ?? CurlTransport(configuration: .init(
+            connectTimeout: min(configuration.timeout, .seconds(10)), timeout: configuration.timeout,
+            maxResponseBytes: 1 << 20, maxConcurrentTransfers: 8))
+    }
+
+    /// A sink that cannot be built.
+    public struct WebhookSetupError: Error, Sendable {
+        public var key: String
+        public var message: String
+    }
+
+    /// The body for an event: template, chat format, or canonical JSON.
+    public func body(for event: Event) -> Data {
+        guard let template else { return configuration.format.body(for: event) }
+        return Data(template.render(Self.templateContext(event)).utf8)
+    }
+
+    public func deliver(_ event: Event) async throws(DeliveryError) {
+        let body = body(for: event)
+        let timestamp = Int(Date().timeIntervalSince1970)
+        var headers: [(name: String, value: String)] = [
+            ("User-Agent", "compliance-watch/\(complianceWatchVersion)"),
+            ("webhook-id", event.id), ("webhook-timestamp", String(timestamp)),
+        ]
+        if let signer { headers.append(("webhook-signature", signer.signature(id: event.id, timestamp: timestamp, body: body))) }
+        headers += configuration.headers.map { (name: $0.0, value: $0.1) }
+        let request = HTTPRequest(
+            method: .post, url: configuration.url, headers: headers,
+            body: .data(body, contentType: configuration.contentType), timeout: configuration.timeout)
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch let error as CurlError {
+            throw .retryable(error.description)
+        } catch {
+            throw .retryable("\(error)")
+        }
+        try Self.classify(response)
+    }
+
+    /// Maps a receiver's answer to delivered, retry, final or disable.
+    static func classify(_ response: HTTPResponse) throws(DeliveryError) {
+        let status = response.status
+        if (200..<300).contains(status) { return }
+        let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = "HTTP \(status)" + (snippet.isEmpty ? "" : ": \(snippet)")
+        switch status {
+        case 408, 429, 500...599: throw .retryable(message, retryAfter: response.retryAfter())
+        case 410: throw DeliveryError("receiver answered 410 Gone; sink disabled until restart (\(message))", disposition: .disableSink)
+        case 300..<400: throw .final("\(message) (redirects are not followed; fix the URL)")
+        default: throw .final(message)
+        }
+    }
+
+    /// What templates can use: the event's fields, `text.*` for the human wording, and `json`.
+    static func templateContext(_ event: Event) -> [String: Any] {
+        let text = EventText(event)
+        let application = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(event.data.application))) ?? [:]
+        var context: [String: Any] = [
+            "id": event.id, "type": event.type, "timestamp": event.timestamp, "account": event.account,
+            "application": application, "detected_at": event.data.detectedAt,
+            "text": ["emoji": text.emoji, "name": text.name, "verb": text.verb, "scope": text.scope, "transition": text.transition],
+            "json": String(decoding: event.canonicalJSON(), as: UTF8.self),
+        ]
+        if let previous = event.data.previous {
+            context["previous"] = ["status": previous.status, "rejection_reason": previous.rejectionReason ?? ""]
+        }
+        return context
+    }
+}
+
+/// Escapes `{{value}}` for use inside a JSON string in a template.
+struct JSONEscaping: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        let quoted = String(decoding: data, as: UTF8.self)
+        return String(quoted.dropFirst(2).dropLast(2))  // strip [" and "]
+    }
+}

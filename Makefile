@@ -6,7 +6,7 @@ APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config py
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test sandbox clean
+.PHONY: deps build test check-unit demo sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -24,9 +24,21 @@ deps:
 build: deps
 	$(SWIFT) build --build-tests
 
-## test: install what is missing, build, and run the whole suite
+## test: install what is missing, build, run the whole suite, and check the systemd unit
 test: build
-	$(SWIFT) test --skip-build --parallel --num-workers 2
+	$(SWIFT) test --skip-build
+	./scripts/check-unit.sh
+
+## check-unit: systemd-analyze verify and security (exposure <= 2.0) on systemd/compliance-watch.service
+check-unit:
+	$(SWIFT) build --product compliance-watch
+	./scripts/check-unit.sh
+
+## demo: the daemon against the bundled sandbox with a file log, a signed webhook and mail (~90 s)
+demo: deps
+	$(SWIFT) build --product compliance-watch
+	$(SWIFT) build --product plivo-sandbox
+	./scripts/demo.sh
 
 ## sandbox: run plivo-sandbox on port 8089 with 100 seeded applications reviewed after 20 s
 sandbox: deps

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PlivoSandbox", targets: ["PlivoSandbox"]),
         .library(name: "WatchCore", targets: ["WatchCore"]),
         .library(name: "WatchSinks", targets: ["WatchSinks"]),
+        .library(name: "WatchSystemd", targets: ["WatchSystemd"]),
         .executable(name: "plivo-sandbox", targets: ["plivo-sandbox"]),
         .executable(name: "compliance-watch", targets: ["compliance-watch"]),
     ],
@@ -70,9 +71,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "WatchSystemd",
+            dependencies: [
+                "CSystemd", "WatchCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WatchDaemon",
             dependencies: [
-                "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
+                "WatchCore", "WatchSinks", "WatchSystemd", "CurlHTTP", "PlivoCompliance",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -81,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "compliance-watch",
             dependencies: [
-                "WatchDaemon", "WatchCore", "WatchSinks", "CurlHTTP", "PlivoCompliance",
+                "WatchDaemon", "WatchCore", "WatchSinks", "WatchSystemd", "CurlHTTP", "PlivoCompliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

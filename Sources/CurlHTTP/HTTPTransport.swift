@@ -26,7 +26,7 @@ public enum HTTPMethod: String, Sendable, Hashable {
 /// A user name and password for HTTP Basic authentication.
 ///
 /// `description` never shows the password, so the value is safe to log by accident.
-public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible {
+public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The user name (Plivo: the auth id).
     public var username: String
     /// The password (Plivo: the auth token). Never printed.
@@ -39,6 +39,7 @@ public struct BasicCredentials: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "BasicCredentials(username: \(username), password: <redacted>)" }
+    public var debugDescription: String { description }
 }
 
 /// One part of a `multipart/form-data` body.

@@ -154,3 +154,14 @@ extension [String: JSONValue] {
         pairs.compactMapValues { $0 }
     }
 }
+
+extension PlivoClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the token, however the value ends up printed.
+    public var description: String { "PlivoClient.Configuration(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL))" }
+    public var debugDescription: String { description }
+}
+
+extension PlivoClient: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "PlivoClient(\(configuration))" }
+    public var debugDescription: String { description }
+}

@@ -56,7 +56,12 @@ public struct Watcher: Service {
                     $0.heartbeat &+= 1
                 }
             }
-            try? await Task.sleep(for: wait)
+            poller.heartbeat.beat()
+            do {
+                try await poller.heartbeat.sleep(for: wait)
+            } catch {
+                return  // cancelled: shutting down
+            }
         }
     }
 
@@ -93,4 +98,10 @@ public struct Watcher: Service {
         let factor = 1 + Double.random(in: -poll.jitter...poll.jitter)
         return .milliseconds(Int64(Backoff.seconds(duration) * factor * 1000))
     }
+}
+
+extension Watcher: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Short, and free of configuration values: service-lifecycle logs services by description.
+    public var description: String { "Watcher" }
+    public var debugDescription: String { description }
 }

@@ -5,6 +5,7 @@ import PlivoCompliance
 import ServiceLifecycle
 import WatchCore
 import WatchSinks
+import WatchSystemd
 
 /// The single wiring function: configuration in, services out. The executable and the tests
 /// both build the daemon through it.
@@ -13,6 +14,8 @@ public struct Daemon: Sendable {
     public let sinks: [any Sink]
     public let store: StateStore
     public let status: StatusBoard
+    public let heartbeat: Heartbeat
+    public let logger: Logger
     public let watcher: Watcher
     public let dispatchers: [Dispatcher]
     public let delivery: DeliveryService
@@ -37,7 +40,9 @@ public struct Daemon: Sendable {
         self.configuration = configuration
         self.sinks = sinks
         self.store = store
+        self.logger = logger
         status = StatusBoard()
+        heartbeat = Heartbeat()
         let plivo = configuration.plivo
         let transport = CurlTransport(configuration: .init(
             connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
@@ -52,7 +57,8 @@ public struct Daemon: Sendable {
                 concurrency: plivo.concurrency, maxAttempts: plivo.maxAttempts,
                 backoff: Backoff(base: .milliseconds(500), cap: plivo.backoffMax),
                 announceExisting: configuration.poll.announceExisting),
-            sinks: zip(configuration.sinks, sinks).map { SinkRoute(name: $1.name, filter: $0.filter) })
+            sinks: zip(configuration.sinks, sinks).map { SinkRoute(name: $1.name, filter: $0.filter) },
+            heartbeat: heartbeat)
         let d = configuration.delivery
         dispatchers = sinks.map { sink in
             Dispatcher(
@@ -68,8 +74,29 @@ public struct Daemon: Sendable {
         delivery = DeliveryService(dispatchers: dispatchers, shutdownTimeout: d.shutdownTimeout, logger: logger)
     }
 
-    /// The services in start order; on shutdown they stop in reverse (the watcher first).
-    public var services: [any Service] { [delivery, watcher] }
+    /// The services in start order; on shutdown they stop in reverse: the watcher first, the
+    /// systemd notifier last.
+    public var services: [any Service] {
+        let systemd = SystemdService(status: status, heartbeat: heartbeat, reload: { await self.reload() }, logger: logger)
+        return [systemd, delivery, watcher]
+    }
+
+    /// SIGHUP: validates the file again and reopens file sinks (for logrotate). A bad file is
+    /// refused and the running configuration stays. Other changes apply at the next restart.
+    /// - Returns: `nil` on success, else the problems found.
+    public func reload() async -> String? {
+        do {
+            let (fresh, _) = try Daemon.loadConfiguration(path: configuration.sourcePath)
+            for case let file as FileSink in sinks { await file.reopen() }
+            if fresh.sinks.map(\.name) != configuration.sinks.map(\.name) || fresh.plivo.baseURL != configuration.plivo.baseURL
+                || fresh.poll.interval != configuration.poll.interval {
+                logger.notice("configuration changed on disk; restart the service to apply it")
+            }
+            return nil
+        } catch {
+            return error.description
+        }
+    }
 
     /// One full cycle, then every due delivery, then return (`compliance-watch once`).
     public func runOnce() async throws(PlivoError) -> Poller.Report {

@@ -145,3 +145,11 @@ struct JSONEscaping: MustacheContentType {
         return String(quoted.dropFirst(2).dropLast(2))  // strip [" and "]
     }
 }
+
+extension WebhookSink.Configuration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows secrets or header values (they may carry tokens).
+    public var description: String {
+        "WebhookSink.Configuration(url: \(CurlError.redact(url)), format: \(format.rawValue), secrets: \(secrets.count), headers: \(headers.map(\.0)))"
+    }
+    public var debugDescription: String { description }
+}

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import WatchCore
 import WatchDaemon
+import WatchSystemd
 
 /// `compliance-watch`: watches Plivo compliance applications and announces their transitions.
 @main
@@ -12,7 +13,7 @@ struct ComplianceWatchCommand: AsyncParsableCommand {
         commandName: "compliance-watch",
         abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
         version: complianceWatchVersion,
-        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self, Audit.self],
+        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self, Audit.self, Reload.self],
         defaultSubcommand: Run.self)
 }
 
@@ -23,7 +24,12 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "Overrides [log] level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "auto (the journal when systemd connected stderr to it), journal, or text.")
+    var logFormat: LogFormat = .auto
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// Exit codes from sysexits.h, so systemd and scripts can tell failures apart.
 enum ExitCodes {
@@ -42,6 +48,7 @@ extension GlobalOptions {
             return try Daemon.loadConfiguration(path: config)
         } catch {
             printError("configuration is invalid:\n\(error.description)")
+            SystemdNotifier().fatal(status: "invalid configuration: \(error.problems.first?.description ?? "")", errno: EINVAL)
             throw ExitCodes.config
         }
     }
@@ -51,6 +58,7 @@ extension GlobalOptions {
             return try StateStore.open(path: configuration.state.path)
         } catch {
             printError(error.description)
+            SystemdNotifier().fatal(status: error.description, errno: EIO)
             throw ExitCodes.state
         }
     }
@@ -66,8 +74,12 @@ extension GlobalOptions {
 
     func makeLogger(_ configuration: DaemonConfiguration) -> Logger {
         let level = Logger.Level(rawValue: logLevel ?? configuration.log.level) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+        let format = logFormat.resolved()
+        let underManager = ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil || isatty(2) == 0
+        LoggingSystem.bootstrap { _ in
+            var handler: any LogHandler = format == .journal
+                ? JournalLogHandler(identifier: "compliance-watch")
+                : StderrLogHandler(prefixPriority: underManager)
             handler.logLevel = level
             return handler
         }

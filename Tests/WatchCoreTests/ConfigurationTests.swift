@@ -157,6 +157,14 @@ struct ConfigurationTests {
         #expect(DurationParser.parse(text) == expected)
     }
 
+    @Test("durations print back in config form")
+    func formatting() {
+        #expect(DaemonConfiguration.formatDuration(.seconds(86400)) == "1d")
+        #expect(DaemonConfiguration.formatDuration(.seconds(5400)) == "1h30m")
+        #expect(DaemonConfiguration.formatDuration(.milliseconds(1500)) == "1500ms")
+        #expect(DaemonConfiguration.formatDuration(.seconds(30)) == "30s")
+    }
+
     @Test("bad durations", arguments: ["", "30", "s", "5 minutes", "-1s", "1x"])
     func badDurations(text: String) {
         #expect(DurationParser.parse(text) == nil)

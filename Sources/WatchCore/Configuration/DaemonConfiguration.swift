@@ -133,3 +133,17 @@ public struct EventFilter: Sendable, Equatable {
         return hit(types, type) && hit(from, previous) && hit(to, current)
     }
 }
+
+extension DaemonConfiguration.Plivo: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the token.
+    public var description: String {
+        "Plivo(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL), maxRequestsPerSecond: \(maxRequestsPerSecond), concurrency: \(concurrency))"
+    }
+    public var debugDescription: String { description }
+}
+
+extension SinkSettings: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Only the keys: values may be secrets.
+    public var description: String { "SinkSettings(keys: \(values.keys.sorted()))" }
+    public var debugDescription: String { description }
+}

@@ -37,3 +37,19 @@ extension DaemonConfiguration {
     /// Parses `500ms`, `30s`, `5m`, `6h`, `1d` or combinations such as `1h30m`.
     public static func parseDuration(_ text: String) -> Duration? { DurationParser.parse(text) }
 }
+
+extension DaemonConfiguration {
+    /// Writes a duration the way the configuration file does: `500ms`, `30s`, `5m`, `6h`, `1h30m`.
+    public static func formatDuration(_ duration: Duration) -> String {
+        let ms = Int64(Backoff.seconds(duration) * 1000)
+        if ms % 1000 != 0 { return "\(ms)ms" }
+        var seconds = ms / 1000
+        if seconds == 0 { return "0s" }
+        var text = ""
+        for (unit, size) in [("d", Int64(86400)), ("h", 3600), ("m", 60), ("s", 1)] where seconds >= size {
+            text += "\(seconds / size)\(unit)"
+            seconds %= size
+        }
+        return text
+    }
+}

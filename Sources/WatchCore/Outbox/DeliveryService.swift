@@ -55,3 +55,9 @@ public struct DeliveryService: Service {
         }
     }
 }
+
+extension DeliveryService: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Short, and free of configuration values: service-lifecycle logs services by description.
+    public var description: String { "DeliveryService" }
+    public var debugDescription: String { description }
+}

@@ -113,3 +113,9 @@ public struct Dispatcher: Sendable {
         }
     }
 }
+
+extension Dispatcher: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Short, and free of configuration values: service-lifecycle logs services by description.
+    public var description: String { "Dispatcher" }
+    public var debugDescription: String { description }
+}

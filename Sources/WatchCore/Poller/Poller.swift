@@ -34,14 +34,19 @@ public struct Poller: Sendable {
     public let bucket: TokenBucket
     public let settings: Settings
     public let sinks: [SinkRoute]
+    public let heartbeat: Heartbeat
     public var account: String { client.configuration.authId }
 
-    public init(client: PlivoClient, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute]) {
+    public init(
+        client: PlivoClient, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
+        heartbeat: Heartbeat = Heartbeat()
+    ) {
         self.client = client
         self.store = store
         self.bucket = bucket
         self.settings = settings
         self.sinks = sinks
+        self.heartbeat = heartbeat
     }
 
     /// Runs one cycle: a full sync when `full` (or before the baseline exists), else a hot scan.
@@ -156,14 +161,16 @@ public struct Poller: Sendable {
                 throw PlivoError(kind: .transport, message: "cancelled")
             }
             counter.increment()
+            heartbeat.beat()
             do {
+                defer { heartbeat.beat() }
                 return try await body()
             } catch {
                 guard error.isRetryable, attempt + 1 < settings.maxAttempts, !Task.isCancelled else { throw error }
                 let delay = settings.backoff.delay(attempt: attempt, retryAfter: error.retryAfter)
                 if error.status == 429 { await bucket.pause(for: max(delay, error.retryAfter ?? .zero)) }
                 do {
-                    try await Task.sleep(for: delay)
+                    try await heartbeat.sleep(for: delay)
                 } catch {
                     throw PlivoError(kind: .transport, message: "cancelled")
                 }
@@ -210,3 +217,9 @@ final class RequestCounter: Sendable {
 }
 
 import Synchronization
+
+extension Poller: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Short, and free of configuration values: service-lifecycle logs services by description.
+    public var description: String { "Poller" }
+    public var debugDescription: String { description }
+}

@@ -17,9 +17,10 @@ extension ComplianceWatchCommand {
             print("[plivo] auth token = <redacted> (from \(c.plivo.authTokenSource))")
             print("[plivo] base_url = \(c.plivo.baseURL)")
             print("[plivo] max_requests_per_second = \(c.plivo.maxRequestsPerSecond), concurrency = \(c.plivo.concurrency)")
-            print("[poll] interval = \(c.poll.interval), settled_interval = \(c.poll.settledInterval), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
+            let d = DaemonConfiguration.formatDuration
+            print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
             print("[state] path = \(c.state.path)")
-            print("[delivery] max_attempts = \(c.delivery.maxAttempts), max_age = \(c.delivery.maxAge), concurrency = \(c.delivery.concurrency)")
+            print("[delivery] max_attempts = \(c.delivery.maxAttempts), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
             for (sink, configured) in zip(sinks, c.sinks) {
                 var filter: [String] = []
                 if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.joined(separator: ","))") }

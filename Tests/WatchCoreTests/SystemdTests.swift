@@ -1,0 +1,199 @@
+import Foundation
+import PlivoSandbox
+import Synchronization
+import Testing
+
+/// A fake service manager: an AF_UNIX datagram socket the daemon's sd_notify talks to.
+final class FakeNotifySocket: Sendable {
+    let fd: Int32
+    let environmentValue: String
+    private let path: String?
+    private let messages = Mutex<[(at: ContinuousClock.Instant, text: String)]>([])
+    private let stopped = Atomic<Bool>(false)
+
+    init(abstract: Bool) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let name: [UInt8]
+        if abstract {
+            let n = "cw-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            environmentValue = "@" + n
+            path = nil
+            name = [0] + Array(n.utf8)
+        } else {
+            let p = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString).sock").path
+            environmentValue = p
+            path = p
+            name = Array(p.utf8) + [0]
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: name) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + (abstract ? name.count : name.count - 1))
+        let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
+        // Drain continuously on a thread of its own: libsystemd blocks once the queue holds 10 datagrams.
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !stopped.load(ordering: .relaxed) {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 100) == 1 else { continue }
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 {
+                    let text = String(decoding: buffer[0..<n], as: UTF8.self)
+                    messages.withLock { $0.append((.now, text)) }
+                }
+            }
+        }.start()
+    }
+
+    var all: [(at: ContinuousClock.Instant, text: String)] { messages.withLock { $0 } }
+
+    /// Datagrams containing the line `line` (e.g. "READY=1").
+    func count(_ line: String) -> Int { all.filter { $0.text.split(separator: "\n").contains(Substring(line)) }.count }
+
+    /// Waits until `condition` holds over the messages, up to `timeout`.
+    func wait(_ timeout: Duration = .seconds(15), until condition: ([String]) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition(all.map(\.text)) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition(all.map(\.text))
+    }
+
+    deinit {
+        stopped.store(true, ordering: .relaxed)
+        usleep(150_000)
+        close(fd)
+        if let path { unlink(path) }
+    }
+}
+
+@Suite("systemd integration with a real daemon process", .serialized, .timeLimit(.minutes(2)))
+struct SystemdTests {
+    static let token = "notify-s3cr3t-token-value"
+
+    func launch(_ fixture: DaemonFixture, socket: FakeNotifySocket, extraEnvironment: [String: String] = [:], arguments: [String] = ["run"]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        process.arguments = arguments + ["--config", fixture.configPath, "--log-format", "text", "--log-level", "debug"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = socket.environmentValue
+        for (key, value) in extraEnvironment { environment[key] = value }
+        process.environment = environment
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, stderr)
+    }
+
+    @Test("READY, STATUS, watchdog cadence, reload good and bad, watchdog stops while stuck, STOPPING; no secret logged")
+    func lifecycle() async throws {
+        let authId = "MANOTIFY000000000000"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 30)
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
+        let socket = try FakeNotifySocket(abstract: false)
+        let (process, stderr) = try launch(fixture, socket: socket, extraEnvironment: ["WATCHDOG_USEC": "1000000"])
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var log = Data()
+        let logLock = Mutex(Data())
+        Thread { logLock.withLock { $0 = stderr.fileHandleForReading.readDataToEndOfFile() } }.start()
+
+        #expect(await socket.wait { $0.contains { $0.split(separator: "\n").contains("READY=1") } }, "READY=1")
+        #expect(await socket.wait { $0.contains { $0.contains("STATUS=") && $0.contains("tracking 30 applications") } }, "STATUS with a count")
+        #expect(await socket.wait { _ in socket.count("WATCHDOG=1") >= 4 }, "WATCHDOG=1 keeps coming")
+        let pings = socket.all.filter { $0.text == "WATCHDOG=1" }.map(\.at)
+        let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
+        #expect(gaps.allSatisfy { $0 > .milliseconds(250) && $0 < .milliseconds(1000) }, "about every WATCHDOG_USEC/2: \(gaps)")
+
+        // Reload with a good file: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.
+        let readyBefore = socket.count("READY=1")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await socket.wait { _ in socket.count("READY=1") > readyBefore })
+        let reloading = try #require(socket.all.first { $0.text.hasPrefix("RELOADING=1") })
+        #expect(reloading.text.contains("MONOTONIC_USEC="))
+
+        // Reload with a broken file: refused, still READY, and STATUS says so.
+        let good = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        try (good + "\nbogus_key = 1\n").write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let readyBeforeBad = socket.count("READY=1")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(await socket.wait { _ in socket.count("READY=1") > readyBeforeBad })
+        #expect(socket.all.last { $0.text.contains("READY=1") }?.text.contains("reload refused") == true)
+        #expect(process.isRunning)
+        try good.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+
+        // A stuck loop (the API hangs mid-request) stops the pings; they resume once it moves again.
+        var faults = Faults()
+        faults.latencyMs = 6000
+        sandbox.setFaults(faults)
+        let stuckFrom = ContinuousClock.now
+        try await Task.sleep(for: .seconds(5))
+        sandbox.setFaults(Faults())
+        let during = socket.all.filter { $0.text == "WATCHDOG=1" && $0.at > stuckFrom + .milliseconds(2500) && $0.at < stuckFrom + .seconds(5) }
+        #expect(during.isEmpty, "no WATCHDOG=1 while the poll loop is stuck")
+        let resumedCount = socket.count("WATCHDOG=1")
+        #expect(await socket.wait { _ in socket.count("WATCHDOG=1") > resumedCount + 1 }, "pings resume")
+
+        // SIGTERM: STOPPING=1, and a clean exit.
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(socket.count("STOPPING=1") >= 1)
+        try await Task.sleep(for: .milliseconds(200))
+        log = logLock.withLock { $0 }
+        let text = String(decoding: log, as: UTF8.self)
+        #expect(text.contains("starting"))
+        #expect(!text.contains(Self.token), "the auth token never reaches a log line")
+    }
+
+    @Test("abstract @name sockets work; a fatal start sends STATUS and ERRNO and exits 78")
+    func abstractAndFatal() async throws {
+        let authId = "MANOTIFY000000000001"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        defer { sandbox.stop() }
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
+        let socket = try FakeNotifySocket(abstract: true)
+        let (process, _) = try launch(fixture, socket: socket)
+        #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(socket.count("STOPPING=1") >= 1)
+
+        try "[plivo]\nauth_id = 42\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let fatalSocket = try FakeNotifySocket(abstract: true)
+        let (broken, _) = try launch(fixture, socket: fatalSocket)
+        broken.waitUntilExit()
+        #expect(broken.terminationStatus == 78)
+        #expect(await fatalSocket.wait(.seconds(5)) { $0.contains { $0.contains("ERRNO=22") && $0.contains("STATUS=invalid configuration") } })
+        #expect(fatalSocket.count("READY=1") == 0)
+    }
+
+    @Test("the reload helper sends RELOADING=1 itself, then SIGHUPs the daemon")
+    func reloadHelper() async throws {
+        let authId = "MANOTIFY000000000002"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        defer { sandbox.stop() }
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
+        let socket = try FakeNotifySocket(abstract: false)
+        let (daemon, _) = try launch(fixture, socket: socket)
+        defer { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
+        #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
+        let helper = Process()
+        helper.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        helper.arguments = ["reload"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = socket.environmentValue
+        environment["MAINPID"] = String(daemon.processIdentifier)
+        helper.environment = environment
+        try helper.run()
+        helper.waitUntilExit()
+        #expect(helper.terminationStatus == 0)
+        #expect(await socket.wait { _ in socket.count("READY=1") == 2 })
+        #expect(socket.count("RELOADING=1") >= 2, "one from the helper, one from the daemon")
+    }
+}

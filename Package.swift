@@ -100,6 +100,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "compliance-watch-bench",
+            dependencies: [
+                "WatchDaemon", "WatchCore", "WatchSinks", "PlivoSandbox", "PlivoCompliance", "CurlHTTP",
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "plivo-sandbox",
             dependencies: [
                 "PlivoSandbox",

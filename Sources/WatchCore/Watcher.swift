@@ -28,7 +28,7 @@ public struct Watcher: Service {
         }
     }
 
-    func loop() async {
+    public func loop() async {
         var nextFullSync = ContinuousClock.now
         var failures = 0
         while !Task.isCancelled {

@@ -29,7 +29,7 @@ struct DaemonFixture {
             auth_id = "\(authId)"
             auth_token_file = "token"
             base_url = "\(baseURL)"
-            max_requests_per_second = 60
+            max_requests_per_second = 500
             backoff_max = "200ms"
             [poll]
             interval = "100ms"

@@ -65,7 +65,7 @@ extension DaemonConfiguration {
         let plivo = Plivo(
             authId: authId, authToken: token?.value ?? "", authTokenSource: token?.source ?? "",
             baseURL: baseURL,
-            maxRequestsPerSecond: p.double("max_requests_per_second", 10, in: 0.1...60),
+            maxRequestsPerSecond: p.double("max_requests_per_second", 10, in: 0.1...1000),
             concurrency: p.int("concurrency", 4, in: 1...32),
             timeout: p.duration("timeout", .seconds(30), minimum: .milliseconds(100)),
             connectTimeout: p.duration("connect_timeout", .seconds(10), minimum: .milliseconds(100)),

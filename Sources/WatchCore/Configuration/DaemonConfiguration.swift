@@ -39,6 +39,13 @@ public struct DaemonConfiguration: Sendable {
         public var jitter: Double
         /// `announce_existing`, default false: the first sync announces every application as created.
         public var announceExisting: Bool
+
+        public init(interval: Duration, settledInterval: Duration, jitter: Double, announceExisting: Bool) {
+            self.interval = interval
+            self.settledInterval = settledInterval
+            self.jitter = jitter
+            self.announceExisting = announceExisting
+        }
     }
 
     /// `[state]`

@@ -29,6 +29,11 @@ public struct CycleOutcome: Sendable {
     public struct Observation: Sendable {
         public var snapshot: Snapshot
         public var change: Tracker.Change
+
+        public init(snapshot: Snapshot, change: Tracker.Change) {
+            self.snapshot = snapshot
+            self.change = change
+        }
     }
 
     public var account: String

@@ -17,6 +17,9 @@ extension ComplianceWatchCommand {
             print("[plivo] auth token = <redacted> (from \(c.plivo.authTokenSource))")
             print("[plivo] base_url = \(c.plivo.baseURL)")
             print("[plivo] max_requests_per_second = \(c.plivo.maxRequestsPerSecond), concurrency = \(c.plivo.concurrency)")
+            if c.plivo.maxRequestsPerSecond > 60 {
+                print("warning: max_requests_per_second above 60 exceeds Plivo's limit of 300 requests per 5 s; expect 429s")
+            }
             let d = DaemonConfiguration.formatDuration
             print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
             print("[state] path = \(c.state.path)")

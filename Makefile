@@ -6,7 +6,7 @@ APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config py
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test check-unit demo sandbox clean
+.PHONY: deps build test check-unit demo bench sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -39,6 +39,12 @@ demo: deps
 	$(SWIFT) build --product compliance-watch
 	$(SWIFT) build --product plivo-sandbox
 	./scripts/demo.sh
+
+## bench: release build, then every benchmark scenario against the sandbox; table on stdout, JSON in bench-results/
+bench: deps
+	$(SWIFT) build -c release --product compliance-watch
+	$(SWIFT) build -c release --product compliance-watch-bench
+	.build/release/compliance-watch-bench bench-results/results.json
 
 ## sandbox: run plivo-sandbox on port 8089 with 100 seeded applications reviewed after 20 s
 sandbox: deps

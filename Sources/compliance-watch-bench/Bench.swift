@@ -25,6 +25,8 @@ struct Bench {
         let arguments = CommandLine.arguments
         let outputPath = arguments.count > 1 ? arguments[1] : "bench-results/results.json"
         let quick = ProcessInfo.processInfo.environment["BENCH_QUICK"] != nil
+        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources runs a subset.
+        let only = Set((ProcessInfo.processInfo.environment["BENCH_SCENARIOS"] ?? "sync,steady,latency,delivery,resources").split(separator: ",").map(String.init))
         var results: [[String: Any]] = []
         func record(_ scenario: String, _ values: [String: Any], _ line: String) {
             results.append(["scenario": scenario].merging(values) { a, _ in a })
@@ -36,7 +38,7 @@ struct Bench {
         print(String(repeating: "-", count: 100))
 
         // 1. Full sync
-        for n in quick ? [1000] : [1000, 10_000, 50_000] {
+        for n in !only.contains("sync") ? [] :  quick ? [1000] : [1000, 10_000, 50_000] {
             for (label, rate, concurrency) in [("default", 10.0, 4), ("max-in-budget", 60.0, 4), ("max-in-budget", 60.0, 8)] {
                 if label == "default" && n > 1000 { continue }  // 10 rps over 2,500 pages is minutes of waiting; reported for 1,000
                 let r = try await fullSync(n: n, latencyMs: 20, rate: rate, concurrency: concurrency)
@@ -50,7 +52,7 @@ struct Bench {
         }
 
         // 2. Steady state
-        let steady = try await steadyState(n: quick ? 2000 : 10_000, changeableShare: 0.02, cycles: 10, transitionsPerCycle: 3)
+        let steady = !only.contains("steady") ? [] : try await steadyState(n: quick ? 2000 : 10_000, changeableShare: 0.02, cycles: 10, transitionsPerCycle: 3)
         for (index, cycle) in steady.enumerated() {
             record("steady_state", ["cycle": index + 1, "requests": cycle.requests, "minimum": cycle.minimum, "transitions": cycle.transitions],
                    String(format: "steady cycle %2d: %3d requests, minimum ⌈changeable/20⌉ + transitions = %3d (%.2fx)",
@@ -58,13 +60,15 @@ struct Bench {
         }
 
         // 3. Detection latency
+        if only.contains("latency") {
         let latencies = try await detectionLatency(transitions: quick ? 40 : 200, interval: .milliseconds(200))
         record("detection_latency", ["transitions": latencies.count, "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000, "interval_ms": 200],
                String(format: "detection latency over %d transitions, interval 200 ms: p50 %.0f ms, p99 %.0f ms",
                       latencies.count, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000))
+        }
 
         // 4. Delivery throughput
-        for kind in ["file", "webhook"] {
+        for kind in !only.contains("delivery") ? [] : ["null", "file", "webhook"] {
             let count = quick ? 2000 : 10_000
             let seconds = try await deliveryThroughput(kind: kind, events: count)
             record("delivery_throughput", ["sink": kind, "events": count, "seconds": seconds, "events_per_s": Double(count) / seconds],
@@ -72,11 +76,13 @@ struct Bench {
         }
 
         // 5. Memory and CPU (a real daemon process)
+        if only.contains("resources") {
         let resources = try await memoryAndCPU(tracked: quick ? 10_000 : 100_000, cpuCycleSize: quick ? 2000 : 10_000)
         record("memory_cpu", resources,
                String(format: "daemon RSS idle after start %.1f MiB; tracking %d applications %.1f MiB (peak %.1f MiB); CPU per full cycle of %d: %.3f s",
                       resources["rss_idle_mib"] as! Double, resources["tracked"] as! Int, resources["rss_tracking_mib"] as! Double,
                       resources["peak_mib"] as! Double, resources["cpu_cycle_apps"] as! Int, resources["cpu_s_per_full_cycle"] as! Double))
+        }
 
         let directory = URL(fileURLWithPath: outputPath).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -134,7 +140,7 @@ struct Bench {
                 _ = try await control(transport, base + "/_sandbox/applications/\(app.id)/review", #"{"status": "accepted"}"#)
             }
             let hot = try await poller.runCycle(full: false, logger: quiet)
-            let nowChangeable = try await poller.store.snapshots(account: authId).values.filter { !$0.status.isSettled }.count
+            let nowChangeable = try poller.store.snapshots(account: authId).values.filter { !$0.status.isSettled }.count
             result.append(SteadyCycle(requests: hot.requests, minimum: (nowChangeable + 19) / 20 + hot.events.count, transitions: hot.events.count))
         }
         _ = changeable
@@ -165,6 +171,8 @@ struct Bench {
         try await Task.sleep(for: .milliseconds(500))  // baseline
         var latencies: [Double] = []
         for id in ids {
+            // Transitions land at a random moment of the poll interval, as they would in real life.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...Int(seconds(interval) * 1000))))
             let start = Date()
             _ = try await control(transport, base + "/_sandbox/applications/\(id)/review", #"{"status": "accepted"}"#)
             while receiver.arrival(of: id) == nil { try await Task.sleep(for: .milliseconds(2)) }
@@ -178,11 +186,13 @@ struct Bench {
     }
 
     static func deliveryThroughput(kind: String, events: Int) async throws -> Double {
-        let store = try StateStore.inMemory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+        let store = try StateStore.open(path: directory.appendingPathComponent("state.db").path)
         var receiver: Receiver?
         let sink: any Sink
-        if kind == "file" {
+        if kind == "null" {
+            sink = NullSink()
+        } else if kind == "file" {
             sink = FileSink(name: "s", configuration: .init(path: directory.appendingPathComponent("events.jsonl").path), store: store)
         } else {
             receiver = try await Receiver.start()
@@ -347,4 +357,10 @@ final class Receiver: Sendable {
     }
 
     func arrival(of id: String) -> Date? { arrivals.withLock { $0[id] } }
+}
+
+/// Accepts everything at once: measures the outbox's own cost per delivery.
+struct NullSink: Sink {
+    let name = "s"
+    func deliver(_ event: Event) async throws(DeliveryError) {}
 }

@@ -42,10 +42,16 @@ public struct DeliveryService: Service {
                 return .deadline
             }
             var running = dispatchers.count
+            if running == 0 {
+                // No sinks, or every sink disabled later: stay up until asked to stop, because a
+                // service that returns early would bring the whole daemon down.
+                try? await gracefulShutdown()
+            }
             while running > 0, let finished = await group.next() {
                 switch finished {
                 case .dispatcher:
                     running -= 1
+                    if running == 0, !stop.isRaised { try? await gracefulShutdown() }
                 case .deadline:
                     logger.warning("deliveries still in flight at the shutdown deadline; they stay pending")
                     running = 0

@@ -44,7 +44,7 @@ extension StateStore {
     public func dueDeliveries(sink: String, now: Date, limit: Int, busy: Set<String> = []) throws -> [DeliveryRecord] {
         try writer.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq
+                SELECT d.*, e.body FROM delivery d INDEXED BY delivery_pending JOIN event e ON e.seq = d.eventSeq
                 WHERE d.sink = ? AND d.state = 'pending' AND d.nextAttemptAt <= ?
                   AND NOT EXISTS (SELECT 1 FROM delivery p WHERE p.sink = d.sink AND p.account = d.account
                                   AND p.applicationId = d.applicationId AND p.state = 'pending' AND p.eventSeq < d.eventSeq)

@@ -21,6 +21,12 @@ public struct StateStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                // WAL + NORMAL: a process crash loses nothing; a power cut may lose the last
+                // commits, which are then re-detected and re-recorded under the same event ids
+                // (ids derive from the application's event count, rolled back with it).
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
             let pool = try DatabasePool(path: path, configuration: configuration)
             let store = StateStore(writer: pool)
             try store.migrate()
@@ -117,6 +123,11 @@ public struct StateStore: Sendable {
                     updatedAt REAL NOT NULL
                 );
                 """)
+        }
+        migrator.registerMigration("v3-index-pending-deliveries") { db in
+            // The dispatcher asks for the oldest pending rows of one sink; without this index
+            // SQLite sorted every pending row on each query (measured in make bench).
+            try db.execute(sql: "CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq)")
         }
         return migrator
     }

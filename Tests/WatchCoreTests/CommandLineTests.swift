@@ -1,0 +1,129 @@
+import Foundation
+import PlivoSandbox
+import Testing
+import WatchCore
+import WatchSystemd
+
+/// Runs the built `compliance-watch` and returns (status, stdout, stderr).
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite("Command line", .timeLimit(.minutes(1)))
+struct CommandLineTests {
+    @Test("once, status, deliveries list and redeliver against the sandbox")
+    func operatorCommands() async throws {
+        let authId = "MACLI000000000000000"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "cli-token", rateLimit: 0))
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 25)
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "cli-token",
+                                        extra: "[sinks.filter]\ntypes = [\"compliance_application.created\"]")
+        try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+
+        let (onceStatus, onceOut, _) = try runCLI(["once", "--config", fixture.configPath])
+        #expect(onceStatus == 0)
+        #expect(onceOut.contains("polled 25 applications"))
+        #expect(onceOut.contains("25 events"))
+
+        let (statusCode, statusOut, _) = try runCLI(["status", "--config", fixture.configPath])
+        #expect(statusCode == 0)
+        #expect(statusOut.contains("applications: 25"))
+        #expect(statusOut.contains("audit            delivered  25"))
+
+        let (_, listOut, _) = try runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "delivered", "--limit", "3"])
+        let lines = listOut.split(separator: "\n")
+        #expect(lines.count == 3)
+        let eventId = try #require(lines.first?.split(separator: " ").first.map(String.init))
+        #expect(eventId.hasPrefix("evt_"))
+
+        let (redeliverCode, redeliverOut, _) = try runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId])
+        #expect(redeliverCode == 0)
+        #expect(redeliverOut == "queued 1 deliveries\n")
+        let (_, pendingOut, _) = try runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "pending"])
+        #expect(pendingOut.hasPrefix(eventId))
+        // The next run delivers it again, under the same id.
+        #expect(try runCLI(["once", "--config", fixture.configPath]).0 == 0)
+        let audit = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)
+        #expect(audit.components(separatedBy: eventId).count - 1 == 2)
+
+        let (badCode, _, badErr) = try runCLI(["deliveries", "redeliver", "--config", fixture.configPath])
+        #expect(badCode != 0)
+        #expect(badErr.contains("give --event ID, or --sink NAME --dead"))
+    }
+
+    @Test("check-config prints a redacted summary, or exits 78 with every problem")
+    func checkConfig() async throws {
+        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MACHECK0000000000000", token: "check-s3cr3t")
+        let (code, out, _) = try runCLI(["check-config", "--config", fixture.configPath])
+        #expect(code == 0)
+        #expect(out.contains("configuration \(fixture.configPath) is valid"))
+        #expect(out.contains("auth token = <redacted>"))
+        #expect(!out.contains("check-s3cr3t"))
+        #expect(out.contains("[poll] interval = 100ms"))
+        try "[plivo]\nauth_id = \"MA1\"\nconcurrency = 0\n[pol]\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let (badCode, _, err) = try runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
+        #expect(badCode == 78)
+        #expect(err.contains("\(fixture.configPath):3: plivo.concurrency: must be between 1 and 32, got 0"))
+        #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
+    }
+
+    @Test("every command explains itself with --help")
+    func help() throws {
+        for command in [[], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"], ["audit", "verify"], ["reload"]] {
+            let (code, out, _) = try runCLI(command + ["--help"])
+            #expect(code == 0, "\(command)")
+            #expect(out.contains("USAGE:"), "\(command)")
+            #expect(out.contains("OVERVIEW:") || command.isEmpty == false, "\(command)")
+        }
+    }
+
+    @Test("journal field names and priorities")
+    func journalMapping() {
+        #expect(JournalLogHandler.fieldName("cw.application.id") == "CW_APPLICATION_ID")
+        #expect(JournalLogHandler.fieldName("sl-service") == "CW_SL_SERVICE")
+        #expect(JournalLogHandler.fieldName("_pid") == "CW_PID")
+        #expect(JournalLogHandler.priority(.warning) == 4)
+        #expect(JournalLogHandler.priority(.debug) == 7)
+        #expect(LogFormat.auto.resolved(environment: [:]) == .text)
+        #expect(LogFormat.auto.resolved(environment: ["JOURNAL_STREAM": "1:1"]) == .text, "stderr is not that stream")
+    }
+}
+
+@Suite("Daemon without sinks", .timeLimit(.minutes(1)))
+struct NoSinkTests {
+    @Test("a configuration with no sinks runs until SIGTERM and exits 0")
+    func runsWithoutSinks() async throws {
+        let authId = "MANOSINK000000000000"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "t", rateLimit: 0))
+        defer { sandbox.stop() }
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
+        let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+        try String(text[..<text.range(of: "[[sinks]]")!.lowerBound]).write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let socket = try FakeNotifySocket(abstract: true)
+        let process = Process()
+        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        process.arguments = ["run", "--config", fixture.configPath]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(process.isRunning, "the daemon stays up with nothing to deliver to")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}

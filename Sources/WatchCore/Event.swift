@@ -53,6 +53,13 @@ public struct EventApplication: Sendable, Equatable, Codable {
         createdAt = application.createdAt?.raw
     }
 
+    /// Sorted-key JSON, the form stored and compared between polls.
+    public func canonicalJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
     /// Encodes `null` for absent optional fields, so every event has the same keys.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

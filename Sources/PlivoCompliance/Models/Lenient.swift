@@ -11,10 +11,11 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Most values are strings: try that first, since every failed attempt costs a thrown error.
         if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
         else if let value = try? container.decode(Bool.self) { self = .bool(value) }
         else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
         else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
         else { self = .object(try container.decode([String: JSONValue].self)) }
     }
@@ -62,7 +63,9 @@ extension KeyedDecodingContainer {
     /// A string where `null`, `""`, a missing key and a wrong type all mean "absent".
     /// Numbers and booleans are accepted as their text.
     func lenientString(_ key: Key) -> String? {
-        guard let value = try? decodeIfPresent(JSONValue.self, forKey: key) else { return nil }
+        // Fast path: a string, null or nothing. Only other types take the slower general route.
+        if let text = try? decodeIfPresent(String.self, forKey: key) { return text.isEmpty ? nil : text }
+        guard contains(key), let value = try? decodeIfPresent(JSONValue.self, forKey: key) else { return nil }
         switch value {
         case .object, .array, .null: return nil
         default:
@@ -78,6 +81,7 @@ extension KeyedDecodingContainer {
 
     /// An integer given as a number or as a numeric string.
     func lenientInt(_ key: Key) -> Int? {
+        if let number = try? decodeIfPresent(Int.self, forKey: key) { return number }
         guard let value = try? decodeIfPresent(JSONValue.self, forKey: key) else { return nil }
         switch value {
         case .number(let number): return Int(exactly: number.rounded())

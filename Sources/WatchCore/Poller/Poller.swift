@@ -94,7 +94,7 @@ public struct Poller: Sendable {
                 previous: previous, observed: snapshot, baselineDone: state.baselineDone,
                 announceExisting: settings.announceExisting)
             // Unchanged applications are only rewritten when something shown in events changed (alias, …).
-            if change == .unchanged, previous?.application == snapshot.application { continue }
+            if change == .unchanged, previous?.body == snapshot.body { continue }
             observations.append(.init(snapshot: snapshot, change: change))
         }
 

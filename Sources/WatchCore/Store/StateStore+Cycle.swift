@@ -66,12 +66,11 @@ extension StateStore {
     }
 
     static func snapshot(_ row: Row) throws -> Snapshot {
-        let body: String = row["body"]
         let documents: String = row["documentIds"]
         return Snapshot(
             account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
             rejectionReason: row["rejectionReason"], documentIds: documents.isEmpty ? [] : documents.components(separatedBy: ","),
-            application: try JSONDecoder().decode(EventApplication.self, from: Data(body.utf8)), version: row["version"])
+            body: row["body"], version: row["version"])
     }
 
     public func pollState(account: String) throws -> PollState {
@@ -132,7 +131,7 @@ extension StateStore {
                 let previous = stored[observation.snapshot.applicationId]
                 let version = try record(observation.snapshot, change: observation.change, previous: previous)
                 let s = observation.snapshot
-                let body = String(decoding: try JSONEncoder().encode(s.application), as: UTF8.self)
+                let body = s.body
                 try db.execute(
                     sql: """
                         INSERT INTO application (account, id, status, rejectionReason, documentIds, body, version, firstSeenAt, lastSeenAt)

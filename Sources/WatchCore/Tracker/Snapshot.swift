@@ -1,3 +1,4 @@
+import Foundation
 import PlivoCompliance
 
 /// What the store remembers of one application between polls: the fields whose change makes an
@@ -9,21 +10,22 @@ public struct Snapshot: Sendable, Equatable {
     public var rejectionReason: String?
     /// Sorted document ids.
     public var documentIds: [String]
-    /// The last observed object, canonical JSON (see ``EventApplication``).
-    public var application: EventApplication
+    /// The last observed object as canonical JSON (sorted keys): compared as text and decoded
+    /// only when an event needs it, so a cycle over 100,000 stored applications decodes none.
+    public var body: String
     /// How many events this application has produced; part of the next event's id.
     public var version: Int
 
     public init(
         account: String, applicationId: String, status: ApplicationStatus, rejectionReason: String?,
-        documentIds: [String], application: EventApplication, version: Int
+        documentIds: [String], body: String, version: Int
     ) {
         self.account = account
         self.applicationId = applicationId
         self.status = status
         self.rejectionReason = rejectionReason
         self.documentIds = documentIds
-        self.application = application
+        self.body = body
         self.version = version
     }
 
@@ -32,6 +34,12 @@ public struct Snapshot: Sendable, Equatable {
         Snapshot(
             account: account, applicationId: application.id, status: application.status,
             rejectionReason: application.rejectionReason, documentIds: application.documents.map(\.documentId).sorted(),
-            application: EventApplication(application), version: version)
+            body: EventApplication(application).canonicalJSON(), version: version)
+    }
+
+    /// The last observed object, decoded.
+    public var application: EventApplication {
+        (try? JSONDecoder().decode(EventApplication.self, from: Data(body.utf8)))
+            ?? EventApplication(ComplianceApplication(id: applicationId, status: status, rejectionReason: rejectionReason))
     }
 }

@@ -62,15 +62,17 @@ public struct Poller: Sendable {
         }
         let full = requestedFull || !state.baselineDone
 
-        var observed: [String: ComplianceApplication] = [:]
+        var observed: [String: Snapshot] = [:]
         let expected: Set<String>
         if full {
-            for app in try await listAll(filter: .init(), counter: counter) { observed[app.id] = app }
+            for snapshot in try await listAll(filter: .init(), counter: counter) { observed[snapshot.applicationId] = snapshot }
             expected = Set(stored.keys)
         } else {
             let hot = Tracker.hotStatuses(stored: Set(stored.values.map(\.status)))
             for status in hot {
-                for app in try await listAll(filter: .init(status: status), counter: counter) { observed[app.id] = app }
+                for snapshot in try await listAll(filter: .init(status: status), counter: counter) {
+                    observed[snapshot.applicationId] = snapshot
+                }
             }
             expected = Set(stored.values.filter { hot.contains($0.status) }.map(\.applicationId))
         }
@@ -81,15 +83,15 @@ public struct Poller: Sendable {
         var deletions: [Snapshot] = []
         for (id, result) in try await confirm(missing, counter: counter) {
             switch result {
-            case .some(let app): observed[id] = app
+            case .some(let app): observed[id] = .observed(app, account: account, version: 0)
             case .none: if let snapshot = stored[id] { deletions.append(snapshot) }
             }
         }
 
         var observations: [CycleOutcome.Observation] = []
-        for app in observed.values.sorted(by: { $0.id < $1.id }) {
-            let previous = stored[app.id]
-            let snapshot = Snapshot.observed(app, account: account, version: previous?.version ?? 0)
+        for var snapshot in observed.values.sorted(by: { $0.applicationId < $1.applicationId }) {
+            let previous = stored[snapshot.applicationId]
+            snapshot.version = previous?.version ?? 0
             let change = Tracker.classify(
                 previous: previous, observed: snapshot, baselineDone: state.baselineDone,
                 announceExisting: settings.announceExisting)
@@ -108,23 +110,26 @@ public struct Poller: Sendable {
         return Report(full: full, observed: observed.count, events: events, requests: counter.value)
     }
 
-    /// Every application matching `filter`: the first page alone (for `total_count`), then the
-    /// rest concurrently, up to `concurrency` at once. Duplicates from shifting pages collapse.
-    func listAll(filter: PlivoClient.ApplicationFilter, counter: RequestCounter) async throws(PlivoError) -> [ComplianceApplication] {
+    /// Every application matching `filter`, as snapshots (version 0): the first page alone (for
+    /// `total_count`), then the rest concurrently, up to `concurrency` at once. Each page becomes
+    /// snapshots at once, so a 100,000-application sync never holds the decoded objects.
+    func listAll(filter: PlivoClient.ApplicationFilter, counter: RequestCounter) async throws(PlivoError) -> [Snapshot] {
         let pageSize = PlivoClient.maxPageSize
+        let account = account
         let first = try await call(counter) { () async throws(PlivoError) in
             try await client.applications.list(filter: filter, limit: pageSize, offset: 0)
         }
-        guard first.meta.next != nil, !first.objects.isEmpty else { return first.objects }
+        let firstSnapshots = first.objects.map { Snapshot.observed($0, account: account, version: 0) }
+        guard first.meta.next != nil, !first.objects.isEmpty else { return firstSnapshots }
         guard let total = first.meta.totalCount else {
             // No total: walk `next` one page at a time.
-            var all = first.objects
+            var all = firstSnapshots
             var offset = first.objects.count
             while true {
                 let page = try await call(counter) { () async throws(PlivoError) in
                     try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
                 }
-                all += page.objects
+                all += page.objects.map { Snapshot.observed($0, account: account, version: 0) }
                 offset += page.objects.count
                 if page.objects.isEmpty || page.meta.next == nil { return all }
             }
@@ -133,9 +138,9 @@ public struct Poller: Sendable {
         let pages = try await concurrentMap(offsets) { (offset) async throws(PlivoError) in
             try await call(counter) { () async throws(PlivoError) in
                 try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
-            }.objects
+            }.objects.map { Snapshot.observed($0, account: account, version: 0) }
         }
-        return first.objects + pages.flatMap { $0 }
+        return firstSnapshots + pages.flatMap { $0 }
     }
 
     /// GETs each id: the application, or `nil` for a 404.

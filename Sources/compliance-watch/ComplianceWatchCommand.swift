@@ -63,7 +63,11 @@ extension GlobalOptions {
         }
     }
 
-    func makeDaemon(_ configuration: DaemonConfiguration, store: StateStore, logger: Logger) throws -> Daemon {
+    /// Everything `run` and `once` need: configuration, logging, the store and the wired daemon.
+    func makeDaemon() throws -> Daemon {
+        let (configuration, _) = try loadConfiguration()
+        let logger = makeLogger(configuration)
+        let store = try openStore(configuration)
         do {
             return try Daemon(configuration: configuration, store: store, logger: logger)
         } catch {

@@ -11,10 +11,7 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (configuration, _) = try options.loadConfiguration()
-            let logger = options.makeLogger(configuration)
-            let store = try options.openStore(configuration)
-            let daemon = try options.makeDaemon(configuration, store: store, logger: logger)
+            let daemon = try options.makeDaemon()
             do {
                 let report = try await daemon.runOnce()
                 print("polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events")

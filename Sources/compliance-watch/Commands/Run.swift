@@ -17,12 +17,10 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (configuration, _) = try options.loadConfiguration()
-            let logger = options.makeLogger(configuration)
-            let store = try options.openStore(configuration)
-            let daemon = try options.makeDaemon(configuration, store: store, logger: logger)
+            let daemon = try options.makeDaemon()
+            let logger = daemon.logger
             logger.info("starting", metadata: [
-                "cw.config": "\(configuration.sourcePath)", "cw.account": "\(configuration.plivo.authId)",
+                "cw.config": "\(daemon.configuration.sourcePath)", "cw.account": "\(daemon.configuration.plivo.authId)",
                 "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
             ])
             let group = ServiceGroup(configuration: .init(

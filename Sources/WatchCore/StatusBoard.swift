@@ -9,8 +9,6 @@ public struct WatchStatus: Sendable, Equatable {
     public var lastError: String?
     public var retryIn: Duration?
     public var pendingDeliveries: Int = 0
-    /// Bumped after every loop iteration, successful or not; the watchdog pings only while it moves.
-    public var heartbeat: UInt64 = 0
     /// Set when a reload was refused, shown until the next good reload.
     public var configWarning: String?
 

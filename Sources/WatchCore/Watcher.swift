@@ -41,7 +41,10 @@ public struct Watcher: Service {
                 wait = jittered(poll.interval)
             } catch {
                 failures += 1
-                wait = min(backoff.delay(attempt: failures - 1, retryAfter: error.retryAfter), jittered(poll.interval))
+                // Full jitter may draw ~0; a floor keeps a permanently failing API (a revoked token)
+                // from being asked in a tight loop.
+                let floor = min(poll.interval, .seconds(1))
+                wait = max(floor, min(backoff.delay(attempt: failures - 1, retryAfter: error.retryAfter), jittered(poll.interval)))
                 try? poller.store.recordPollFailure(account: poller.account, error: error.description, at: Date())
                 let level: Logger.Level = failures >= 3 ? .error : .warning
                 logger.log(level: level, "poll cycle failed", metadata: [
@@ -53,7 +56,6 @@ public struct Watcher: Service {
                     $0.lastPollOK = false
                     $0.lastError = shortError
                     $0.retryIn = wait
-                    $0.heartbeat &+= 1
                 }
             }
             poller.heartbeat.beat()
@@ -89,7 +91,6 @@ public struct Watcher: Service {
             $0.retryIn = nil
             $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == "pending" }.reduce(0) { $0 + $1.count } ?? 0
-            $0.heartbeat &+= 1
         }
         return report
     }

@@ -80,6 +80,9 @@ public struct Poller: Sendable {
         // Missing from a list it was expected in: ask directly. Offset paging shifts while data
         // changes, so absence alone proves nothing.
         let missing = expected.subtracting(observed.keys).sorted()
+        if !missing.isEmpty {
+            logger.debug("confirming applications missing from their lists", metadata: ["cw.count": "\(missing.count)"])
+        }
         var deletions: [Snapshot] = []
         for (id, result) in try await confirm(missing, counter: counter) {
             switch result {

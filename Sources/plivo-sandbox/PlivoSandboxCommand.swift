@@ -24,6 +24,12 @@ struct PlivoSandboxCommand: AsyncParsableCommand {
     @Option(name: .customLong("accept-ratio"), help: "Share of reviews that accept; the rest reject with a reason.") var acceptRatio = 0.8
     @Option(name: .customLong("rate-limit"), help: "Requests per 5 s per account before answering 429; 0 disables.") var rateLimit = 300
     @Option(name: .customLong("latency-ms"), help: "Latency added to every API answer.") var latencyMs = 0
+    @Option(name: .customLong("rate-429"), help: "Share of API requests answered 429 (0…1).") var rate429 = 0.0
+    @Option(name: .customLong("retry-after"), help: "Retry-After seconds on injected 429s (default: none, like Plivo).") var retryAfter: Int?
+    @Option(name: .customLong("rate-500"), help: "Share of API requests answered 500.") var rate500 = 0.0
+    @Option(name: .customLong("malformed-rate"), help: "Share of answers with broken JSON.") var malformedRate = 0.0
+    @Option(name: .customLong("truncate-rate"), help: "Share of answers cut short.") var truncateRate = 0.0
+    @Option(name: .customLong("drop-rate"), help: "Share of connections closed without an answer.") var dropRate = 0.0
 
     func validate() throws {
         if let reviewAfter, parseDuration(reviewAfter) == nil {
@@ -31,11 +37,21 @@ struct PlivoSandboxCommand: AsyncParsableCommand {
         }
         guard (0...1).contains(acceptRatio) else { throw ValidationError("--accept-ratio must be between 0 and 1") }
         guard seed >= 0 else { throw ValidationError("--seed must not be negative") }
+        for (name, rate) in [("--rate-429", rate429), ("--rate-500", rate500), ("--malformed-rate", malformedRate),
+                             ("--truncate-rate", truncateRate), ("--drop-rate", dropRate)] where !(0...1).contains(rate) {
+            throw ValidationError("\(name) must be between 0 and 1")
+        }
     }
 
     func run() async throws {
         var faults = Faults()
         faults.latencyMs = latencyMs
+        faults.rate429 = rate429
+        faults.retryAfterSeconds = retryAfter
+        faults.rate500 = rate500
+        faults.malformedRate = malformedRate
+        faults.truncateRate = truncateRate
+        faults.dropRate = dropRate
         let sandbox = try SandboxServer(.init(
             host: host, port: port, authId: authId, authToken: authToken, rateLimit: rateLimit,
             reviewAfter: reviewAfter.flatMap(parseDuration), acceptRatio: acceptRatio, faults: faults))

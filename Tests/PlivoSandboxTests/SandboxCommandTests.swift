@@ -57,6 +57,31 @@ struct SandboxCommandTests {
         #expect(seen.count == 1000)
     }
 
+    @Test("faults can be set at start from the command line")
+    func faultsAtStart() async throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["--auth-id", "MACMD000000000000001", "--auth-token", "t", "--rate-429", "1", "--retry-after", "3"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var buffer = Data()
+        while !buffer.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+        }
+        let base = try #require(String(decoding: buffer, as: UTF8.self).split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = PlivoClient(configuration: .init(authId: "MACMD000000000000001", authToken: "t", baseURL: base), transport: CurlTransport())
+        let error = await #expect(throws: PlivoError.self) { try await client.applications.list() }
+        #expect(error?.status == 429)
+        #expect(error?.retryAfter == .seconds(3))
+    }
+
     @Test("bad arguments are refused with the option named")
     func badArguments() throws {
         let process = Process()

@@ -90,7 +90,12 @@ public struct Dispatcher: Sendable {
         log[metadataKey: "cw.attempt"] = "\(record.attempts + 1)"
         do {
             try await sink.deliver(record.event)
-            try? store.markDelivered(eventSeq: record.eventSeq, sink: sink.name, at: Date())
+            do {
+                try store.markDelivered(eventSeq: record.eventSeq, sink: sink.name, at: Date())
+            } catch {
+                // The row stays pending and the event goes out again later, with the same id.
+                log.error("delivered, but cannot record it; it will be sent again", metadata: ["cw.error": "\(error)"])
+            }
             log.info("event delivered", metadata: ["cw.event.type": "\(record.event.type)"])
         } catch {
             let attempts = record.attempts + 1

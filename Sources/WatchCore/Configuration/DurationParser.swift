@@ -1,9 +1,11 @@
+import Foundation
+
 /// Reads durations such as `500ms`, `30s`, `5m`, `6h`, `1d` or `1h30m`.
 enum DurationParser {
     static func parse(_ text: String) -> Duration? {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         var total = 0.0, number = "", sawUnit = false
-        var chars = Array(text.trimmingCharacters(in: .whitespaces))
+        let chars = Array(text.trimmingCharacters(in: .whitespaces))
         guard !chars.isEmpty else { return nil }
         var i = 0
         while i < chars.count {
@@ -25,13 +27,10 @@ enum DurationParser {
             }
             i += 1
         }
-        chars.removeAll()
         guard number.isEmpty, sawUnit, total.isFinite, total >= 0 else { return nil }
         return .milliseconds(Int64((total * 1000).rounded()))
     }
 }
-
-import Foundation
 
 extension DaemonConfiguration {
     /// Parses `500ms`, `30s`, `5m`, `6h`, `1d` or combinations such as `1h30m`.

@@ -107,7 +107,11 @@ struct SystemdTests {
         #expect(await socket.wait { _ in socket.count("WATCHDOG=1") >= 4 }, "WATCHDOG=1 keeps coming")
         let pings = socket.all.filter { $0.text == "WATCHDOG=1" }.map(\.at)
         let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
-        #expect(gaps.allSatisfy { $0 > .milliseconds(250) && $0 < .milliseconds(1000) }, "about every WATCHDOG_USEC/2: \(gaps)")
+        // Half of WATCHDOG_USEC (500 ms): never faster than that; typically right on it (the median
+        // allows for a loaded CI machine delaying a tick).
+        #expect(gaps.allSatisfy { $0 > .milliseconds(400) }, "never faster than WATCHDOG_USEC/2: \(gaps)")
+        let median = gaps.sorted()[gaps.count / 2]
+        #expect(median < .milliseconds(1000), "about every WATCHDOG_USEC/2: \(gaps)")
 
         // Reload with a good file: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.
         let readyBefore = socket.count("READY=1")

@@ -53,6 +53,17 @@ extension GlobalOptions {
         }
     }
 
+    /// For commands that only read state: the file must be valid, but secrets are not read,
+    /// so an operator's shell needs no access to the token.
+    func loadConfigurationForReading() throws -> DaemonConfiguration {
+        do {
+            return try DaemonConfiguration.load(path: config, secrets: false)
+        } catch {
+            printError("configuration is invalid:\n\(error.description)")
+            throw ExitCodes.config
+        }
+    }
+
     func openStore(_ configuration: DaemonConfiguration) throws -> StateStore {
         do {
             return try StateStore.open(path: configuration.state.path)

@@ -106,6 +106,16 @@ struct ConfigurationTests {
         #expect(unreadable == ["/etc/cw/test.toml:3: plivo.auth_token_file: cannot read /nonexistent/token: No such file or directory"])
     }
 
+    @Test("read-only commands load the file without the token")
+    func withoutSecrets() throws {
+        let c = try DaemonConfiguration.parse(
+            text: "[plivo]\nauth_id = \"MA1\"\nauth_token_file = \"/root-only/token\"\n", path: "/etc/cw/test.toml", environment: [:], secrets: false)
+        #expect(c.plivo.authToken.isEmpty)
+        #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.parse(text: "[plivo]\nauth_id = \"MA1\"\nauth_token_file = \"/root-only/token\"\n", path: "/etc/cw/test.toml")
+        }
+    }
+
     @Test("auth_id must look like a Plivo id")
     func authId() {
         #expect(problems("[plivo]\nauth_id = \"12345\"\n") == ["/etc/cw/test.toml:2: plivo.auth_id: '12345' is not a Plivo auth id (it starts with MA or SA)"])

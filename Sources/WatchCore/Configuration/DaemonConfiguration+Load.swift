@@ -13,9 +13,11 @@ extension DaemonConfiguration {
     /// - Parameters:
     ///   - path: The TOML file.
     ///   - environment: Supplies `PLIVO_AUTH_ID`, `PLIVO_AUTH_TOKEN` and `CREDENTIALS_DIRECTORY`.
+    ///   - secrets: `false` for commands that only read the state database (`status`,
+    ///     `deliveries`, `audit verify`): the token is then not needed, and left empty.
     /// - Throws: ``ConfigurationError`` listing every problem, each with file, line and key.
     public static func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, secrets: Bool = true
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do {
@@ -24,12 +26,12 @@ extension DaemonConfiguration {
             throw ConfigurationError(problems: [.init(
                 location: .init(file: path, line: nil, key: ""), message: "cannot read the file: \(error.reason)")])
         }
-        return try parse(text: text, path: path, environment: environment)
+        return try parse(text: text, path: path, environment: environment, secrets: secrets)
     }
 
     /// Validates configuration text; `path` names it in messages and anchors relative paths.
     public static func parse(
-        text: String, path: String, environment: [String: String] = [:]
+        text: String, path: String, environment: [String: String] = [:], secrets: Bool = true
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let root: [String: TOMLNode]
         do {
@@ -57,9 +59,14 @@ extension DaemonConfiguration {
         } else if !(authId.hasPrefix("MA") || authId.hasPrefix("SA")) {
             p.problem("auth_id", "'\(authId)' is not a Plivo auth id (it starts with MA or SA)")
         }
-        let token = SecretReader(environment: environment).read(
-            fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
-            what: "the Plivo auth token")
+        var token: SecretReader.Secret?
+        if secrets {
+            token = SecretReader(environment: environment).read(
+                fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
+                what: "the Plivo auth token")
+        } else {
+            _ = p.string("auth_token_file")  // still a known key; just not read
+        }
         let baseURL = p.string("base_url") ?? "https://api.plivo.com"
         if let problem = Self.checkHTTPURL(baseURL) { p.problem("base_url", problem) }
         let plivo = Plivo(

@@ -38,7 +38,7 @@ extension ComplianceWatchCommand {
                 if let config {
                     let configuration: DaemonConfiguration
                     do {
-                        configuration = try DaemonConfiguration.load(path: config)
+                        configuration = try DaemonConfiguration.load(path: config, secrets: false)
                     } catch {
                         printError("configuration is invalid:\n\(error.description)")
                         throw ExitCodes.config

@@ -23,7 +23,7 @@ extension ComplianceWatchCommand {
             }
 
             func run() async throws {
-                let (configuration, _) = try options.loadConfiguration()
+                let configuration = try options.loadConfigurationForReading()
                 let records: [DeliveryRecord]
                 do {
                     records = try StateStore.openReadOnly(path: configuration.state.path)
@@ -59,7 +59,7 @@ extension ComplianceWatchCommand {
             }
 
             func run() async throws {
-                let (configuration, _) = try options.loadConfiguration()
+                let configuration = try options.loadConfigurationForReading()
                 do {
                     let store = try StateStore.open(path: configuration.state.path)
                     let count = try event.map { try store.redeliver(eventId: $0, sink: sink) } ?? store.redeliverDead(sink: sink!)

@@ -11,7 +11,7 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (configuration, _) = try options.loadConfiguration()
+            let configuration = try options.loadConfigurationForReading()
             let store: StateStore
             let summary: StatusSummary
             do {

@@ -6,6 +6,7 @@ public struct WatchStatus: Sendable, Equatable {
     public var tracked: Int = 0
     public var lastPollAt: Date?
     public var lastPollOK: Bool?
+    /// What went wrong, as shown: "API unreachable (HTTP 503)", "state database error".
     public var lastError: String?
     public var retryIn: Duration?
     public var pendingDeliveries: Int = 0
@@ -16,7 +17,7 @@ public struct WatchStatus: Sendable, Equatable {
     public var summary: String {
         var parts: [String] = []
         if let error = lastError, lastPollOK == false {
-            var text = "API unreachable (\(error))"
+            var text = error
             if let retryIn { text += "; retrying in \(Int(Backoff.seconds(retryIn).rounded()))s" }
             parts.append(text)
         }

@@ -50,7 +50,9 @@ public struct Watcher: Service {
                 logger.log(level: level, "poll cycle failed", metadata: [
                     "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
                 ])
-                let shortError = error.status.map { "HTTP \($0)" } ?? error.kind.rawValue
+                let shortError = error.message.hasPrefix("state database")
+                    ? "state database error"
+                    : "API unreachable (\(error.status.map { "HTTP \($0)" } ?? error.kind.rawValue))"
                 status.update {
                     $0.lastPollAt = Date()
                     $0.lastPollOK = false

@@ -80,9 +80,31 @@ struct CommandLineTests {
         #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
     }
 
+    @Test("test-sink sends a synthetic event through a sink, and refuses the audit file")
+    func testSink() throws {
+        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
+        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MATESTSINK0000000000", token: "t", extra: """
+            [[sinks]]
+            name = "mail"
+            type = "mail"
+            command = ["/usr/bin/tee", "\(mailPath)"]
+            from = "watch@example.com"
+            to = ["ops@example.com"]
+            """)
+        let (code, out, _) = try runCLI(["test-sink", "mail", "--config", fixture.configPath])
+        #expect(code == 0)
+        #expect(out.hasPrefix("mail: delivered evt_test_"))
+        let mail = try String(contentsOfFile: mailPath, encoding: .utf8)
+        #expect(mail.contains("compliance-watch test"))
+        let (fileCode, _, fileErr) = try runCLI(["test-sink", "audit", "--config", fixture.configPath])
+        #expect(fileCode == 64)
+        #expect(fileErr.contains("file sink"))
+        #expect(!FileManager.default.fileExists(atPath: fixture.auditPath))
+    }
+
     @Test("every command explains itself with --help")
     func help() throws {
-        for command in [[], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"], ["audit", "verify"], ["reload"]] {
+        for command in [[], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"], ["audit", "verify"], ["test-sink"], ["reload"]] {
             let (code, out, _) = try runCLI(command + ["--help"])
             #expect(code == 0, "\(command)")
             #expect(out.contains("USAGE:"), "\(command)")

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import PlivoCompliance
+import WatchCore
+import WatchSinks
+
+extension ComplianceWatchCommand {
+    struct TestSink: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "test-sink",
+            abstract: "Send a synthetic event through one webhook or mail sink, to check its setup.",
+            discussion: """
+                The event is marked as a test (alias "compliance-watch test", id evt_test_…) and is not recorded in \
+                the state database. File sinks are refused: the audit trail holds only real events. \
+                Exits 0 when the sink accepted it, 1 with the sink's error otherwise.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The sink's name from the configuration.") var name: String
+
+        func run() async throws {
+            let (_, sinks) = try options.loadConfiguration()
+            guard let sink = sinks.first(where: { $0.name == name }) else {
+                printError("no sink named '\(name)'; configured: \(sinks.map(\.name).joined(separator: ", "))")
+                throw ExitCode(64)
+            }
+            if sink is FileSink {
+                printError("'\(name)' is a file sink; the audit trail records only real events")
+                throw ExitCode(64)
+            }
+            let stamp = EventTime.format(Date())
+            let application = ComplianceApplication(
+                id: "00000000-0000-4000-8000-000000000000", alias: "compliance-watch test", status: .accepted,
+                endUserType: "business", countryISO2: "FR", numberType: "mobile")
+            let event = Event(
+                id: "evt_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(23),
+                type: "compliance_application.status_changed", timestamp: stamp, account: "test",
+                data: .init(application: EventApplication(application), previous: .init(status: "submitted", rejectionReason: nil), detectedAt: stamp))
+            do {
+                try await sink.deliver(event)
+                print("\(name): delivered \(event.id)")
+            } catch {
+                printError("\(name): \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -20,26 +20,32 @@ struct SandboxCommandTests {
         productDirectory.appendingPathComponent("plivo-sandbox")
     }
 
-    @Test("--seed 1000 serves 50 pages and prints exactly one line once ready")
-    func seededBinary() async throws {
+    /// Starts the binary and returns it with the one line it printed once ready.
+    static func launch(_ arguments: [String]) throws -> (Process, String) {
         let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["--port", "0", "--auth-id", "MACMD000000000000000", "--auth-token", "cmd-token", "--seed", "1000"]
+        process.executableURL = binary
+        process.arguments = arguments
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
         var buffer = Data()
         while !buffer.contains(UInt8(ascii: "\n")) {
             let chunk = stdout.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
         }
-        let line = String(decoding: buffer, as: UTF8.self)
+        return (process, String(decoding: buffer, as: UTF8.self))
+    }
+
+    static func stop(_ process: Process) {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    @Test("--seed 1000 serves 50 pages and prints exactly one line once ready")
+    func seededBinary() async throws {
+        let (process, line) = try Self.launch(["--port", "0", "--auth-id", "MACMD000000000000000", "--auth-token", "cmd-token", "--seed", "1000"])
+        defer { Self.stop(process) }
         let match = try #require(line.firstMatch(of: /^listening on (http:\/\/127\.0\.0\.1:(\d+))\n$/))
         let client = PlivoClient(
             configuration: .init(authId: "MACMD000000000000000", authToken: "cmd-token", baseURL: String(match.1)),
@@ -59,23 +65,9 @@ struct SandboxCommandTests {
 
     @Test("faults can be set at start from the command line")
     func faultsAtStart() async throws {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["--auth-id", "MACMD000000000000001", "--auth-token", "t", "--rate-429", "1", "--retry-after", "3"]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        var buffer = Data()
-        while !buffer.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-        }
-        let base = try #require(String(decoding: buffer, as: UTF8.self).split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (process, line) = try Self.launch(["--auth-id", "MACMD000000000000001", "--auth-token", "t", "--rate-429", "1", "--retry-after", "3"])
+        defer { Self.stop(process) }
+        let base = try #require(line.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
         let client = PlivoClient(configuration: .init(authId: "MACMD000000000000001", authToken: "t", baseURL: base), transport: CurlTransport())
         let error = await #expect(throws: PlivoError.self) { try await client.applications.list() }
         #expect(error?.status == 429)

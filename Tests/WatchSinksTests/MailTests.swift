@@ -101,20 +101,15 @@ struct MailTests {
 
     static let smtpAvailable = FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/aiosmtpd")
 
-    @Test("SMTP to a real server on loopback", .enabled(if: smtpAvailable, "python3-aiosmtpd is not installed"))
-    func smtp() async throws {
-        let dir = try temporaryDirectory()
+    /// Starts scripts/smtp-capture.py, a real SMTP server (aiosmtpd) on loopback.
+    func startSMTP(_ dir: URL, auth: String? = nil) throws -> (Process, Int) {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/smtp-capture.py").standardized.path
-        server.arguments = [script, dir.path]
+        server.arguments = [script, dir.path, "0"] + (auth.map { [$0] } ?? [])
         let out = Pipe()
         server.standardOutput = out
         try server.run()
-        defer {
-            kill(server.processIdentifier, SIGKILL)  // SIGTERM may be blocked in the inherited signal mask
-            server.waitUntilExit()
-        }
         var line = Data()
         while !line.contains(0x0A) {
             let chunk = out.fileHandleForReading.availableData
@@ -122,6 +117,40 @@ struct MailTests {
             line.append(chunk)
         }
         let port = try #require(String(decoding: line, as: UTF8.self).split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        return (server, port)
+    }
+
+    @Test("SMTP AUTH with the configured credentials; a wrong password is final", .enabled(if: smtpAvailable, "python3-aiosmtpd is not installed"))
+    func smtpAuth() async throws {
+        let dir = try temporaryDirectory()
+        let (server, port) = try startSMTP(dir, auth: "watch:correct-horse")
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        func sink(password: String) -> MailSink {
+            MailSink(name: "mail", configuration: .init(message: message, transport: .smtp(.init(
+                url: "smtp://127.0.0.1:\(port)", credentials: BasicCredentials(username: "watch", password: password),
+                allowPlaintext: true, timeout: .seconds(5)))))
+        }
+        try await sink(password: "correct-horse").deliver(makeEvent())
+        let stored = try #require(FileManager.default.contents(atPath: dir.appendingPathComponent("0001.eml").path))
+        #expect(headers(stored)["X-Auth-User"] == "watch")
+
+        let refused = await #expect(throws: DeliveryError.self) { try await sink(password: "wrong").deliver(makeEvent()) }
+        #expect(refused?.disposition == .final, "\(String(describing: refused))")
+        #expect(refused?.message.contains("wrong") == false, "the password is not echoed")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("0002.eml").path))
+    }
+
+    @Test("SMTP to a real server on loopback", .enabled(if: smtpAvailable, "python3-aiosmtpd is not installed"))
+    func smtp() async throws {
+        let dir = try temporaryDirectory()
+        let (server, port) = try startSMTP(dir)
+        defer {
+            kill(server.processIdentifier, SIGKILL)  // SIGTERM may be blocked in the inherited signal mask
+            server.waitUntilExit()
+        }
 
         let sink = MailSink(name: "mail", configuration: .init(
             message: message, transport: .smtp(.init(url: "smtp://127.0.0.1:\(port)", allowPlaintext: true, timeout: .seconds(5)))))

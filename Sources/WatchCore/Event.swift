@@ -55,9 +55,7 @@ public struct EventApplication: Sendable, Equatable, Codable {
 
     /// Sorted-key JSON, the form stored and compared between polls.
     public func canonicalJSON() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        (try? Event.canonicalEncoder().encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// Encodes `null` for absent optional fields, so every event has the same keys.
@@ -145,9 +143,14 @@ public struct Event: Sendable, Equatable, Codable {
 
     /// The canonical JSON: sorted keys, no escaped slashes. Sinks sign and store exactly these bytes.
     public func canonicalJSON() -> Data {
+        (try? Event.canonicalEncoder().encode(self)) ?? Data("{}".utf8)
+    }
+
+    /// Sorted keys, no escaped slashes: the one encoding for everything stored, signed or compared.
+    static func canonicalEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+        return encoder
     }
 
     /// Parses canonical JSON back.

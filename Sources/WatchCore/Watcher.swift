@@ -23,7 +23,7 @@ public struct Watcher: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await loop()
         }
     }

@@ -58,14 +58,14 @@ extension StateStore {
         try writer.read { db in
             var result: [String: Snapshot] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM application WHERE account = ?", arguments: [account]) {
-                let snapshot = try Self.snapshot(row)
+                let snapshot = Self.snapshot(row)
                 result[snapshot.applicationId] = snapshot
             }
             return result
         }
     }
 
-    static func snapshot(_ row: Row) throws -> Snapshot {
+    static func snapshot(_ row: Row) -> Snapshot {
         let documents: String = row["documentIds"]
         return Snapshot(
             account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
@@ -122,16 +122,16 @@ extension StateStore {
                 return version
             }
 
-            let stored = try Dictionary(
-                Row.fetchAll(db, sql: "SELECT * FROM application WHERE account = ?", arguments: [outcome.account])
-                    .map { try Self.snapshot($0) }.map { ($0.applicationId, $0) },
-                uniquingKeysWith: { a, _ in a })
+            // The previous state is read inside this transaction, by key: only the rows this cycle
+            // touches, and never stale even if another process (`once`) wrote in between.
+            let lookup = try db.cachedStatement(sql: "SELECT * FROM application WHERE account = ? AND id = ?")
+            func stored(_ id: String) throws -> Snapshot? {
+                try Row.fetchOne(lookup, arguments: [outcome.account, id]).map(Self.snapshot)
+            }
 
             for observation in outcome.observations {
-                let previous = stored[observation.snapshot.applicationId]
-                let version = try record(observation.snapshot, change: observation.change, previous: previous)
                 let s = observation.snapshot
-                let body = s.body
+                let version = try record(s, change: observation.change, previous: try stored(s.applicationId))
                 try db.execute(
                     sql: """
                         INSERT INTO application (account, id, status, rejectionReason, documentIds, body, version, firstSeenAt, lastSeenAt)
@@ -141,10 +141,10 @@ extension StateStore {
                             body = excluded.body, version = excluded.version, lastSeenAt = excluded.lastSeenAt
                         """,
                     arguments: [outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
-                                s.documentIds.joined(separator: ","), body, version, now, now])
+                                s.documentIds.joined(separator: ","), s.body, version, now, now])
             }
             for gone in outcome.deletions {
-                guard let previous = stored[gone.applicationId] else { continue }
+                guard let previous = try stored(gone.applicationId) else { continue }
                 _ = try record(previous, change: .deleted, previous: previous)
                 try db.execute(sql: "DELETE FROM application WHERE account = ? AND id = ?", arguments: [outcome.account, gone.applicationId])
             }

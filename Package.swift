@@ -139,7 +139,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchCoreTests",
-            dependencies: ["WatchCore", "WatchSinks", "WatchDaemon", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
+            dependencies: [
+                "WatchCore", "WatchSinks", "WatchDaemon", "PlivoSandbox", "PlivoCompliance", "CurlHTTP",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -25,7 +25,7 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// The `CURLOPT_ERRORBUFFER` text, when curl wrote one.
     public var detail: String
-    /// The request URL, with user info removed.
+    /// The request URL as ``redact(_:)`` shows it: scheme, host and port only.
     public var url: String
 
     /// Creates an error; `url` is redacted here so no caller can forget.
@@ -45,13 +45,18 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
         return "curl error \(code) \(message)\(extra) for \(url)"
     }
 
-    /// Removes user info (`user:password@`) from a URL string.
+    /// A URL as it may be shown: `scheme://host[:port]/…`. User info, path and query are
+    /// removed, since a chat webhook URL's path is a bearer secret
+    /// (`https://hooks.slack.com/services/T…/B…/XXXX`).
     public static func redact(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else {
-            return url
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host,
+              !host.isEmpty else {
+            return "<url>"
         }
-        components.user = nil
-        components.password = nil
-        return components.string ?? "<unparseable url>"
+        var shown = "\(scheme)://\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host)"
+        if let port = components.port { shown += ":\(port)" }
+        let hasMore = !(components.percentEncodedPath.isEmpty || components.percentEncodedPath == "/")
+            || components.percentEncodedQuery != nil || components.fragment != nil
+        return shown + (hasMore ? "/…" : "/")
     }
 }

@@ -158,15 +158,9 @@ public struct HTTPResponse: Sendable {
     /// True for 200…299.
     public var isSuccess: Bool { (200..<300).contains(status) }
 
-    /// The `Retry-After` header as a duration: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+    /// The `Retry-After` header as a duration, through ``RetryAfter/parse(_:now:)``: `nil` when
+    /// absent or invalid, at most one hour.
     public func retryAfter(now: Date = Date()) -> Duration? {
-        guard let raw = headers["Retry-After"]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
-        if let seconds = Double(raw), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: raw) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000))
+        headers["Retry-After"].flatMap { RetryAfter.parse($0, now: now) }
     }
 }

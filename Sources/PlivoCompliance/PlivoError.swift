@@ -46,7 +46,8 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
         self.transportError = transportError
     }
 
-    /// 404 from Plivo: the resource does not exist (any more).
+    /// 404 from Plivo: the resource does not exist (any more). Only a 404 whose body is Plivo's
+    /// (JSON, with `api_id` or `error`) counts; a proxy's HTML 404 arrives as `.transport`.
     public var isNotFound: Bool { kind == .api && status == 404 }
 
     /// Whether trying again later can succeed: network errors, timeouts, 408, 429, 5xx and
@@ -78,18 +79,35 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
     static func from(response: HTTPResponse, request: String) -> PlivoError {
         var apiId: String?
         var message: String?
+        var isPlivos = false
         if let object = try? JSONDecoder().decode([String: JSONValue].self, from: response.body) {
             apiId = object["api_id"]?.stringValue
             message = extractMessage(object)
+            isPlivos = object["api_id"] != nil || object["error"] != nil
         } else {
             let text = String(decoding: response.body.prefix(300), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             if !text.isEmpty { message = text }
         }
+        let contentType = response.headers["Content-Type"]?.lowercased() ?? ""
+        if response.status == 404, !(isPlivos && contentType.contains("json")) {
+            // A 404 decides that an application was deleted, so only Plivo's own may: a
+            // middlebox's HTML page, an empty body or another content type is retried.
+            let shown = contentType.isEmpty ? "no content type" : contentType
+            return PlivoError(
+                kind: .transport, status: 404,
+                message: "HTTP 404 that is not Plivo's (\(shown)): \(Self.shorten(message ?? "empty body"))",
+                retryAfter: response.retryAfter(), request: request)
+        }
         return PlivoError(
             kind: .api, status: response.status, apiId: apiId?.isEmpty == true ? nil : apiId,
             message: message ?? defaultMessage(for: response.status), retryAfter: response.retryAfter(),
             request: request)
+    }
+
+    private static func shorten(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return flat.count > 120 ? flat.prefix(120) + "…" : flat
     }
 
     private static func extractMessage(_ object: [String: JSONValue]) -> String? {

@@ -151,12 +151,21 @@ public final class SandboxServer: Sendable {
         if chance(faults.rate429) {
             counters.withLock { $0.rateLimited += 1 }
             var reply = Reply.error(429, "Too many requests")
-            if let seconds = faults.retryAfterSeconds { reply.headers.append(("Retry-After", String(seconds))) }
+            if let value = faults.retryAfter { reply.headers.append(("Retry-After", value)) }
             return encode(reply)
         }
         if chance(faults.rate500) { return encode(.error(500, "Internal server error")) }
+        // Only where a 404 means something: a GET of one object.
+        if request.method.rawValue == "GET", route.id != nil, chance(faults.html404Rate) {
+            return FlyingFox.HTTPResponse(
+                statusCode: .notFound, headers: [.contentType: "text/html", HTTPHeader("Server"): "nginx"],
+                body: Data(Faults.html404.utf8))
+        }
 
-        let reply = await api(route, method: request.method.rawValue, request: request, body: body)
+        var reply = await api(route, method: request.method.rawValue, request: request, body: body)
+        if request.method.rawValue == "GET", route.resource == "ComplianceApplication", route.action == nil {
+            reply = await garble(reply, faults: faults, list: route.id == nil)
+        }
         if reply.status < 300, reply.body != nil {
             if chance(faults.malformedRate) {
                 return FlyingFox.HTTPResponse(
@@ -174,6 +183,29 @@ public final class SandboxServer: Sendable {
     }
 
     private func chance(_ rate: Double) -> Bool { rate > 0 && Double.random(in: 0..<1) < rate }
+
+    /// Applies the object-level faults to an application answer: hidden from a list page
+    /// (drift), vanishing for a while, a field made null or removed.
+    private func garble(_ reply: Reply, faults: Faults, list: Bool) async -> Reply {
+        guard reply.status == 200, let body = reply.body,
+              faults.nullFieldRate > 0 || faults.hideRate > 0 || faults.vanishRate > 0 else { return reply }
+        var result = reply
+        if !list {
+            if chance(faults.nullFieldRate) { result.body = Faults.damages.randomElement()!(body) }
+            return result
+        }
+        guard case .array(let objects)? = body["objects"] else { return reply }
+        var kept: [JSON] = []
+        for object in objects {
+            if chance(faults.vanishRate), let id = object["compliance_application_id"]?.text {
+                await store.vanish(id: id, for: .milliseconds(Int64(faults.vanishForSeconds * 1000)))
+            }
+            if chance(faults.hideRate) { continue }
+            kept.append(chance(faults.nullFieldRate) ? Faults.damages.randomElement()!(object) : object)
+        }
+        result.body = body.setting("objects", .array(kept))
+        return result
+    }
 
     /// 401 bodies as Plivo sends them: no `api_id`.
     private func authenticate(_ request: FlyingFox.HTTPRequest, account: String) -> Reply? {
@@ -195,8 +227,7 @@ public final class SandboxServer: Sendable {
 
     private func api(_ route: Route, method: String, request: FlyingFox.HTTPRequest, body: Data) async -> Reply {
         let account = route.account
-        var query: [String: String] = [:]
-        for item in request.query { query[item.name] = item.value }
+        let query = Self.formDecodedQuery(request.target.query(percentEncoded: true))
         let json = body.isEmpty ? JSON.object([]) : (JSON.parse(body) ?? .null)
         let isJSONBody = body.isEmpty || json != .null
 
@@ -247,6 +278,21 @@ public final class SandboxServer: Sendable {
         }
     }
 
+    /// Query parameters as form encoding and every HTTP library read them: `+` is a space,
+    /// `%2B` a plus. The last value of a repeated name wins.
+    static func formDecodedQuery(_ raw: String) -> [String: String] {
+        var query: [String: String] = [:]
+        for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            query[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return query
+    }
+
     // MARK: Control endpoints
 
     private func control(_ request: FlyingFox.HTTPRequest, path: String, body: Data) async -> Reply {
@@ -278,6 +324,11 @@ public final class SandboxServer: Sendable {
         case ("POST", let parts) where parts.count == 3 && parts[0] == "applications" && parts[2] == "review":
             guard let status = json["status"]?.text else { return .error(400, "status is required") }
             return await store.review(id: parts[1], status: status, reason: json["rejection_reason"]?.text)
+        case ("POST", let parts) where parts.count == 3 && parts[0] == "applications" && parts[2] == "vanish":
+            let seconds = json["for_s"]?.double ?? 3
+            guard seconds >= 0, seconds <= 86_400 else { return .error(400, "for_s must be 0…86400") }
+            guard await store.vanish(id: parts[1], for: .milliseconds(Int64(seconds * 1000))) else { return .notFound() }
+            return .json(200, .obj(("message", .string("vanished")), ("for_s", .double(seconds))))
         case ("POST", ["faults"]):
             let faults = Faults(json: json)
             setFaults(faults)

@@ -65,6 +65,8 @@ actor SandboxStore {
     let catalogue = Catalogue.standard
     private(set) var accounts: [String: Account] = [:]
     private var reviewQueue: [(due: ContinuousClock.Instant, account: String, id: String)] = []
+    /// Applications away until the given instant: left out of lists, Plivo's 404 on GET.
+    private var vanished: [String: ContinuousClock.Instant] = [:]
     var reviewer: Reviewer
 
     init(accounts: [String], reviewer: Reviewer) {
@@ -77,6 +79,7 @@ actor SandboxStore {
     func reset() {
         for key in accounts.keys { accounts[key] = Account() }
         reviewQueue.removeAll()
+        vanished.removeAll()
     }
 
     func setReviewer(_ reviewer: Reviewer) { self.reviewer = reviewer }
@@ -260,6 +263,22 @@ actor SandboxStore {
         return .object(pairs)
     }
 
+    /// Makes an application vanish for `duration`, then come back as it was.
+    /// - Returns: `false` if there is no such application.
+    @discardableResult
+    func vanish(id: String, for duration: Duration) -> Bool {
+        guard accounts.values.contains(where: { $0.applications[id] != nil }) else { return false }
+        vanished[id] = .now + duration
+        return true
+    }
+
+    private func isVanished(_ id: String) -> Bool {
+        guard let until = vanished[id] else { return false }
+        if until > .now { return true }
+        vanished[id] = nil
+        return false
+    }
+
     func listApplications(account: String, query: [String: String]) -> Reply {
         let paging: Paging
         do { paging = try Self.paging(query) } catch { return error }
@@ -282,14 +301,14 @@ actor SandboxStore {
         }
         let slice = ids.dropFirst(paging.offset).prefix(paging.limit)
         let data = accounts[account]!
-        let objects = slice.compactMap { data.applications[$0].map { applicationJSON($0, extra: []) } }
+        let objects = slice.filter { !isVanished($0) }.compactMap { data.applications[$0].map { applicationJSON($0, extra: []) } }
         return .json(200, Self.page(
             account: account, resource: "ComplianceApplication", paging: paging, total: ids.count, objects: objects,
             filters: filters.filter { !$0.1.isEmpty }))
     }
 
     func getApplication(account: String, id: String) -> Reply {
-        guard let app = accounts[account]?.applications[id] else { return .notFound() }
+        guard let app = accounts[account]?.applications[id], !isVanished(id) else { return .notFound() }
         return .json(200, applicationJSON(app, extra: [("api_id", .string(randomId()))]))
     }
 

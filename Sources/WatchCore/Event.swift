@@ -77,8 +77,9 @@ public struct EventApplication: Sendable, Equatable, Codable {
 
 /// One detected transition: the canonical body that every sink renders from.
 ///
-/// `id` is stable: it is derived from the account, the application and the application's event
-/// count, and stored with the event, so every retry and replay carries the same id.
+/// `id` is stable: derived from the database's salt, the account, the application, the
+/// application's event count and the transition, and stored with the event, so every retry and
+/// replay carries the same id (see ``makeId(salt:account:applicationId:version:transition:)``).
 public struct Event: Sendable, Equatable, Codable {
     public var id: String
     public var type: String
@@ -136,9 +137,19 @@ public struct Event: Sendable, Equatable, Codable {
         self.data = data
     }
 
-    /// The stable id for an application's `version`-th event.
-    public static func makeId(account: String, applicationId: String, version: Int) -> String {
-        "evt_" + Hashing.sha256Hex("\(account)/\(applicationId)/\(version)").prefix(32)
+    /// The stable id of one transition: the database's random salt, the account, the
+    /// application, its event count and the transition itself (`type:from>to`).
+    ///
+    /// Retries, redelivery and a commit lost in a power cut (re-recorded with the same count and
+    /// transition) keep the id; another database, or another transition at the same count (after
+    /// a lost commit, or an id that vanished and came back), never gets it.
+    public static func makeId(salt: String, account: String, applicationId: String, version: Int, transition: String) -> String {
+        "evt_" + Hashing.sha256Hex("\(salt)/\(account)/\(applicationId)/\(version)/\(transition)").prefix(32)
+    }
+
+    /// `type:from>to`, the transition part of an event id.
+    public static func transition(type: String, from: String?, to: String) -> String {
+        "\(type):\(from ?? "")>\(to)"
     }
 
     /// The canonical JSON: sorted keys, no escaped slashes. Sinks sign and store exactly these bytes.

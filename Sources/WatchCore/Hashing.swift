@@ -11,3 +11,11 @@ public enum Hashing {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }
+
+extension Hashing {
+    /// `bytes` random bytes from the system's CSPRNG, as lowercase hex.
+    public static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+}

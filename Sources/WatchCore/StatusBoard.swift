@@ -12,10 +12,15 @@ public struct WatchStatus: Sendable, Equatable {
     public var pendingDeliveries: Int = 0
     /// Set when a reload was refused, shown until the next good reload.
     public var configWarning: String?
+    /// Set while no cycle completes, or an application cannot be confirmed, for too long.
+    public var stalled: String?
+    /// Sinks disabled by their receiver (410 Gone), with the reason.
+    public var disabledSinks: [String: String] = [:]
 
     /// One line, e.g. "tracking 1,204 applications; last poll 10:02:03 ok; 0 deliveries pending".
     public var summary: String {
         var parts: [String] = []
+        if let stalled { parts.append(stalled) }
         if let error = lastError, lastPollOK == false {
             var text = error
             if let retryIn { text += "; retrying in \(Int(Backoff.seconds(retryIn).rounded()))s" }
@@ -34,6 +39,7 @@ public struct WatchStatus: Sendable, Equatable {
             parts.append("first poll running")
         }
         parts.append("\(pendingDeliveries) deliveries pending")
+        for (sink, reason) in disabledSinks.sorted(by: { $0.key < $1.key }) { parts.append("sink \(sink) disabled (\(reason))") }
         if let configWarning { parts.append(configWarning) }
         return parts.joined(separator: "; ")
     }

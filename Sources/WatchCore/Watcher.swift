@@ -12,6 +12,8 @@ public struct Watcher: Service {
     public let doorbells: [Doorbell]
     public let status: StatusBoard
     public let logger: Logger
+    /// When this watcher was made: the reference for "no complete poll yet".
+    let startedAt: Date?
 
     public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
         self.poller = poller
@@ -20,6 +22,7 @@ public struct Watcher: Service {
         self.doorbells = doorbells
         self.status = status
         self.logger = logger
+        startedAt = Date()
     }
 
     public func run() async throws {
@@ -31,24 +34,41 @@ public struct Watcher: Service {
     public func loop() async {
         var nextFullSync = ContinuousClock.now
         var failures = 0
+        var fullFailures = 0
         while !Task.isCancelled {
             let full = ContinuousClock.now >= nextFullSync
-            let wait: Duration
+            var wait: Duration
             do {
                 let report = try await cycle(full: full)
-                failures = 0
-                if report.full { nextFullSync = ContinuousClock.now + jittered(poll.settledInterval) }
-                wait = jittered(poll.interval)
+                if report.full {
+                    fullFailures = 0
+                    nextFullSync = ContinuousClock.now + jittered(poll.settledInterval)
+                }
+                if report.complete {
+                    failures = 0
+                    wait = jittered(poll.interval)
+                } else {
+                    failures += 1
+                    wait = retryWait(failures: failures, retryAfter: report.listFailures.compactMap(\.retryAfter).max())
+                }
             } catch {
                 failures += 1
-                // Full jitter may draw ~0; a floor keeps a permanently failing API (a revoked token)
-                // from being asked in a tight loop.
-                let floor = min(poll.interval, .seconds(1))
-                wait = max(floor, min(backoff.delay(attempt: failures - 1, retryAfter: error.retryAfter), jittered(poll.interval)))
-                try? poller.store.recordPollFailure(account: poller.account, error: error.description, at: Date())
+                wait = retryWait(failures: failures, retryAfter: error.retryAfter)
+                if full, (try? poller.store.pollState(account: poller.account).baselineDone) == true {
+                    // A failed full sync is retried with its own backoff; hot scans go on meanwhile.
+                    fullFailures += 1
+                    nextFullSync = ContinuousClock.now + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
+                    wait = min(wait, jittered(poll.interval))
+                }
+                do {
+                    try poller.store.recordPollFailure(account: poller.account, error: error.description, at: Date())
+                } catch {
+                    logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
+                }
                 let level: Logger.Level = failures >= 3 ? .error : .warning
                 logger.log(level: level, "poll cycle failed", metadata: [
                     "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
+                    "cw.cycle": "\(full ? "full" : "hot")",
                 ])
                 let shortError = error.message.hasPrefix("state database")
                     ? "state database error"
@@ -60,6 +80,7 @@ public struct Watcher: Service {
                     $0.retryIn = wait
                 }
             }
+            checkStall()
             poller.heartbeat.beat()
             do {
                 try await poller.heartbeat.sleep(for: wait)
@@ -67,6 +88,39 @@ public struct Watcher: Service {
                 return  // cancelled: shutting down
             }
         }
+    }
+
+    /// The wait after a failed or partial cycle. Full jitter may draw ~0; a floor keeps a
+    /// permanently failing API (a revoked token) from being asked in a tight loop.
+    private func retryWait(failures: Int, retryAfter: Duration?) -> Duration {
+        let floor = min(poll.interval, .seconds(1))
+        return max(floor, min(backoff.delay(attempt: failures - 1, retryAfter: retryAfter), jittered(poll.interval)))
+    }
+
+    /// How long the poll may go without a complete cycle, or an application without an answer,
+    /// before the daemon says it is stalled.
+    public var stallAfter: Duration { poll.interval * 3 }
+
+    /// Says loudly (warning log, status line) when no cycle has completed for ``stallAfter``, or
+    /// an application's confirmation has kept failing that long; clears it when that ends.
+    func checkStall(now: Date = Date()) {
+        let limit = Backoff.seconds(stallAfter)
+        var reasons: [String] = []
+        if let state = try? poller.store.pollState(account: poller.account), let since = state.lastSuccessAt ?? startedAt,
+           now.timeIntervalSince(since) > limit {
+            reasons.append("no complete poll since \(EventTime.format(since)): \(state.lastError ?? "no answer yet")")
+        }
+        if let problems = try? poller.store.problems() {
+            let stuck = problems.filter { $0.account == poller.account && now.timeIntervalSince($0.since) > limit }
+            if let first = stuck.first {
+                reasons.append("\(stuck.count) application\(stuck.count == 1 ? "" : "s") unconfirmed since \(EventTime.format(first.since)) (\(first.applicationId): \(first.problem))")
+            }
+        }
+        let text = reasons.isEmpty ? nil : "stalled: " + reasons.joined(separator: "; ")
+        let previous = status.current.stalled
+        if let text, text != previous { logger.warning("polling is stalled", metadata: ["cw.reason": "\(text)"]) }
+        if text == nil, previous != nil { logger.notice("polling recovered") }
+        status.update { $0.stalled = text }
     }
 
     /// One cycle, with its logging and status updates; used by `run` and by `once`.
@@ -80,6 +134,27 @@ public struct Watcher: Service {
                 "cw.status.from": "\(event.fromStatus ?? "")", "cw.status.to": "\(event.toStatus)",
             ])
         }
+        for conflict in report.conflicts {
+            logger.error("event id conflict: application skipped this cycle (a bug; please report it)", metadata: [
+                "cw.application.id": "\(conflict.applicationId)", "cw.event.id": "\(conflict.eventId)",
+                "cw.stored": "\(conflict.existing)", "cw.refused": "\(conflict.refused)",
+            ])
+        }
+        for (id, problem) in report.problems.sorted(by: { $0.key < $1.key }) {
+            logger.warning("cannot confirm an application missing from its list; kept as it was", metadata: [
+                "cw.application.id": "\(id)", "cw.error": "\(problem)",
+            ])
+        }
+        for failure in report.listFailures {
+            logger.warning("a list failed; the rest of the scan was committed", metadata: ["cw.error": "\(failure.description)"])
+        }
+        if !report.complete, let first = report.listFailures.first {
+            do {
+                try poller.store.recordPollFailure(account: poller.account, error: first.description, at: Date())
+            } catch {
+                logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
+            }
+        }
         logger.debug("poll cycle done", metadata: [
             "cw.cycle": "\(report.full ? "full" : "hot")", "cw.observed": "\(report.observed)",
             "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
@@ -88,11 +163,12 @@ public struct Watcher: Service {
         let summary = try? poller.store.summary()
         status.update {
             $0.lastPollAt = Date()
-            $0.lastPollOK = true
-            $0.lastError = nil
+            $0.lastPollOK = report.complete
+            $0.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
             $0.retryIn = nil
             $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == "pending" }.reduce(0) { $0 + $1.count } ?? 0
+            $0.disabledSinks = poller.sinkStates.all.mapValues(\.reason)
         }
         return report
     }

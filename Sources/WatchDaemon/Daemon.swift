@@ -19,6 +19,8 @@ public struct Daemon: Sendable {
     public let watcher: Watcher
     public let dispatchers: [Dispatcher]
     public let delivery: DeliveryService
+    /// Sinks their receivers switched off (410 Gone) since start.
+    public let sinkStates: SinkStates
 
     /// Loads and validates the configuration and the sinks' settings together.
     public static func loadConfiguration(
@@ -43,6 +45,8 @@ public struct Daemon: Sendable {
         self.logger = logger
         status = StatusBoard()
         heartbeat = Heartbeat()
+        let sinkStates = SinkStates()
+        self.sinkStates = sinkStates
         let plivo = configuration.plivo
         let transport = CurlTransport(configuration: .init(
             connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
@@ -58,7 +62,7 @@ public struct Daemon: Sendable {
                 backoff: Backoff(base: .milliseconds(500), cap: plivo.backoffMax),
                 announceExisting: configuration.poll.announceExisting),
             sinks: zip(configuration.sinks, sinks).map { SinkRoute(name: $1.name, filter: $0.filter) },
-            heartbeat: heartbeat)
+            heartbeat: heartbeat, sinkStates: sinkStates)
         let d = configuration.delivery
         dispatchers = sinks.map { sink in
             Dispatcher(
@@ -66,7 +70,7 @@ public struct Daemon: Sendable {
                 settings: .init(
                     concurrency: d.concurrency, maxAttempts: d.maxAttempts, maxAge: d.maxAge,
                     backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)),
-                doorbell: Doorbell(), logger: logger)
+                doorbell: Doorbell(), logger: logger, sinkStates: sinkStates)
         }
         watcher = Watcher(
             poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: plivo.backoffMax),
@@ -81,13 +85,25 @@ public struct Daemon: Sendable {
         return [systemd, delivery, watcher]
     }
 
-    /// SIGHUP: validates the file again and reopens file sinks (for logrotate). A bad file is
-    /// refused and the running configuration stays. Other changes apply at the next restart.
+    /// Makes the store match this configuration before anything runs: every sink enabled again,
+    /// and pending deliveries for sinks no longer configured dead-lettered (logged).
+    public func prepare() throws {
+        let killed = try store.prepareSinks(configured: Set(sinks.map(\.name)))
+        if killed > 0 {
+            logger.warning("pending deliveries for sinks no longer configured were dead-lettered", metadata: [
+                "cw.dead": "\(killed)", "cw.reason": "sink removed from configuration",
+            ])
+        }
+    }
+
+    /// SIGHUP: reopens file sinks first and always (logrotate has moved the file, whatever the
+    /// new file says), then validates the file again. A bad file is refused and the running
+    /// configuration stays. Other changes apply at the next restart.
     /// - Returns: `nil` on success, else the problems found.
     public func reload() async -> String? {
+        for case let file as FileSink in sinks { await file.reopen() }
         do {
             let (fresh, _) = try Daemon.loadConfiguration(path: configuration.sourcePath)
-            for case let file as FileSink in sinks { await file.reopen() }
             if fresh.sinks.map(\.name) != configuration.sinks.map(\.name) || fresh.plivo.baseURL != configuration.plivo.baseURL
                 || fresh.poll.interval != configuration.poll.interval {
                 logger.notice("configuration changed on disk; restart the service to apply it")

@@ -34,8 +34,28 @@ public enum SinkFactory {
     }
 
     static func webhook(_ name: String, _ r: SettingsReader) -> (any Sink)? {
-        let url = r.string("url", required: true)
-        if let url, let problem = DaemonConfiguration.checkHTTPURL(url) { r.problem("url", problem) }
+        // The URL may be a bearer secret (Slack, Mattermost, Teams, Discord): it can come from a
+        // file or a systemd credential instead of the configuration file.
+        let inline = r.string("url")
+        let file = r.path("url_file")
+        let credential = r.string("url_credential")
+        var url: String?
+        var urlKey = "url"
+        switch (inline, file, credential) {
+        case (let inline?, nil, nil): url = inline
+        case (nil, let file?, nil):
+            urlKey = "url_file"
+            url = r.readSecret(file: file, key: "url_file")
+        case (nil, nil, let credential?):
+            urlKey = "url_credential"
+            url = r.readCredential(credential, key: "url_credential")
+        case (nil, nil, nil): r.problem("url", "missing: set url, url_file or url_credential")
+        default: r.problem("url", "set only one of url, url_file and url_credential")
+        }
+        if let text = url, let problem = DaemonConfiguration.checkHTTPURL(text) {
+            r.problem(urlKey, problem)
+            url = nil
+        }
         let formatName = r.string("format") ?? "json"
         let format = ChatFormat(rawValue: formatName)
         if format == nil { r.problem("format", "'\(formatName)' is not one of \(ChatFormat.allCases.map(\.rawValue).joined(separator: ", "))") }
@@ -94,7 +114,7 @@ public enum SinkFactory {
             let scheme = components?.scheme?.lowercased()
             let host = components?.host ?? ""
             if !url.isEmpty, scheme != "smtp" && scheme != "smtps" || host.isEmpty {
-                r.problem("url", "'\(url)' is not an smtp:// or smtps:// URL")
+                r.problem("url", "\(CurlError.redact(url)) is not an smtp:// or smtps:// URL")
             }
             let starttls = r.string("starttls") ?? "required"
             let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())

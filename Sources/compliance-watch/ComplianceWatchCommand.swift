@@ -37,7 +37,8 @@ enum ExitCodes {
     static let config = ExitCode(78)
     /// EX_CANTCREAT: the state database cannot be opened or created.
     static let state = ExitCode(73)
-    /// EX_TEMPFAIL: the API could not be polled (`once`); try again later.
+    /// EX_TEMPFAIL: the API could not be polled (`once`), or another process is using the
+    /// state; try again later.
     static let temporary = ExitCode(75)
 }
 
@@ -74,17 +75,38 @@ extension GlobalOptions {
         }
     }
 
-    /// Everything `run` and `once` need: configuration, logging, the store and the wired daemon.
-    func makeDaemon() throws -> Daemon {
+    /// Everything `run` and `once` need: configuration, logging, the single-writer lock, the
+    /// store and the wired daemon. The lock is held until the process exits.
+    func makeDaemon() throws -> (Daemon, StateLock) {
         let (configuration, _) = try loadConfiguration()
         let logger = makeLogger(configuration)
-        let store = try openStore(configuration)
+        let lock: StateLock
         do {
-            return try Daemon(configuration: configuration, store: store, logger: logger)
+            lock = try StateLock.acquire(statePath: configuration.state.path)
+        } catch let busy as StateLock.Busy {
+            printError(busy.description)
+            SystemdNotifier().fatal(status: busy.description, errno: EBUSY)
+            throw ExitCodes.temporary
+        } catch {
+            printError("\(error)")
+            SystemdNotifier().fatal(status: "\(error)", errno: EIO)
+            throw ExitCodes.state
+        }
+        let store = try openStore(configuration)
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(configuration: configuration, store: store, logger: logger)
         } catch {
             printError("configuration is invalid:\n\(error.description)")
             throw ExitCodes.config
         }
+        do {
+            try daemon.prepare()
+        } catch {
+            printError("state database \(configuration.state.path): \(error)")
+            throw ExitCodes.state
+        }
+        return (daemon, lock)
     }
 
     func makeLogger(_ configuration: DaemonConfiguration) -> Logger {

@@ -172,7 +172,7 @@ struct CurlTransportTests {
         #expect(error?.kind == .network)
         #expect(!text.contains("hunter2"))
         #expect(!text.contains("topsecret"))
-        #expect(text.contains("127.0.0.1:1/v1/"))
+        #expect(text.contains("http://127.0.0.1:1/…"), "scheme, host and port only")
         #expect(!BasicCredentials(username: "u", password: "topsecret").description.contains("topsecret"))
     }
 

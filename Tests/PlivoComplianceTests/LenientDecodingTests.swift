@@ -31,7 +31,7 @@ struct LenientDecodingTests {
         #""rejection_reason":null,"alias":null"#, #""rejection_reason":"","alias":"""#, #""x":1"#,
     ])
     func absentValues(fragment: String) throws {
-        let app = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"draft",\#(fragment)}"#)
+        let app = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"draft","documents":[],\#(fragment)}"#)
         #expect(app.rejectionReason == nil)
         #expect(app.alias == nil)
         #expect(app.documents.isEmpty)
@@ -40,10 +40,10 @@ struct LenientDecodingTests {
 
     @Test("statuses are kept as given and compared case-insensitively")
     func statuses() throws {
-        let upper = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"Accepted"}"#)
+        let upper = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"Accepted","documents":[]}"#)
         #expect(upper.status == .accepted)
         #expect(upper.status.rawValue == "Accepted")
-        let unknown = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"suspended"}"#)
+        let unknown = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"suspended","documents":[]}"#)
         #expect(unknown.status.rawValue == "suspended")
         #expect(!ApplicationStatus.known.contains(unknown.status))
         #expect(!unknown.status.isSettled)
@@ -57,10 +57,37 @@ struct LenientDecodingTests {
         }
     }
 
-    @Test("a bad document entry is skipped, the rest kept")
-    func badDocumentEntry() throws {
-        let app = try decode(ComplianceApplication.self, #"{"compliance_application_id":"a","status":"draft","documents":[{"document_id":"d1"},"oops",{"document_id":"d2"}]}"#)
-        #expect(app.documents.map(\.documentId) == ["d1", "d2"])
+    @Test("an application whose id, status or documents cannot be trusted is an error, never a default", arguments: [
+        #""status":"draft","documents":[]"#,
+        #""compliance_application_id":null,"status":"draft","documents":[]"#,
+        #""compliance_application_id":"","status":"draft","documents":[]"#,
+        #""compliance_application_id":42,"status":"draft","documents":[]"#,
+        #""compliance_application_id":"a","documents":[]"#,
+        #""compliance_application_id":"a","status":null,"documents":[]"#,
+        #""compliance_application_id":"a","status":"","documents":[]"#,
+        #""compliance_application_id":"a","status":" ","documents":[]"#,
+        #""compliance_application_id":"a","status":1,"documents":[]"#,
+        #""compliance_application_id":"a","status":{"x":"accepted"},"documents":[]"#,
+        #""compliance_application_id":"a","status":"draft""#,
+        #""compliance_application_id":"a","status":"draft","documents":null"#,
+        #""compliance_application_id":"a","status":"draft","documents":"d1""#,
+        #""compliance_application_id":"a","status":"draft","documents":[{"document_id":"d1"},"oops"]"#,
+        #""compliance_application_id":"a","status":"draft","documents":[{"document_id":"d1"},null]"#,
+        #""compliance_application_id":"a","status":"draft","documents":[{"name":"Proof of Address"}]"#,
+        #""compliance_application_id":"a","status":"draft","documents":[{"document_id":null}]"#,
+        #""compliance_application_id":"a","status":"draft","documents":[{"document_id":""}]"#,
+    ])
+    func untrustworthy(fragment: String) {
+        #expect(throws: DecodingError.self) {
+            try decode(ComplianceApplication.self, "{\(fragment)}")
+        }
+    }
+
+    @Test("a page with one untrustworthy application is malformed as a whole")
+    func malformedPage() {
+        #expect(throws: DecodingError.self) {
+            try decode(Page<ComplianceApplication>.self, #"{"meta":{"limit":20,"offset":0},"objects":[{"compliance_application_id":"a","status":"draft","documents":[]},{"compliance_application_id":"b","status":null,"documents":[]}]}"#)
+        }
     }
 
     @Test("document list and get spell the id and file differently")
@@ -164,11 +191,30 @@ struct ErrorBodyTests {
         #expect(e.message == "authentication credentials were not provided")
     }
 
-    @Test("404 with an empty object")
-    func emptyNotFound() {
-        let e = error(404, "{}")
-        #expect(e.isNotFound)
-        #expect(e.message == "not found")
+    @Test("only Plivo's own 404 says not found: JSON content type and api_id or error")
+    func plivoNotFound() {
+        let json = [("Content-Type", "application/json; charset=utf-8")]
+        let plivo = error(404, #"{"api_id":"abc","error":"not found"}"#, headers: json)
+        #expect(plivo.isNotFound)
+        #expect(!plivo.isRetryable)
+        #expect(error(404, #"{"error":"not found"}"#, headers: json).isNotFound)
+    }
+
+    @Test("a 404 that is not Plivo's is a retried transport failure", arguments: [
+        ("<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>", "text/html"),
+        (#"{"api_id":"abc","error":"not found"}"#, "text/html"),
+        (#"{"api_id":"abc","error":"not found"}"#, ""),
+        ("", "application/json"),
+        ("{}", "application/json"),
+        (#"{"message":"no route"}"#, "application/json"),
+        ("not found", "text/plain"),
+    ])
+    func foreignNotFound(body: String, contentType: String) {
+        let e = error(404, body, headers: contentType.isEmpty ? [] : [("Content-Type", contentType)])
+        #expect(!e.isNotFound)
+        #expect(e.isRetryable)
+        #expect(e.kind == .transport)
+        #expect(e.description.contains("not Plivo's"))
     }
 
     @Test("a body that is not JSON becomes the message")

@@ -84,7 +84,7 @@ struct ConfigurationTests {
             [sinks.filter]
             types = ["compliance_application.approved"]
             """)
-        #expect(found.contains("/etc/cw/test.toml:3: plivo.base_url: 'ftp://example.com' must use https (or http)"))
+        #expect(found.contains("/etc/cw/test.toml:3: plivo.base_url: must use https (or http), not ftp"))
         #expect(found.contains("/etc/cw/test.toml:4: plivo.concurrency: expected an integer, found a string"))
         #expect(found.contains("/etc/cw/test.toml:5: plivo.colour: unknown key"))
         #expect(found.contains { $0.hasPrefix("/etc/cw/test.toml:8: poll.interval: 'soon' is not a duration") })

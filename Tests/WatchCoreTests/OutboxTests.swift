@@ -29,7 +29,7 @@ private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts:
 struct OutboxTests {
     @Test("migrations are named and applied in order")
     func migrations() throws {
-        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries"])
+        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt"])
     }
 
     @Test("a file database opens in WAL mode, and a second open sees the same data")

@@ -65,12 +65,23 @@ struct TrackerTests {
         #expect(hot.map(\.normalized) == ["draft", "submitted", "rejected", "expired", "suspended"])
     }
 
-    @Test("event ids are stable and distinct per version")
+    @Test("event ids are stable, and distinct per salt, account, application, version and transition")
     func eventIds() {
-        let a = Event.makeId(account: "MA1", applicationId: "app", version: 1)
-        #expect(a == Event.makeId(account: "MA1", applicationId: "app", version: 1))
-        #expect(a != Event.makeId(account: "MA1", applicationId: "app", version: 2))
-        #expect(a != Event.makeId(account: "MA2", applicationId: "app", version: 1))
+        func id(salt: String = "s1", account: String = "MA1", app: String = "app", version: Int = 1,
+                from: String? = "submitted", to: String = "accepted") -> String {
+            Event.makeId(
+                salt: salt, account: account, applicationId: app, version: version,
+                transition: Event.transition(type: "compliance_application.status_changed", from: from, to: to))
+        }
+        let a = id()
+        #expect(a == id())
+        #expect(a != id(salt: "s2"))
+        #expect(a != id(account: "MA2"))
+        #expect(a != id(app: "app2"))
+        #expect(a != id(version: 2))
+        #expect(a != id(from: "rejected"))
+        #expect(a != id(to: "rejected"))
+        #expect(a != id(from: nil))
         #expect(a.hasPrefix("evt_"))
         #expect(a.count == 36)
     }

@@ -14,7 +14,9 @@ func makeEvent(
         createdAt: PlivoTimestamp(raw: "2021-02-08T19:32:33.240504+00:00"))
     let type = from == nil ? "compliance_application.created" : "compliance_application.status_changed"
     return Event(
-        id: Event.makeId(account: "MA1", applicationId: app, version: version), type: type,
+        id: Event.makeId(
+            salt: "fixture", account: "MA1", applicationId: app, version: version,
+            transition: Event.transition(type: type, from: from, to: to)), type: type,
         timestamp: "2026-11-25T10:00:03.123Z", account: "MAXXXXXXXXXXXXXXXXXX",
         data: .init(
             application: EventApplication(application),
@@ -26,4 +28,13 @@ func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("cw-sinks-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+enum ComplianceApplicationFixture {
+    /// An application with a fresh id.
+    static func make(status: String, id: String = UUID().uuidString.lowercased()) -> ComplianceApplication {
+        ComplianceApplication(
+            id: id, alias: "acme", status: ApplicationStatus(status), endUserId: "f7ba78e0", endUserType: "business",
+            countryISO2: "FR", numberType: "mobile", complianceRequirementId: "4ae473b0")
+    }
 }

@@ -219,6 +219,47 @@ struct SinkConfigurationTests {
         #expect(sinks.map(\.name) == ["audit", "slack", "mail", "smtp"])
     }
 
+    @Test("a webhook URL from a file or a systemd credential; exactly one source")
+    func urlSecrets() throws {
+        let dir = try temporaryDirectory()
+        let url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
+        try (url + "\n").write(toFile: dir.appendingPathComponent("hook.url").path, atomically: true, encoding: .utf8)
+        try url.write(toFile: dir.appendingPathComponent("chat-url").path, atomically: true, encoding: .utf8)
+        let fromFile = load("""
+            [[sinks]]
+            name = "a"
+            type = "webhook"
+            format = "slack"
+            url_file = "\(dir.path)/hook.url"
+            [[sinks]]
+            name = "b"
+            type = "webhook"
+            format = "slack"
+            url_credential = "chat-url"
+            """, env: ["PLIVO_AUTH_TOKEN": "t", "CREDENTIALS_DIRECTORY": dir.path])
+        #expect(fromFile.problems == [])
+        #expect(fromFile.sinks.compactMap { ($0 as? WebhookSink)?.configuration.url } == [url, url])
+
+        let (_, problems) = load("""
+            [[sinks]]
+            name = "both"
+            type = "webhook"
+            url = "https://example.com/hook"
+            url_file = "\(dir.path)/hook.url"
+            [[sinks]]
+            name = "none"
+            type = "webhook"
+            [[sinks]]
+            name = "bad"
+            type = "webhook"
+            url_file = "\(dir.path)/chat-url-missing"
+            """)
+        #expect(problems.contains { $0.hasSuffix("sinks[1].url: set only one of url, url_file and url_credential") })
+        #expect(problems.contains { $0.hasSuffix("sinks[2].url: missing: set url, url_file or url_credential") })
+        #expect(problems.contains { $0.contains("sinks[3].url_file: cannot read") })
+        #expect(!problems.joined().contains("XXXXSECRET"))
+    }
+
     @Test("bad sink settings are named with their line and key")
     func problems() {
         let (_, problems) = load("""
@@ -238,7 +279,7 @@ struct SinkConfigurationTests {
             to = []
             colour = "red"
             """)
-        #expect(problems.contains("6: sinks[1].url: 'hooks.example.com/x' is not an absolute URL"))
+        #expect(problems.contains("6: sinks[1].url: not an absolute http(s) URL"))
         #expect(problems.contains("7: sinks[1].format: 'irc' is not one of json, slack, mattermost, teams, discord"))
         #expect(problems.contains("8: sinks[1].secret_files: cannot read /nonexistent/secret: No such file or directory"))
         #expect(problems.contains { $0.hasPrefix("14: sinks[2].starttls: \"none\" is allowed only for a loopback relay") })

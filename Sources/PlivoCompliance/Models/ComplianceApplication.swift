@@ -44,20 +44,19 @@ public struct ComplianceApplication: Sendable, Hashable, Decodable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        guard let id = c.lenientString(.id) else {
-            throw DecodingError.keyNotFound(
-                CodingKeys.id, .init(codingPath: c.codingPath, debugDescription: "compliance_application_id is missing or empty"))
-        }
-        self.id = id
+        // Strict where a default would invent a transition: an application without its id or
+        // status, or with a document list that is not a list, makes the whole page malformed
+        // (retried), never `unknown` or `[]`.
+        id = try c.requiredString(.id)
         alias = c.lenientString(.alias)
-        status = ApplicationStatus(c.lenientString(.status) ?? "unknown")
+        status = ApplicationStatus(try c.requiredString(.status))
         rejectionReason = c.lenientString(.rejectionReason)
         endUserId = c.lenientString(.endUserId)
         endUserType = c.lenientString(.endUserType)
         countryISO2 = c.lenientString(.countryISO2)
         numberType = c.lenientString(.numberType)
         complianceRequirementId = c.lenientString(.complianceRequirementId)
-        documents = c.lenientArray(ApplicationDocument.self, .documents)
+        documents = try c.decode([ApplicationDocument].self, forKey: .documents)
         createdAt = c.lenientTimestamp(.createdAt)
     }
 }
@@ -92,7 +91,7 @@ public struct ApplicationDocument: Sendable, Hashable, Decodable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        documentId = c.lenientString(.documentId) ?? ""
+        documentId = try c.requiredString(.documentId)
         name = c.lenientString(.name)
         documentName = c.lenientString(.documentName)
         documentTypeId = c.lenientString(.documentTypeId)

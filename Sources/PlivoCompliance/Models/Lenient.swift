@@ -74,6 +74,22 @@ extension KeyedDecodingContainer {
         }
     }
 
+    /// A string that must be there: missing, `null`, another type and `""` all throw.
+    func requiredString(_ key: Key) throws -> String {
+        let value: String?
+        do {
+            value = try decodeIfPresent(String.self, forKey: key)
+        } catch {
+            throw DecodingError.typeMismatch(
+                String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is not a string"))
+        }
+        guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw DecodingError.valueNotFound(
+                String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is missing, null or empty"))
+        }
+        return value
+    }
+
     /// The first present key of several spellings (the document list/get split).
     func lenientString(_ keys: Key...) -> String? {
         keys.lazy.compactMap { self.lenientString($0) }.first

@@ -188,9 +188,9 @@ extension DaemonConfiguration {
     public static func checkHTTPURL(_ text: String) -> String? {
         guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
               let host = url.host, !host.isEmpty else {
-            return "'\(text)' is not an absolute URL"
+            return "not an absolute http(s) URL"
         }
-        guard scheme == "https" || scheme == "http" else { return "'\(text)' must use https (or http)" }
+        guard scheme == "https" || scheme == "http" else { return "must use https (or http), not \(scheme)" }
         if url.user != nil || url.password != nil { return "credentials do not belong in the URL" }
         return nil
     }

@@ -26,10 +26,16 @@ public struct Dispatcher: Sendable {
     public let logger: Logger
     /// Raised after a permanent failure (410 Gone): the sink takes no more work until restart.
     let disabled = StopSignal()
+    /// Shared with the poller and the status line.
+    public let sinkStates: SinkStates
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
     var idlePoll: Duration = .seconds(5)
 
-    public init(sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger) {
+    public init(
+        sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger,
+        sinkStates: SinkStates = SinkStates()
+    ) {
+        self.sinkStates = sinkStates
         self.sink = sink
         self.store = store
         self.settings = settings
@@ -107,7 +113,14 @@ public struct Dispatcher: Sendable {
                 try? store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: error.message, retryAt: retryAt)
                 log.notice("delivery failed, will retry", metadata: ["cw.error": "\(error.message)", "cw.retry_in": "\(delay)"])
             case .disableSink:
+                // First, so the next commit records no more deliveries for this sink.
+                sinkStates.disable(sink.name, reason: error.message)
                 disabled.raise()
+                do {
+                    try store.recordSinkDisabled(sink.name, reason: error.message, at: Date())
+                } catch {
+                    log.error("cannot record that the sink is disabled", metadata: ["cw.error": "\(error)"])
+                }
                 try? store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: error.message, retryAt: nil)
                 let killed = (try? store.killPending(sink: sink.name, reason: "sink disabled: \(error.message)")) ?? 0
                 log.error("sink disabled, pending deliveries dead-lettered", metadata: ["cw.error": "\(error.message)", "cw.dead": "\(killed + 1)"])

@@ -27,6 +27,16 @@ public struct Poller: Sendable {
         public var observed: Int
         public var events: [Event]
         public var requests: Int
+        /// Lists that failed in a hot scan (their applications were not checked for
+        /// disappearance); empty when the cycle read everything it asked for.
+        public var listFailures: [PlivoError] = []
+        /// Applications whose confirming GET kept failing, with the reason.
+        public var problems: [String: String] = [:]
+        /// Applications skipped because their next event id was already taken.
+        public var conflicts: [CommitResult.Conflict] = []
+
+        /// Whether every list was read.
+        public var complete: Bool { listFailures.isEmpty }
     }
 
     public let client: PlivoClient
@@ -35,11 +45,17 @@ public struct Poller: Sendable {
     public let settings: Settings
     public let sinks: [SinkRoute]
     public let heartbeat: Heartbeat
+    /// Sinks that refused all further events (410 Gone): no new deliveries are recorded for them.
+    public let sinkStates: SinkStates
     public var account: String { client.configuration.authId }
+
+    /// How many consecutive scans must miss an application, each confirmed by Plivo's 404,
+    /// before it is announced as deleted.
+    public static let missesToDelete = 2
 
     public init(
         client: PlivoClient, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
-        heartbeat: Heartbeat = Heartbeat()
+        heartbeat: Heartbeat = Heartbeat(), sinkStates: SinkStates = SinkStates()
     ) {
         self.client = client
         self.store = store
@@ -47,9 +63,24 @@ public struct Poller: Sendable {
         self.settings = settings
         self.sinks = sinks
         self.heartbeat = heartbeat
+        self.sinkStates = sinkStates
+    }
+
+    /// What a direct GET of a missing application found.
+    enum Confirmation: Sendable {
+        case found(ComplianceApplication)
+        /// Plivo's own 404.
+        case notFound
+        /// It kept failing; the stored snapshot stays as it is.
+        case failed(PlivoError)
     }
 
     /// Runs one cycle: a full sync when `full` (or before the baseline exists), else a hot scan.
+    ///
+    /// A full sync is all or nothing. A hot scan lists each changeable status on its own: a
+    /// status whose list keeps failing is left out (its applications are not checked for
+    /// disappearance) and the rest is committed. One application whose GET keeps failing never
+    /// holds up the others. The cycle throws only when nothing could be read.
     public func runCycle(full requestedFull: Bool, logger: Logger) async throws(PlivoError) -> Report {
         let counter = RequestCounter()
         let stored: [String: Snapshot]
@@ -63,18 +94,29 @@ public struct Poller: Sendable {
         let full = requestedFull || !state.baselineDone
 
         var observed: [String: Snapshot] = [:]
+        var listFailures: [PlivoError] = []
         let expected: Set<String>
         if full {
             for snapshot in try await listAll(filter: .init(), counter: counter) { observed[snapshot.applicationId] = snapshot }
             expected = Set(stored.keys)
         } else {
             let hot = Tracker.hotStatuses(stored: Set(stored.values.map(\.status)))
+            var listed: [ApplicationStatus] = []
             for status in hot {
-                for snapshot in try await listAll(filter: .init(status: status), counter: counter) {
-                    observed[snapshot.applicationId] = snapshot
+                do {
+                    for snapshot in try await listAll(filter: .init(status: status), counter: counter) {
+                        observed[snapshot.applicationId] = snapshot
+                    }
+                    listed.append(status)
+                } catch {
+                    if Task.isCancelled { throw error }
+                    listFailures.append(error)
                 }
             }
-            expected = Set(stored.values.filter { hot.contains($0.status) }.map(\.applicationId))
+            if listed.isEmpty, let first = listFailures.first { throw first }
+            // Suspects (missed once, or whose GET failed) are asked about again on every hot scan.
+            expected = Set(stored.values.filter { listed.contains($0.status) || $0.missedScans > 0 || $0.problem != nil }
+                .map(\.applicationId))
         }
 
         // Missing from a list it was expected in: ask directly. Offset paging shifts while data
@@ -84,10 +126,15 @@ public struct Poller: Sendable {
             logger.debug("confirming applications missing from their lists", metadata: ["cw.count": "\(missing.count)"])
         }
         var deletions: [Snapshot] = []
+        var misses: [String] = []
+        var problems: [String: String] = [:]
         for (id, result) in try await confirm(missing, counter: counter) {
             switch result {
-            case .some(let app): observed[id] = .observed(app, account: account, version: 0)
-            case .none: if let snapshot = stored[id] { deletions.append(snapshot) }
+            case .found(let app): observed[id] = .observed(app, account: account, version: 0)
+            case .notFound:
+                guard let snapshot = stored[id] else { continue }
+                if snapshot.missedScans + 1 >= Self.missesToDelete { deletions.append(snapshot) } else { misses.append(id) }
+            case .failed(let error): problems[id] = error.description
             }
         }
 
@@ -98,19 +145,25 @@ public struct Poller: Sendable {
             let change = Tracker.classify(
                 previous: previous, observed: snapshot, baselineDone: state.baselineDone,
                 announceExisting: settings.announceExisting)
-            // Unchanged applications are only rewritten when something shown in events changed (alias, …).
-            if change == .unchanged, previous?.body == snapshot.body { continue }
+            // Unchanged applications are only rewritten when something shown in events changed
+            // (alias, …) or a suspicion about them is cleared.
+            if change == .unchanged, let previous, previous.body == snapshot.body, previous.missedScans == 0,
+               previous.problem == nil { continue }
             observations.append(.init(snapshot: snapshot, change: change))
         }
 
-        let outcome = CycleOutcome(account: account, observations: observations, deletions: deletions, fullSync: full, at: Date())
-        let events: [Event]
+        let outcome = CycleOutcome(
+            account: account, observations: observations, deletions: deletions, misses: misses, problems: problems,
+            fullSync: full, complete: listFailures.isEmpty, at: Date())
+        let result: CommitResult
         do {
-            events = try store.commit(outcome, sinks: sinks)
+            result = try store.commitCycle(outcome, sinks: sinks, disabledSinks: sinkStates.disabledNames)
         } catch {
             throw PlivoError(kind: .transport, message: "state database: \(error)")
         }
-        return Report(full: full, observed: observed.count, events: events, requests: counter.value)
+        return Report(
+            full: full, observed: observed.count, events: result.events, requests: counter.value,
+            listFailures: listFailures, problems: problems, conflicts: result.conflicts)
     }
 
     /// Every application matching `filter`, as snapshots (version 0): the first page alone (for
@@ -146,25 +199,32 @@ public struct Poller: Sendable {
         return firstSnapshots + pages.flatMap { $0 }
     }
 
-    /// GETs each id: the application, or `nil` for a 404.
-    func confirm(_ ids: [String], counter: RequestCounter) async throws(PlivoError) -> [(String, ComplianceApplication?)] {
-        try await concurrentMap(ids) { (id) async throws(PlivoError) in
+    /// GETs each id. A failure is the answer for that id alone, not for the cycle.
+    func confirm(_ ids: [String], counter: RequestCounter) async throws(PlivoError) -> [(String, Confirmation)] {
+        let results = try await concurrentMap(ids) { (id) async throws(PlivoError) -> (String, Confirmation) in
             do throws(PlivoError) {
                 let app = try await call(counter) { () async throws(PlivoError) in try await client.applications.get(id) }
-                return (id, app)
+                // An answer about another id is not an answer about this one.
+                guard app.id == id else {
+                    return (id, .failed(PlivoError(kind: .malformedResponse, message: "GET \(id) answered with application \(app.id)")))
+                }
+                return (id, .found(app))
             } catch {
-                guard error.isNotFound else { throw error }
-                return (id, nil)
+                if error.isNotFound { return (id, .notFound) }
+                if Task.isCancelled { throw error }
+                return (id, .failed(error))
             }
         }
+        return results
     }
 
     /// One API call through the token bucket, retried with backoff while the error is retryable.
     func call<T: Sendable>(_ counter: RequestCounter, _ body: () async throws(PlivoError) -> T) async throws(PlivoError) -> T {
         var attempt = 0
         while true {
+            let ticket: TokenBucket.Ticket
             do {
-                try await bucket.acquire()
+                ticket = try await bucket.acquire()
             } catch {
                 throw PlivoError(kind: .transport, message: "cancelled")
             }
@@ -172,8 +232,11 @@ public struct Poller: Sendable {
             heartbeat.beat()
             do {
                 defer { heartbeat.beat() }
-                return try await body()
+                let result = try await body()
+                await bucket.finished(ticket)
+                return result
             } catch {
+                await bucket.finished(ticket)
                 guard error.isRetryable, attempt + 1 < settings.maxAttempts, !Task.isCancelled else { throw error }
                 let delay = settings.backoff.delay(attempt: attempt, retryAfter: error.retryAfter)
                 if error.status == 429 { await bucket.pause(for: max(delay, error.retryAfter ?? .zero)) }

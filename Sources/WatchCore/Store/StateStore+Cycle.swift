@@ -21,6 +21,8 @@ public struct PollState: Sendable, Equatable {
     public var lastPollOK: Bool?
     public var lastError: String?
     public var consecutiveFailures = 0
+    /// The last cycle that completed every list it made.
+    public var lastSuccessAt: Date?
 }
 
 /// Everything a completed poll cycle decided, committed at once.
@@ -38,26 +40,64 @@ public struct CycleOutcome: Sendable {
 
     public var account: String
     public var observations: [Observation]
-    /// Stored snapshots confirmed deleted (404 on a direct GET).
+    /// Stored snapshots confirmed deleted: missed by two consecutive scans, each time with
+    /// Plivo's 404 on a direct GET.
     public var deletions: [Snapshot]
+    /// Missed by this scan, with Plivo's 404, but not yet by two in a row.
+    public var misses: [String]
+    /// Applications whose confirming GET kept failing this cycle, with the reason. Their stored
+    /// snapshot is kept as it is.
+    public var problems: [String: String]
     public var fullSync: Bool
+    /// Whether every list the cycle asked for was read completely. A partial hot scan still
+    /// commits what it saw, but does not count as a successful poll.
+    public var complete: Bool
     public var at: Date
 
-    public init(account: String, observations: [Observation], deletions: [Snapshot], fullSync: Bool, at: Date) {
+    public init(
+        account: String, observations: [Observation], deletions: [Snapshot], misses: [String] = [],
+        problems: [String: String] = [:], fullSync: Bool, complete: Bool = true, at: Date
+    ) {
         self.account = account
         self.observations = observations
         self.deletions = deletions
+        self.misses = misses
+        self.problems = problems
         self.fullSync = fullSync
+        self.complete = complete
         self.at = at
     }
 }
 
+/// What a commit recorded, and what it refused.
+public struct CommitResult: Sendable {
+    /// Two rows that would have shared one event id: a bug, never a reason to lose the cycle.
+    public struct Conflict: Sendable, CustomStringConvertible {
+        public var applicationId: String
+        public var eventId: String
+        /// The stored event's type and body.
+        public var existing: String
+        /// The event that was refused.
+        public var refused: String
+
+        public var description: String {
+            "event id \(eventId) for application \(applicationId) already exists: stored \(existing); refused \(refused)"
+        }
+    }
+
+    /// The events recorded, in order.
+    public var events: [Event]
+    /// Applications skipped for this cycle because their next event id was taken.
+    public var conflicts: [Conflict]
+}
+
 extension StateStore {
-    /// Every stored snapshot of an account, by application id.
+    /// Every live (not deleted) stored snapshot of an account, by application id.
     public func snapshots(account: String) throws -> [String: Snapshot] {
         try writer.read { db in
             var result: [String: Snapshot] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM application WHERE account = ?", arguments: [account]) {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT * FROM application WHERE account = ? AND deletedAt IS NULL", arguments: [account]) {
                 let snapshot = Self.snapshot(row)
                 result[snapshot.applicationId] = snapshot
             }
@@ -65,12 +105,39 @@ extension StateStore {
         }
     }
 
+    /// The tombstones of an account's deleted applications, by application id.
+    public func tombstones(account: String) throws -> [String: Snapshot] {
+        try writer.read { db in
+            var result: [String: Snapshot] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT * FROM application WHERE account = ? AND deletedAt IS NOT NULL", arguments: [account]) {
+                let snapshot = Self.snapshot(row)
+                result[snapshot.applicationId] = snapshot
+            }
+            return result
+        }
+    }
+
+    /// Applications whose confirmation keeps failing, oldest problem first.
+    public func problems() throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT account, id, problem, problemSince FROM application
+                WHERE problem IS NOT NULL ORDER BY problemSince
+                """).map { ($0["account"], $0["id"], $0["problem"], Date(timeIntervalSince1970: $0["problemSince"])) }
+        }
+    }
+
     static func snapshot(_ row: Row) -> Snapshot {
         let documents: String = row["documentIds"]
-        return Snapshot(
+        var snapshot = Snapshot(
             account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
             rejectionReason: row["rejectionReason"], documentIds: documents.isEmpty ? [] : documents.components(separatedBy: ","),
             body: row["body"], version: row["version"])
+        snapshot.missedScans = row["missedScans"]
+        snapshot.problem = row["problem"]
+        snapshot.deletedAt = (row["deletedAt"] as Double?).map(Date.init(timeIntervalSince1970:))
+        return snapshot
     }
 
     public func pollState(account: String) throws -> PollState {
@@ -81,36 +148,65 @@ extension StateStore {
             return PollState(
                 baselineDone: row["baselineDone"], lastFullSyncAt: (row["lastFullSyncAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
                 lastPollAt: (row["lastPollAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"])
+                lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
+                lastSuccessAt: (row["lastSuccessAt"] as Double?).map(Date.init(timeIntervalSince1970:)))
         }
+    }
+
+    /// Commits a whole cycle in one transaction; see ``commitCycle(_:sinks:)``.
+    /// - Returns: The events recorded, in order.
+    @discardableResult
+    public func commit(_ outcome: CycleOutcome, sinks: [SinkRoute]) throws -> [Event] {
+        try commitCycle(outcome, sinks: sinks).events
     }
 
     /// Commits a whole cycle in one transaction: for every change, the snapshot update, the
     /// event, and one pending delivery per sink whose filter matches. Nothing is sent before this
     /// returns, so a crash either keeps all of it or none of it.
-    /// - Returns: The events recorded, in order.
-    @discardableResult
-    public func commit(_ outcome: CycleOutcome, sinks: [SinkRoute]) throws -> [Event] {
+    ///
+    /// An application whose next event id is already taken is left out and reported in
+    /// ``CommitResult/conflicts``; the rest of the cycle commits.
+    public func commitCycle(_ outcome: CycleOutcome, sinks: [SinkRoute], disabledSinks: Set<String> = []) throws -> CommitResult {
         try writer.write { db in
             var events: [Event] = []
+            var conflicts: [CommitResult.Conflict] = []
             let now = outcome.at.timeIntervalSince1970
             let stamp = EventTime.format(outcome.at)
+            let salt = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'eventIdSalt'") ?? ""
+            let existingEvent = try db.cachedStatement(sql: "SELECT type, body FROM event WHERE id = ?")
 
-            func record(_ snapshot: Snapshot, change: Tracker.Change, previous: Snapshot?) throws -> Int {
-                guard let type = change.eventType else { return snapshot.version }
-                let version = (previous?.version ?? 0) + 1
-                let event = Event(
-                    id: Event.makeId(account: outcome.account, applicationId: snapshot.applicationId, version: version),
-                    type: type, timestamp: stamp, account: outcome.account,
-                    data: .init(
-                        application: snapshot.application,
-                        previous: previous.map { .init(status: $0.status.rawValue, rejectionReason: $0.rejectionReason) },
-                        detectedAt: stamp))
+            /// Records the event for `change`, if it makes one. Returns the application's new
+            /// version, or `nil` when the event id is taken (the application is then skipped).
+            func record(_ snapshot: Snapshot, change: Tracker.Change, previous: Snapshot?) throws -> Int? {
+                let base = previous?.version ?? snapshot.version
+                guard let type = change.eventType else { return base }
+                let version = base + 1
+                let previousPayload: Event.Previous? = previous.map {
+                    $0.deletedAt != nil
+                        ? .init(status: "deleted", rejectionReason: nil)
+                        : .init(status: $0.status.rawValue, rejectionReason: $0.rejectionReason)
+                }
+                let to = change == .deleted ? "deleted" : snapshot.status.rawValue
+                var event = Event(
+                    id: "", type: type, timestamp: stamp, account: outcome.account,
+                    data: .init(application: snapshot.application, previous: previousPayload, detectedAt: stamp))
+                event.id = Event.makeId(
+                    salt: salt, account: outcome.account, applicationId: snapshot.applicationId, version: version,
+                    transition: Event.transition(type: type, from: previousPayload?.status, to: to))
+                let body = event.canonicalJSON()
+                if let row = try Row.fetchOne(existingEvent, arguments: [event.id]) {
+                    conflicts.append(.init(
+                        applicationId: snapshot.applicationId, eventId: event.id,
+                        existing: "\(row["type"] as String) \(String(decoding: row["body"] as Data, as: UTF8.self))",
+                        refused: "\(type) \(String(decoding: body, as: UTF8.self))"))
+                    return nil
+                }
                 try db.execute(
                     sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [event.id, outcome.account, snapshot.applicationId, type, event.canonicalJSON(), now])
+                    arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
                 let seq = db.lastInsertedRowID
-                for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
+                for sink in sinks where !disabledSinks.contains(sink.name)
+                    && sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
                     try db.execute(
                         sql: """
                             INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt)
@@ -123,7 +219,7 @@ extension StateStore {
             }
 
             // The previous state is read inside this transaction, by key: only the rows this cycle
-            // touches, and never stale even if another process (`once`) wrote in between.
+            // touches, tombstones included.
             let lookup = try db.cachedStatement(sql: "SELECT * FROM application WHERE account = ? AND id = ?")
             func stored(_ id: String) throws -> Snapshot? {
                 try Row.fetchOne(lookup, arguments: [outcome.account, id]).map(Self.snapshot)
@@ -131,39 +227,58 @@ extension StateStore {
 
             for observation in outcome.observations {
                 let s = observation.snapshot
-                let version = try record(s, change: observation.change, previous: try stored(s.applicationId))
+                guard let version = try record(s, change: observation.change, previous: try stored(s.applicationId)) else { continue }
                 try db.execute(
                     sql: """
                         INSERT INTO application (account, id, status, rejectionReason, documentIds, body, version, firstSeenAt, lastSeenAt)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (account, id) DO UPDATE SET status = excluded.status,
                             rejectionReason = excluded.rejectionReason, documentIds = excluded.documentIds,
-                            body = excluded.body, version = excluded.version, lastSeenAt = excluded.lastSeenAt
+                            body = excluded.body, version = excluded.version, lastSeenAt = excluded.lastSeenAt,
+                            deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
                         """,
                     arguments: [outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
                                 s.documentIds.joined(separator: ","), s.body, version, now, now])
             }
             for gone in outcome.deletions {
-                guard let previous = try stored(gone.applicationId) else { continue }
-                _ = try record(previous, change: .deleted, previous: previous)
-                try db.execute(sql: "DELETE FROM application WHERE account = ? AND id = ?", arguments: [outcome.account, gone.applicationId])
+                guard let previous = try stored(gone.applicationId), previous.deletedAt == nil else { continue }
+                guard let version = try record(previous, change: .deleted, previous: previous) else { continue }
+                try db.execute(
+                    sql: """
+                        UPDATE application SET deletedAt = ?, version = ?, missedScans = 0, problem = NULL, problemSince = NULL
+                        WHERE account = ? AND id = ?
+                        """,
+                    arguments: [now, version, outcome.account, gone.applicationId])
+            }
+            for id in outcome.misses {
+                try db.execute(
+                    sql: "UPDATE application SET missedScans = missedScans + 1 WHERE account = ? AND id = ? AND deletedAt IS NULL",
+                    arguments: [outcome.account, id])
+            }
+            for (id, problem) in outcome.problems {
+                try db.execute(
+                    sql: "UPDATE application SET problem = ?, problemSince = COALESCE(problemSince, ?) WHERE account = ? AND id = ?",
+                    arguments: [problem, now, outcome.account, id])
             }
 
-            try db.execute(
-                sql: """
-                    INSERT INTO pollState (account, baselineDone, lastFullSyncAt, lastPollAt, lastPollOK, lastError, consecutiveFailures)
-                    VALUES (?, ?, ?, ?, 1, NULL, 0)
-                    ON CONFLICT (account) DO UPDATE SET
-                        baselineDone = MAX(baselineDone, excluded.baselineDone),
-                        lastFullSyncAt = COALESCE(excluded.lastFullSyncAt, lastFullSyncAt),
-                        lastPollAt = excluded.lastPollAt, lastPollOK = 1, lastError = NULL, consecutiveFailures = 0
-                    """,
-                arguments: [outcome.account, outcome.fullSync, outcome.fullSync ? now : nil, now])
-            return events
+            if outcome.complete {
+                try db.execute(
+                    sql: """
+                        INSERT INTO pollState (account, baselineDone, lastFullSyncAt, lastPollAt, lastPollOK, lastError, consecutiveFailures, lastSuccessAt)
+                        VALUES (?, ?, ?, ?, 1, NULL, 0, ?)
+                        ON CONFLICT (account) DO UPDATE SET
+                            baselineDone = MAX(baselineDone, excluded.baselineDone),
+                            lastFullSyncAt = COALESCE(excluded.lastFullSyncAt, lastFullSyncAt),
+                            lastPollAt = excluded.lastPollAt, lastPollOK = 1, lastError = NULL, consecutiveFailures = 0,
+                            lastSuccessAt = excluded.lastSuccessAt
+                        """,
+                    arguments: [outcome.account, outcome.fullSync, outcome.fullSync ? now : nil, now, now])
+            }
+            return CommitResult(events: events, conflicts: conflicts)
         }
     }
 
-    /// Records a failed cycle. Snapshots are untouched, so nothing half-observed is compared later.
+    /// Records a failed (or partial) cycle. Snapshots are untouched, so nothing half-observed is compared later.
     public func recordPollFailure(account: String, error: String, at: Date) throws {
         try writer.write { db in
             try db.execute(

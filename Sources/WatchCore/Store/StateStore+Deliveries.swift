@@ -36,6 +36,10 @@ public struct StatusSummary: Sendable {
     public var deliveries: [(sink: String, state: String, count: Int)]
     public var pollStates: [(account: String, state: PollState)]
     public var events: Int
+    /// Sinks the running daemon disabled (410 Gone), with why and when.
+    public var disabledSinks: [(sink: String, reason: String, at: Date)] = []
+    /// Applications whose confirmation keeps failing.
+    public var problems: [(account: String, applicationId: String, problem: String, since: Date)] = []
 }
 
 extension StateStore {
@@ -94,6 +98,35 @@ extension StateStore {
         }
     }
 
+    /// Records that the running daemon disabled `sink`, for `status`.
+    public func recordSinkDisabled(_ sink: String, reason: String, at: Date) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                arguments: ["sinkDisabled:" + sink, "\(at.timeIntervalSince1970) \(reason)"])
+        }
+    }
+
+    /// At start: every sink is enabled again, and pending deliveries for sinks that are no longer
+    /// configured become dead letters (`deliveries redeliver` brings them back once the sink is
+    /// configured again).
+    /// - Returns: The number of deliveries dead-lettered.
+    @discardableResult
+    public func prepareSinks(configured: Set<String>) throws -> Int {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM meta WHERE key LIKE 'sinkDisabled:%'")
+            let pending = try String.fetchAll(db, sql: "SELECT DISTINCT sink FROM delivery WHERE state = 'pending'")
+            var killed = 0
+            for sink in pending where !configured.contains(sink) {
+                try db.execute(
+                    sql: "UPDATE delivery SET state = 'dead', lastError = 'sink removed from configuration' WHERE sink = ? AND state = 'pending'",
+                    arguments: [sink])
+                killed += db.changesCount
+            }
+            return killed
+        }
+    }
+
     /// Deliveries, newest first, optionally of one sink and state.
     public func deliveries(sink: String? = nil, state: DeliveryRecord.State? = nil, limit: Int = 100) throws -> [DeliveryRecord] {
         try writer.read { db in
@@ -146,7 +179,7 @@ extension StateStore {
     /// Counts for `compliance-watch status` and the systemd STATUS line.
     public func summary() throws -> StatusSummary {
         try writer.read { db in
-            let apps = try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application GROUP BY LOWER(status) ORDER BY n DESC")
+            let apps = try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC")
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
             let deliveries = try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery GROUP BY sink, state ORDER BY sink, state")
                 .map { (sink: $0["sink"] as String, state: $0["state"] as String, count: $0["n"] as Int) }
@@ -154,10 +187,22 @@ extension StateStore {
                 (account: row["account"] as String, state: PollState(
                     baselineDone: row["baselineDone"], lastFullSyncAt: (row["lastFullSyncAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
                     lastPollAt: (row["lastPollAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"]))
+                    lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
+                    lastSuccessAt: (row["lastSuccessAt"] as Double?).map(Date.init(timeIntervalSince1970:))))
             }
             let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
-            return StatusSummary(applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events)
+            let disabled = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
+                let parts = (row["value"] as String).split(separator: " ", maxSplits: 1).map(String.init)
+                return (sink: String((row["key"] as String).dropFirst("sinkDisabled:".count)),
+                        reason: parts.count > 1 ? parts[1] : "", at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0))
+            }
+            let problems = try Row.fetchAll(db, sql: """
+                SELECT account, id, problem, problemSince FROM application WHERE problem IS NOT NULL ORDER BY problemSince
+                """).map { (account: $0["account"] as String, applicationId: $0["id"] as String, problem: $0["problem"] as String,
+                            since: Date(timeIntervalSince1970: $0["problemSince"])) }
+            return StatusSummary(
+                applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
+                disabledSinks: disabled, problems: problems)
         }
     }
 

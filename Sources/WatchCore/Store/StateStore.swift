@@ -129,7 +129,27 @@ public struct StateStore: Sendable {
             // SQLite sorted every pending row on each query (measured in make bench).
             try db.execute(sql: "CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq)")
         }
+        migrator.registerMigration("v4-tombstones-and-event-salt") { db in
+            // A deleted application stays as a tombstone that keeps its version, so an id that
+            // comes back continues its event numbering instead of reusing event ids.
+            try db.execute(sql: """
+                ALTER TABLE application ADD COLUMN deletedAt REAL;
+                ALTER TABLE application ADD COLUMN missedScans INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE application ADD COLUMN problem TEXT;
+                ALTER TABLE application ADD COLUMN problemSince REAL;
+                ALTER TABLE pollState ADD COLUMN lastSuccessAt REAL;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+            // Mixed into every event id: two databases (a wiped one, a second installation)
+            // never give one id to two different transitions.
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('eventIdSalt', ?)", arguments: [Hashing.randomHex(bytes: 16)])
+        }
         return migrator
+    }
+
+    /// The random salt this database mixes into event ids.
+    public func eventIdSalt() throws -> String {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'eventIdSalt'") ?? "" }
     }
 
     func migrate() throws {

@@ -15,6 +15,12 @@ public struct Snapshot: Sendable, Equatable {
     public var body: String
     /// How many events this application has produced; part of the next event's id.
     public var version: Int
+    /// Consecutive scans that expected it, missed it, and got Plivo's 404 on a direct GET.
+    public var missedScans: Int = 0
+    /// Why the last attempt to confirm it failed, while it keeps failing.
+    public var problem: String?
+    /// Set on a tombstone: the application was confirmed deleted at this time.
+    public var deletedAt: Date?
 
     public init(
         account: String, applicationId: String, status: ApplicationStatus, rejectionReason: String?,

@@ -1,5 +1,8 @@
 import ArgumentParser
+import CurlHTTP
+import Foundation
 import WatchCore
+import WatchSinks
 
 extension ComplianceWatchCommand {
     struct CheckConfig: AsyncParsableCommand {
@@ -29,8 +32,32 @@ extension ComplianceWatchCommand {
                 if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.joined(separator: ","))") }
                 if !configured.filter.from.isEmpty { filter.append("from \(configured.filter.from.joined(separator: ","))") }
                 if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.joined(separator: ","))") }
-                print("[sink \(sink.name)] type = \(configured.type)\(filter.isEmpty ? "" : "; filter: " + filter.joined(separator: "; "))")
+                var target = ""
+                if let webhook = sink as? WebhookSink {
+                    target = "; url = \(CurlError.redact(webhook.configuration.url))"
+                    if webhook.configuration.secrets.isEmpty, webhook.configuration.format == .json {
+                        print("warning: sink \(sink.name) has no secret: its requests are unsigned and receivers cannot verify them")
+                    }
+                }
+                print("[sink \(sink.name)] type = \(configured.type)\(target)\(filter.isEmpty ? "" : "; filter: " + filter.joined(separator: "; "))")
             }
+            if let warning = Self.exposedURLWarning(c) { print(warning) }
+        }
+
+        /// A webhook URL with a path is a bearer secret for chat platforms; in a file others can
+        /// read it leaks. `url_file` or `url_credential` keep it out.
+        static func exposedURLWarning(_ c: DaemonConfiguration) -> String? {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: c.sourcePath),
+                  let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o004 != 0 else { return nil }
+            let exposed = c.sinks.filter { sink in
+                guard sink.type == "webhook", case .string(let url)? = sink.settings.values["url"],
+                      let path = URLComponents(string: url)?.path else { return false }
+                return !(path.isEmpty || path == "/")
+            }
+            guard !exposed.isEmpty else { return nil }
+            return "warning: \(c.sourcePath) is readable by other users (mode \(String(mode & 0o777, radix: 8))) and holds the webhook URL of "
+                + exposed.map { "sink \($0.name)" }.joined(separator: ", ")
+                + "; a chat webhook URL is a bearer secret: use url_file or url_credential, or chmod o-r the file"
         }
     }
 }

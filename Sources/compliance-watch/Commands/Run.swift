@@ -11,13 +11,14 @@ extension ComplianceWatchCommand {
             discussion: """
                 Polls on the configured schedule and delivers events to every sink. On SIGTERM or SIGINT it stops \
                 polling, lets in-flight deliveries finish within [delivery] shutdown_timeout, and exits 0. \
-                Exit codes: 78 invalid configuration, 73 unusable state database.
+                Exit codes: 78 invalid configuration, 73 unusable state database, 75 another process holds the state.
                 """)
 
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let daemon = try options.makeDaemon()
+            let (daemon, lock) = try options.makeDaemon()
+            defer { withExtendedLifetime(lock) {} }
             let logger = daemon.logger
             logger.info("starting", metadata: [
                 "cw.config": "\(daemon.configuration.sourcePath)", "cw.account": "\(daemon.configuration.plivo.authId)",

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import WatchCore
 
 /// The audit trail: appends each event as one hash-chained JSON line (see ``AuditChain``).
@@ -22,15 +23,21 @@ public actor FileSink: Sink {
     public nonisolated let name: String
     public let configuration: Configuration
     private let store: StateStore?
+    private let syncer: Syncer
 
     private var descriptor: Int32 = -1
+    /// Descriptors closed by ``reopen()`` while a flush was in flight: fsynced, then closed, by
+    /// that flush, so no delivery counts before its line is on disk and no fsync meets a closed
+    /// (or reused) descriptor.
+    private var retired: [Int32] = []
     private var head: AuditHead?
     private var written = 0
     private var flushed = 0
     private var flushing = false
     private var waiters: [(ticket: Int, continuation: CheckedContinuation<Void, any Error>)] = []
 
-    public init(name: String, configuration: Configuration, store: StateStore?) {
+    public init(name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer()) {
+        self.syncer = syncer
         self.name = name
         self.configuration = configuration
         self.store = store
@@ -38,6 +45,7 @@ public actor FileSink: Sink {
 
     deinit {
         if descriptor >= 0 { close(descriptor) }
+        retired.forEach { close($0) }
     }
 
     public func deliver(_ event: Event) async throws(DeliveryError) {
@@ -52,9 +60,16 @@ public actor FileSink: Sink {
     }
 
     /// Closes the file; the next event opens the path again (after logrotate moved it away).
-    /// The chain continues from the last line written.
+    /// The chain continues from the last line written. Lines written before are fsynced before
+    /// their deliveries count: with a flush in flight, the old descriptor is handed to it.
     public func reopen() {
-        if descriptor >= 0 { close(descriptor) }
+        guard descriptor >= 0 else { return }
+        if flushing {
+            retired.append(descriptor)
+        } else {
+            // Nothing unflushed: every append is followed by a flush before the actor lets go.
+            close(descriptor)
+        }
         descriptor = -1
     }
 
@@ -89,12 +104,17 @@ public actor FileSink: Sink {
             return
         }
         flushing = true
-        defer { flushing = false }
+        defer {
+            flushing = false
+            // Nothing is in flight now, and a retired descriptor takes no more writes.
+            retired.forEach { close($0) }
+            retired.removeAll()
+        }
         while flushed < ticket || !waiters.isEmpty {
             let target = written
             let snapshot = head
-            let fd = descriptor
-            let code = await Self.fsyncOffPool(fd)
+            let fds = retired + (descriptor >= 0 ? [descriptor] : [])
+            let code = await Self.fsyncOffPool(fds, syncer: syncer)
             guard code == 0 else {
                 let error = failure("cannot fsync", code)
                 waiters.forEach { $0.continuation.resume(throwing: error) }
@@ -109,11 +129,15 @@ public actor FileSink: Sink {
         }
     }
 
-    /// fsync blocks; keep it off Swift's cooperative threads.
-    private static func fsyncOffPool(_ fd: Int32) async -> Int32 {
+    /// fsync blocks; keep it off Swift's cooperative threads. Returns the first errno, or 0.
+    private static func fsyncOffPool(_ fds: [Int32], syncer: Syncer) async -> Int32 {
         await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: fsync(fd) == 0 ? 0 : errno)
+                for fd in fds {
+                    let code = syncer.sync(fd)
+                    if code != 0 { return continuation.resume(returning: code) }
+                }
+                continuation.resume(returning: 0)
             }
         }
     }
@@ -166,5 +190,27 @@ public actor FileSink: Sink {
         // A full disk, a read-only mount or a permission problem is fixed by an operator: keep
         // retrying (the delivery stays pending, nothing is lost) and say exactly what failed.
         .retryable("\(what) \(configuration.path): \(String(cString: strerror(code)))")
+    }
+}
+
+/// Makes a descriptor's writes durable: `fsync(2)`, and a count of the calls, so tests and
+/// benchmarks can see group commit at work instead of inferring it from timing.
+public final class Syncer: Sendable {
+    private let calls = Mutex(0)
+    private let hook: @Sendable (Int32) -> Void
+
+    /// - Parameter hook: Runs before each fsync (tests use it to hold an fsync in flight).
+    public init(hook: @escaping @Sendable (Int32) -> Void = { _ in }) {
+        self.hook = hook
+    }
+
+    /// How many fsyncs were made.
+    public var count: Int { calls.withLock { $0 } }
+
+    /// fsyncs `fd`; 0 or the errno.
+    public func sync(_ fd: Int32) -> Int32 {
+        hook(fd)
+        calls.withLock { $0 += 1 }
+        return fsync(fd) == 0 ? 0 : errno
     }
 }

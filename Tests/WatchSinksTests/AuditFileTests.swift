@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WatchCore
 @testable import WatchSinks
@@ -106,13 +107,60 @@ struct AuditFileTests {
     func concurrent() async throws {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("events.jsonl").path
-        let sink = FileSink(name: "audit", configuration: .init(path: path), store: nil)
+        // The first fsync takes a while, as on a real disk, so later appends find one in flight.
+        let first = Mutex(true)
+        let syncer = Syncer { _ in
+            if first.withLock({ let was = $0; $0 = false; return was }) { usleep(50_000) }
+        }
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: nil, syncer: syncer)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<200 { group.addTask { try await sink.deliver(makeEvent(app: "a\(i)", version: i)) } }
             try await group.waitForAll()
         }
         let data = try #require(FileManager.default.contents(atPath: path))
         #expect(AuditChain.verify(files: [(path, data)]).description == "OK: 200 lines, chain intact through seq 200")
+        #expect(syncer.count >= 1)
+        #expect(syncer.count < 100, "200 deliveries shared \(syncer.count) fsyncs")
+    }
+
+    @Test("a reopen during an fsync in flight waits for it: the old file's lines are on disk before their deliveries count")
+    func reopenDuringFsync() async throws {
+        let store = try StateStore.inMemory()
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let gate = DispatchSemaphore(value: 0)
+        let state = Mutex((hold: false, entered: false, results: [Int32: Int32]()))
+        let syncer = Syncer { fd in
+            let hold = state.withLock { s -> Bool in
+                if s.hold { s.entered = true }
+                return s.hold
+            }
+            if hold { gate.wait() }
+            // Whether the descriptor is still the open file it was: EBADF once closed under us.
+            let ok = fcntl(fd, F_GETFD) >= 0
+            state.withLock { $0.results[fd] = ok ? 0 : EBADF }
+        }
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: store, syncer: syncer)
+        try await sink.deliver(makeEvent(app: "a", version: 1))
+        state.withLock { $0.hold = true }
+        let inFlight = Task { try await sink.deliver(makeEvent(app: "b", version: 2)) }
+        for _ in 0..<500 where !state.withLock({ $0.entered }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(state.withLock { $0.entered }, "the fsync is in flight")
+
+        // logrotate moves the file and the daemon reopens (SIGHUP) while that fsync waits.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        await sink.reopen()
+        state.withLock { $0.hold = false }
+        gate.signal()
+        try await inFlight.value
+        #expect(state.withLock { $0.results.values.allSatisfy { $0 == 0 } }, "no fsync met a closed descriptor")
+
+        try await sink.deliver(makeEvent(app: "c", version: 3))
+        let old = try #require(FileManager.default.contents(atPath: path + ".1"))
+        let new = try #require(FileManager.default.contents(atPath: path))
+        #expect(old.split(separator: 0x0A).count == 2)
+        #expect(AuditChain.verify(files: [(path + ".1", old), (path, new)], head: try store.auditHead(sink: "audit")).description
+                == "OK: 3 lines, chain intact through seq 3")
     }
 
     @Test("a full disk is a retryable error naming the file")

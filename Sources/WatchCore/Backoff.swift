@@ -24,7 +24,8 @@ public struct Backoff: Sendable {
         return max(delay, retryAfter)
     }
 
-    static func seconds(_ duration: Duration) -> Double {
+    /// A duration in seconds, as a `Double`.
+    public static func seconds(_ duration: Duration) -> Double {
         let (s, atto) = duration.components
         return Double(s) + Double(atto) / 1e18
     }

@@ -4,8 +4,18 @@ import Testing
 import WatchCore
 import WatchSystemd
 
-/// Runs the built `compliance-watch` and returns (status, stdout, stderr).
-func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+/// Runs the built `compliance-watch` and returns (status, stdout, stderr). The waiting happens
+/// on a thread of its own: blocking the cooperative pool (two threads on two cores) would starve
+/// the in-process sandbox the command talks to.
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runCLIBlocking(arguments, environment: environment) })
+        }
+    }
+}
+
+private func runCLIBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
     process.arguments = arguments
@@ -33,33 +43,33 @@ struct CommandLineTests {
         try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
             .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
 
-        let (onceStatus, onceOut, _) = try runCLI(["once", "--config", fixture.configPath])
-        #expect(onceStatus == 0)
+        let (onceStatus, onceOut, onceErr) = try await runCLI(["once", "--config", fixture.configPath])
+        #expect(onceStatus == 0, "\(onceErr)")
         #expect(onceOut.contains("polled 25 applications"))
         #expect(onceOut.contains("25 events"))
 
-        let (statusCode, statusOut, _) = try runCLI(["status", "--config", fixture.configPath])
+        let (statusCode, statusOut, _) = try await runCLI(["status", "--config", fixture.configPath])
         #expect(statusCode == 0)
         #expect(statusOut.contains("applications: 25"))
         #expect(statusOut.contains("audit            delivered  25"))
 
-        let (_, listOut, _) = try runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "delivered", "--limit", "3"])
+        let (_, listOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "delivered", "--limit", "3"])
         let lines = listOut.split(separator: "\n")
         #expect(lines.count == 3)
         let eventId = try #require(lines.first?.split(separator: " ").first.map(String.init))
         #expect(eventId.hasPrefix("evt_"))
 
-        let (redeliverCode, redeliverOut, _) = try runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId])
+        let (redeliverCode, redeliverOut, _) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId])
         #expect(redeliverCode == 0)
         #expect(redeliverOut == "queued 1 deliveries\n")
-        let (_, pendingOut, _) = try runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "pending"])
+        let (_, pendingOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "pending"])
         #expect(pendingOut.hasPrefix(eventId))
         // The next run delivers it again, under the same id.
-        #expect(try runCLI(["once", "--config", fixture.configPath]).0 == 0)
+        #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         let audit = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)
         #expect(audit.components(separatedBy: eventId).count - 1 == 2)
 
-        let (badCode, _, badErr) = try runCLI(["deliveries", "redeliver", "--config", fixture.configPath])
+        let (badCode, _, badErr) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath])
         #expect(badCode != 0)
         #expect(badErr.contains("give --event ID, or --sink NAME --dead"))
     }
@@ -67,21 +77,21 @@ struct CommandLineTests {
     @Test("check-config prints a redacted summary, or exits 78 with every problem")
     func checkConfig() async throws {
         let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MACHECK0000000000000", token: "check-s3cr3t")
-        let (code, out, _) = try runCLI(["check-config", "--config", fixture.configPath])
+        let (code, out, _) = try await runCLI(["check-config", "--config", fixture.configPath])
         #expect(code == 0)
         #expect(out.contains("configuration \(fixture.configPath) is valid"))
         #expect(out.contains("auth token = <redacted>"))
         #expect(!out.contains("check-s3cr3t"))
         #expect(out.contains("[poll] interval = 100ms"))
         try "[plivo]\nauth_id = \"MA1\"\nconcurrency = 0\n[pol]\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-        let (badCode, _, err) = try runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
+        let (badCode, _, err) = try await runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
         #expect(badCode == 78)
         #expect(err.contains("\(fixture.configPath):3: plivo.concurrency: must be between 1 and 32, got 0"))
         #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
     }
 
     @Test("test-sink sends a synthetic event through a sink, and refuses the audit file")
-    func testSink() throws {
+    func testSink() async throws {
         let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
         let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MATESTSINK0000000000", token: "t", extra: """
             [[sinks]]
@@ -91,24 +101,24 @@ struct CommandLineTests {
             from = "watch@example.com"
             to = ["ops@example.com"]
             """)
-        let (code, out, _) = try runCLI(["test-sink", "mail", "--config", fixture.configPath])
+        let (code, out, _) = try await runCLI(["test-sink", "mail", "--config", fixture.configPath])
         #expect(code == 0)
         #expect(out.hasPrefix("mail: delivered evt_test_"))
         let mail = try String(contentsOfFile: mailPath, encoding: .utf8)
         #expect(mail.contains("compliance-watch test"))
-        let (fileCode, _, fileErr) = try runCLI(["test-sink", "audit", "--config", fixture.configPath])
+        let (fileCode, _, fileErr) = try await runCLI(["test-sink", "audit", "--config", fixture.configPath])
         #expect(fileCode == 64)
         #expect(fileErr.contains("file sink"))
         #expect(!FileManager.default.fileExists(atPath: fixture.auditPath))
     }
 
     @Test("every command explains itself with --help")
-    func help() throws {
+    func help() async throws {
         for command in [[], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"], ["audit", "verify"], ["test-sink"], ["reload"]] {
-            let (code, out, _) = try runCLI(command + ["--help"])
+            let (code, out, _) = try await runCLI(command + ["--help"])
             #expect(code == 0, "\(command)")
             #expect(out.contains("USAGE:"), "\(command)")
-            #expect(out.contains("OVERVIEW:") || command.isEmpty == false, "\(command)")
+            #expect(out.contains("OVERVIEW:"), "\(command) has an abstract")
         }
     }
 
@@ -121,6 +131,75 @@ struct CommandLineTests {
         #expect(JournalLogHandler.priority(.debug) == 7)
         #expect(LogFormat.auto.resolved(environment: [:]) == .text)
         #expect(LogFormat.auto.resolved(environment: ["JOURNAL_STREAM": "1:1"]) == .text, "stderr is not that stream")
+    }
+}
+
+@Suite("One writer per state", .timeLimit(.minutes(1)))
+struct SingleWriterTests {
+    @Test("once beside a running daemon exits 75 naming its pid; read-only commands still work")
+    func secondWriterRefused() async throws {
+        let authId = "MALOCK00000000000000"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "t", rateLimit: 0))
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 5)
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
+        let socket = try FakeNotifySocket(abstract: true)
+        let process = Process()
+        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        process.arguments = ["run", "--config", fixture.configPath]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
+
+        for command in ["once", "run"] {
+            let (code, _, err) = try await runCLI([command, "--config", fixture.configPath])
+            #expect(code == 75, "\(command)")
+            #expect(err.contains("state \(fixture.statePath) is in use by pid \(process.processIdentifier)"), "\(err)")
+        }
+        let (statusCode, statusOut, _) = try await runCLI(["status", "--config", fixture.configPath])
+        #expect(statusCode == 0)
+        #expect(statusOut.contains("applications: 5"))
+        #expect(try await runCLI(["deliveries", "list", "--config", fixture.configPath]).0 == 0)
+
+        // The lock dies with its holder, however it dies.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
+    }
+
+    @Test("pending deliveries of a sink removed from the configuration become dead letters that redeliver can bring back")
+    func removedSink() async throws {
+        let authId = "MAREMOVED00000000000"
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "t", rateLimit: 0))
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 3)
+        let hook = """
+            [[sinks]]
+            name = "hook"
+            type = "webhook"
+            url = "http://127.0.0.1:1/hook"
+            """
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t", extra: hook)
+        // Failed deliveries wait an hour or so, so they stay pending through `once`.
+        let original = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "backoff_base = \"10ms\"\nbackoff_max = \"100ms\"", with: "backoff_base = \"1h\"\nbackoff_max = \"2h\"\nmax_attempts = 1000")
+        #expect(original.contains("max_attempts = 1000"))
+        try original.replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
+        let (_, before, _) = try await runCLI(["status", "--config", fixture.configPath])
+        #expect(before.contains("hook             pending    3"))
+
+        try original.replacingOccurrences(of: hook, with: "").replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
+            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
+        let (_, after, _) = try await runCLI(["status", "--config", fixture.configPath])
+        #expect(after.contains("hook             dead       3"))
+        let (_, dead, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "dead"])
+        #expect(dead.split(separator: "\n").count == 3)
+        #expect(dead.contains("sink removed from configuration"))
     }
 }
 

@@ -2,6 +2,7 @@ import CurlHTTP
 import FlyingFox
 import FlyingSocks
 import Foundation
+import Synchronization
 import PlivoSandbox
 import Testing
 
@@ -9,12 +10,25 @@ import Testing
 private final class TestServer: Sendable {
     let server: HTTPServer
     let task: Task<Void, any Error>
+    /// Requests inside `/held` now, and the most there ever were at once.
+    let held = HeldCounter()
+
+    final class HeldCounter: Sendable {
+        let state = Mutex((now: 0, peak: 0))
+        var peak: Int { state.withLock { $0.peak } }
+    }
 
     init() async throws {
         server = HTTPServer(config: .init(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: 0), timeout: 60, logger: .disabled))
         await server.appendRoute("GET /slow") { _ in
             try await Task.sleep(for: .seconds(5))
             return HTTPResponse(statusCode: .ok, body: Data("late".utf8))
+        }
+        await server.appendRoute("GET /held") { [held] _ in
+            held.state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            try await Task.sleep(for: .milliseconds(30))
+            held.state.withLock { $0.now -= 1 }
+            return HTTPResponse(statusCode: .ok, body: Data("held".utf8))
         }
         await server.appendRoute("GET /big") { _ in
             HTTPResponse(statusCode: .ok, body: Data(repeating: 0x61, count: 100_000))
@@ -213,12 +227,14 @@ struct CurlTransportTests {
     func boundedConcurrency() async throws {
         let server = try await TestServer()
         let transport = CurlTransport(configuration: .init(maxConcurrentTransfers: 2))
-        let url = await server.url("/big")
+        let url = await server.url("/held")
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<20 { group.addTask { try await transport.send(HTTPRequest(url: url)).status } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(statuses.count == 20)
         #expect(statuses.allSatisfy { $0 == 200 })
+        // The server saw at most two at once (and two, so the bound is what limited it).
+        #expect(server.held.peak == 2)
     }
 }

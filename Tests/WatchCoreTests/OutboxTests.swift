@@ -144,6 +144,37 @@ struct OutboxTests {
         #expect(sink.maxConcurrent <= 4)
     }
 
+    @Test("a sink disabled by 410 gets no new deliveries until restart, and the store says why")
+    func disabledSink() async throws {
+        let store = try StateStore.inMemory()
+        _ = try record(store, sinks: ["gone", "audit"], changes: [("a", "draft")])
+        let gone = RecordingSink(name: "gone", failures: 1, disposition: .disableSink)
+        let states = SinkStates()
+        let d = Dispatcher(
+            sink: gone, store: store,
+            settings: .init(concurrency: 1, maxAttempts: 5, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
+            doorbell: Doorbell(), logger: .quiet, sinkStates: states)
+        await d.attempt(try #require(try store.dueDeliveries(sink: "gone", now: Date(), limit: 1).first))
+        #expect(states.disabledNames == ["gone"])
+        #expect(try store.summary().disabledSinks.map(\.sink) == ["gone"])
+        #expect(try store.summary().disabledSinks.first?.reason == "receiver said no")
+
+        // The poller's next commit records deliveries for the other sinks only.
+        let app = ComplianceApplication(id: "b", status: .draft)
+        let result = try store.commitCycle(
+            CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
+                         deletions: [], fullSync: false, at: Date()),
+            sinks: [SinkRoute(name: "gone", filter: EventFilter()), SinkRoute(name: "audit", filter: EventFilter())],
+            disabledSinks: states.disabledNames)
+        #expect(result.events.count == 1)
+        #expect(try store.deliveries(sink: "gone").map(\.applicationId) == ["a"])
+        #expect(try store.deliveries(sink: "audit").map(\.applicationId).sorted() == ["a", "b"])
+
+        // A restart enables it again.
+        try store.prepareSinks(configured: ["gone", "audit"])
+        #expect(try store.summary().disabledSinks.isEmpty)
+    }
+
     @Test("a failing sink does not hold up another")
     func isolation() async throws {
         let store = try StateStore.inMemory()
@@ -156,7 +187,11 @@ struct OutboxTests {
         task.cancel()
         _ = await task.result
         #expect(good.events.count == 3)
-        #expect(bad.events.isEmpty)
+        // The bad sink was being tried all along, and failing, while the good one delivered.
+        let badRows = try store.deliveries(sink: "bad")
+        #expect(badRows.count == 3)
+        #expect(badRows.allSatisfy { $0.state == .pending })
+        #expect(badRows.contains { $0.attempts >= 1 && $0.lastError == "receiver said no" })
     }
 
     @Test("backoff: full jitter under a doubling cap, never below Retry-After")

@@ -90,6 +90,27 @@ struct CommandLineTests {
         #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
     }
 
+    @Test("check-config shows webhook URLs as scheme://host/… and warns when others can read one with a path")
+    func exposedWebhookURL() async throws {
+        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MAEXPOSED00000000000", token: "t", extra: """
+            [[sinks]]
+            name = "slack"
+            type = "webhook"
+            format = "slack"
+            url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
+            """)
+        chmod(fixture.configPath, 0o644)
+        let (code, out, err) = try await runCLI(["check-config", "--config", fixture.configPath])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("[sink slack] type = webhook; url = https://hooks.slack.com/…"))
+        #expect(out.contains("is readable by other users (mode 644) and holds the webhook URL of sink slack"))
+        #expect(!(out + err).contains("XXXXSECRET"))
+        #expect(!(out + err).contains("/services/"))
+        chmod(fixture.configPath, 0o600)
+        let (_, quiet, _) = try await runCLI(["check-config", "--config", fixture.configPath])
+        #expect(!quiet.contains("readable by other users"))
+    }
+
     @Test("test-sink sends a synthetic event through a sink, and refuses the audit file")
     func testSink() async throws {
         let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path

@@ -152,6 +152,32 @@ struct HostileAPITests {
         #expect(limited == 0, "the sandbox's 300-per-5-s limiter never answered 429")
     }
 
+    @Test("a poll that cannot complete for 3 intervals says so in the status line, and clears when it recovers")
+    func stallIsReported() async throws {
+        let f = try await PollFixture()
+        defer { f.stop() }
+        _ = try await f.seed(3)
+        let status = StatusBoard()
+        let watcher = Watcher(
+            poller: f.poller(maxAttempts: 1),
+            poll: .init(interval: .milliseconds(50), settledInterval: .seconds(60), jitter: 0, announceExisting: false),
+            backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(20)), doorbells: [], status: status, logger: .quiet)
+        let loop = Task { await watcher.loop() }
+        defer { loop.cancel() }
+        for _ in 0..<200 where try f.store.pollState(account: PollFixture.authId).baselineDone == false {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await f.setFaults(#"{"rate_500": 1}"#)
+        for _ in 0..<300 where status.current.stalled == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let stalled = try #require(status.current.stalled)
+        #expect(stalled.hasPrefix("stalled: no complete poll since"))
+        #expect(stalled.contains("HTTP 500"))
+        #expect(status.current.summary.hasPrefix("stalled: "))
+        try await f.setFaults("{}")
+        for _ in 0..<300 where status.current.stalled != nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(status.current.stalled == nil)
+    }
+
     @Test("two fresh state databases give disjoint event ids for the same transitions")
     func idsDifferAcrossDatabases() throws {
         func ids() throws -> Set<String> {

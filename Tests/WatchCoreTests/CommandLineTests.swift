@@ -173,6 +173,11 @@ struct SingleWriterTests {
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
+        for _ in 0..<300 {
+            if let store = try? StateStore.openReadOnly(path: fixture.statePath),
+               (try? store.pollState(account: authId).baselineDone) == true { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
 
         for command in ["once", "run"] {
             let (code, _, err) = try await runCLI([command, "--config", fixture.configPath])

@@ -247,6 +247,78 @@ struct SandboxTests {
         #expect(try await raw.send(.get, "/ComplianceApplication/").headers["Retry-After"] == "2")
     }
 
+    @Test("fault: a hostile Retry-After is sent verbatim")
+    func faultHostileRetryAfter() async throws {
+        let (sandbox, raw) = try await Raw.start()
+        defer { sandbox.stop() }
+        for value in ["inf", "1e300", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            _ = try await raw.send(.post, "/_sandbox/faults", json: #"{"rate_429":1,"retry_after":"\#(value)"}"#, auth: nil)
+            #expect(try await raw.send(.get, "/ComplianceApplication/").headers["Retry-After"] == value)
+        }
+    }
+
+    @Test("fault: a middlebox's HTML 404 on single-object GETs, never on lists")
+    func faultHTML404() async throws {
+        let (sandbox, raw) = try await Raw.start { $0.faults.html404Rate = 1 }
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 1)
+        let list = try await raw.send(.get, "/ComplianceApplication/")
+        #expect(list.status == 200)
+        let id = try #require(((list.json["objects"] as? [[String: Any]])?.first?["compliance_application_id"]) as? String)
+        let got = try await raw.send(.get, "/ComplianceApplication/\(id)/")
+        #expect(got.status == 404)
+        #expect(got.headers["Content-Type"] == "text/html")
+        let error = await #expect(throws: PlivoError.self) { try await raw.client.applications.get(id) }
+        #expect(error?.isNotFound == false, "the client does not take it for Plivo's 404")
+    }
+
+    @Test("fault: application objects with a field nulled or removed, hidden from pages, or vanished for a while")
+    func faultObjects() async throws {
+        let (sandbox, raw) = try await Raw.start()
+        defer { sandbox.stop() }
+        await sandbox.seed(count: 20)
+        _ = try await raw.send(.post, "/_sandbox/faults", json: #"{"null_field_rate":1}"#, auth: nil)
+        let damaged = try await raw.send(.get, "/ComplianceApplication/")
+        let objects = try #require(damaged.json["objects"] as? [[String: Any]])
+        #expect(objects.count == 20)
+        let fields = ["compliance_application_id", "status", "documents", "alias", "created_at"]
+        #expect(objects.allSatisfy { object in
+            fields.contains { object[$0] == nil || object[$0] is NSNull }
+                || ((object["documents"] as? [[String: Any]])?.contains { $0["document_id"] == nil || $0["document_id"] is NSNull } ?? false)
+                || (object["status"] as? String) == ""
+        }, "every object has one field damaged")
+
+        _ = try await raw.send(.post, "/_sandbox/faults", json: #"{"hide_rate":1}"#, auth: nil)
+        let hidden = try await raw.send(.get, "/ComplianceApplication/")
+        #expect((hidden.json["objects"] as? [Any])?.isEmpty == true)
+        #expect((hidden.json["meta"] as? [String: Any])?["total_count"] as? Int == 20, "drift: the count still says 20")
+
+        _ = try await raw.send(.post, "/_sandbox/faults", json: "{}", auth: nil)
+        let id = try #require(((try await raw.send(.get, "/ComplianceApplication/").json["objects"] as? [[String: Any]])?.first?["compliance_application_id"]) as? String)
+        #expect(try await raw.send(.post, "/_sandbox/applications/\(id)/vanish", json: #"{"for_s": 0.3}"#, auth: nil).status == 200)
+        let gone = try await raw.send(.get, "/ComplianceApplication/\(id)/")
+        #expect(gone.status == 404)
+        #expect(gone.json["api_id"] != nil, "Plivo's own 404")
+        #expect((try await raw.send(.get, "/ComplianceApplication/").json["objects"] as? [Any])?.count == 19)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await raw.send(.get, "/ComplianceApplication/\(id)/").status == 200, "and back")
+        #expect(try await raw.send(.post, "/_sandbox/applications/nope/vanish", json: "{}", auth: nil).status == 404)
+    }
+
+    @Test("query strings are form-decoded: + is a space, %2B a plus")
+    func plusIsSpace() async throws {
+        let (sandbox, raw) = try await Raw.start()
+        defer { sandbox.stop() }
+        _ = try await raw.client.endUsers.create(name: "Acme SA", endUserType: "business")
+        _ = try await raw.client.endUsers.create(name: "A+B", endUserType: "business")
+        let spaced = try await raw.send(.get, "/EndUser/?name=Acme+SA")
+        #expect((spaced.json["objects"] as? [[String: Any]])?.map { $0["name"] as? String } == ["Acme SA"])
+        let plus = try await raw.send(.get, "/EndUser/?name=A%2BB")
+        #expect((plus.json["objects"] as? [[String: Any]])?.map { $0["name"] as? String } == ["A+B"])
+        // The typed client's own encoding still finds both.
+        #expect(try await raw.client.endUsers.list(filter: .init(name: "Acme SA")).objects.count == 1)
+    }
+
     @Test("fault: malformed JSON is a malformed-response error")
     func faultMalformed() async throws {
         let (sandbox, raw) = try await Raw.start { $0.faults.malformedRate = 1 }

@@ -165,19 +165,10 @@ struct SingleWriterTests {
         await sandbox.seed(count: 5)
         let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
         let socket = try FakeNotifySocket(abstract: true)
-        let process = Process()
-        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
-        process.arguments = ["run", "--config", fixture.configPath]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try fixture.launchNotifying(socket)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
-        for _ in 0..<300 {
-            if let store = try? StateStore.openReadOnly(path: fixture.statePath),
-               (try? store.pollState(account: authId).baselineDone) == true { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        #expect(try await fixture.waitForBaseline(account: authId))
 
         for command in ["once", "run"] {
             let (code, _, err) = try await runCLI([command, "--config", fixture.configPath])
@@ -240,12 +231,7 @@ struct NoSinkTests {
         let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
         try String(text[..<text.range(of: "[[sinks]]")!.lowerBound]).write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         let socket = try FakeNotifySocket(abstract: true)
-        let process = Process()
-        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
-        process.arguments = ["run", "--config", fixture.configPath]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try fixture.launchNotifying(socket)
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
         try await Task.sleep(for: .milliseconds(500))
         #expect(process.isRunning, "the daemon stays up with nothing to deliver to")

@@ -59,6 +59,29 @@ struct DaemonFixture {
         return process
     }
 
+    /// Starts `run` with `NOTIFY_SOCKET` pointing at `socket`.
+    func launchNotifying(_ socket: FakeNotifySocket) throws -> Process {
+        let process = Process()
+        process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        process.arguments = ["run", "--config", configPath]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits (at most about 5 s) until the daemon has committed its silent baseline for `account`.
+    /// - Returns: whether it did.
+    @discardableResult
+    func waitForBaseline(account: String) async throws -> Bool {
+        for _ in 0..<250 {
+            if let store = try? StateStore.openReadOnly(path: statePath),
+               (try? store.pollState(account: account).baselineDone) == true { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
     /// Distinct events in the audit file, in file order, plus how many lines there were.
     func auditEvents() throws -> (events: [Event], lines: Int) {
         let text = (try? String(contentsOfFile: auditPath, encoding: .utf8)) ?? ""

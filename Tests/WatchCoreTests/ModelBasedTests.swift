@@ -117,7 +117,7 @@ struct Walk {
         for id in history.keys.sorted() where Bool.random(using: &random) { try await submit(id) }
         baseline = history.mapValues { $0.last! }
         try launch()
-        try await waitForBaseline()
+        guard try await fixture.waitForBaseline(account: Self.authId) else { throw CancellationError() }
         log.append("baseline: " + baseline.sorted { $0.key < $1.key }.map { "\($0.key.prefix(8))=\($0.value)" }.joined(separator: " "))
 
         for _ in 0..<operations {
@@ -244,15 +244,6 @@ struct Walk {
                 continuation.resume()
             }
         }
-    }
-
-    func waitForBaseline() async throws {
-        for _ in 0..<200 {
-            if let store = try? StateStore.openReadOnly(path: fixture.statePath),
-               (try? store.pollState(account: Self.authId).baselineDone) == true { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        throw CancellationError()
     }
 
     func control(_ path: String, _ body: String) async throws {

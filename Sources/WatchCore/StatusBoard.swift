@@ -16,6 +16,8 @@ public struct WatchStatus: Sendable, Equatable {
     public var stalled: String?
     /// Sinks disabled by their receiver (410 Gone), with the reason.
     public var disabledSinks: [String: String] = [:]
+    /// Sinks whose deliveries are failing or blocked, one short note each.
+    public var sinkNotes: [String] = []
 
     /// One line, e.g. "tracking 1,204 applications; last poll 10:02:03 ok; 0 deliveries pending".
     public var summary: String {
@@ -40,6 +42,7 @@ public struct WatchStatus: Sendable, Equatable {
         }
         parts.append("\(pendingDeliveries) deliveries pending")
         for (sink, reason) in disabledSinks.sorted(by: { $0.key < $1.key }) { parts.append("sink \(sink) disabled (\(reason))") }
+        parts += sinkNotes
         if let configWarning { parts.append(configWarning) }
         return parts.joined(separator: "; ")
     }

@@ -168,9 +168,24 @@ public struct Watcher: Service {
             $0.retryIn = nil
             $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == "pending" }.reduce(0) { $0 + $1.count } ?? 0
-            $0.disabledSinks = poller.sinkStates.all.mapValues(\.reason)
+            $0.disabledSinks = poller.sinkStates.all.mapValues { "\($0.reason) at \(EventTime.format($0.at))" }
+            if let summary { $0.sinkNotes = Self.sinkNotes(summary, disabled: Set($0.disabledSinks.keys)) }
         }
         return report
+    }
+
+    /// "sink audit retrying (No space left on device)", "sink hook: 2 applications blocked by
+    /// dead letters": short, for the status line.
+    static func sinkNotes(_ summary: StatusSummary, disabled: Set<String>) -> [String] {
+        var notes: [String] = []
+        for health in summary.health where !disabled.contains(health.sink) {
+            let error = health.lastError.map { $0.count > 80 ? $0.prefix(80) + "…" : $0 } ?? "failing"
+            notes.append("sink \(health.sink) retrying (\(error))")
+        }
+        for (sink, blocked) in Dictionary(grouping: summary.blocked, by: \.sink).sorted(by: { $0.key < $1.key }) {
+            notes.append("sink \(sink): \(blocked.count) application\(blocked.count == 1 ? "" : "s") blocked by dead letters")
+        }
+        return notes
     }
 
     private func jittered(_ duration: Duration) -> Duration {

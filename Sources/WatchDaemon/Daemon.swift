@@ -68,7 +68,7 @@ public struct Daemon: Sendable {
             Dispatcher(
                 sink: sink, store: store,
                 settings: .init(
-                    concurrency: d.concurrency, maxAttempts: d.maxAttempts, maxAge: d.maxAge,
+                    concurrency: d.concurrency, maxAttempts: d.maxAttempts ?? .max, maxAge: d.maxAge,
                     backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)),
                 doorbell: Doorbell(), logger: logger, sinkStates: sinkStates)
         }
@@ -97,11 +97,22 @@ public struct Daemon: Sendable {
     }
 
     /// SIGHUP: reopens file sinks first and always (logrotate has moved the file, whatever the
-    /// new file says), then validates the file again. A bad file is refused and the running
+    /// new file says), enables sinks their receivers disabled (410), then validates the file again. A bad file is refused and the running
     /// configuration stays. Other changes apply at the next restart.
     /// - Returns: `nil` on success, else the problems found.
     public func reload() async -> String? {
         for case let file as FileSink in sinks { await file.reopen() }
+        // A reload is how an operator says "the receiver is back": held deliveries go out.
+        let enabled = sinkStates.enableAll()
+        if !enabled.isEmpty {
+            do {
+                try store.prepareSinks(configured: Set(sinks.map(\.name)))
+            } catch {
+                logger.error("cannot record that sinks are enabled again", metadata: ["cw.error": "\(error)"])
+            }
+            logger.notice("disabled sinks enabled again; their held deliveries go out", metadata: ["cw.sinks": "\(enabled.joined(separator: ","))"])
+            dispatchers.forEach { $0.doorbell.ring() }
+        }
         do {
             let (fresh, _) = try Daemon.loadConfiguration(path: configuration.sourcePath)
             if fresh.sinks.map(\.name) != configuration.sinks.map(\.name) || fresh.plivo.baseURL != configuration.plivo.baseURL

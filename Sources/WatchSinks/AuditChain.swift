@@ -57,6 +57,25 @@ public enum AuditChain {
         return ParsedLine(seq: seq, prev: prev, hash: hash, content: content)
     }
 
+    /// The `seq` and event id of every line that parses, in file order.
+    public static func entries(_ data: Data) -> [(seq: Int, eventId: String)] {
+        data.split(separator: 0x0A).compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let seq = object["seq"] as? Int, let event = object["event"] as? [String: Any],
+                  let id = event["id"] as? String else { return nil }
+            return (seq, id)
+        }
+    }
+
+    /// `files` sorted into chain order by their first line's `seq`, when that differs from the
+    /// order given; `nil` when the order given is already right (or cannot be told).
+    public static func suggestedOrder(_ files: [(name: String, data: Data)]) -> [String]? {
+        let firsts = files.map { file in (file.name, entries(file.data.prefix(64 * 1024)).first?.seq) }
+        guard firsts.allSatisfy({ $0.1 != nil }) else { return nil }
+        let sorted = firsts.sorted { $0.1! < $1.1! }.map(\.0)
+        return sorted == files.map(\.name) ? nil : sorted
+    }
+
     /// Verifies files in order (oldest first), optionally against the head recorded by the daemon.
     public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil) -> Verdict {
         var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)

@@ -11,6 +11,9 @@ import WatchCore
 /// - The chain's head is recorded in the state database after every flush, so truncation is
 ///   detectable and the chain continues into a fresh file after log rotation.
 /// - A failed write is rolled back with `ftruncate`, so a full disk never leaves half a line.
+/// - It is an audit trail (``isAuditTrail``): never dead-lettered, and an event already in the
+///   file (its line survived a crash before the delivery was recorded, or an fsync failed after
+///   the write) is not appended again.
 public actor FileSink: Sink {
     /// `type = "file"` settings.
     public struct Configuration: Sendable {
@@ -21,6 +24,7 @@ public actor FileSink: Sink {
     }
 
     public nonisolated let name: String
+    public nonisolated var isAuditTrail: Bool { true }
     public let configuration: Configuration
     private let store: StateStore?
     private let syncer: Syncer
@@ -35,6 +39,11 @@ public actor FileSink: Sink {
     private var flushed = 0
     private var flushing = false
     private var waiters: [(ticket: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// Event ids known to be in the file: the tail found at first open, then every line this
+    /// process wrote, the newest ``rememberedIds`` of them.
+    private var knownIds: Set<String> = []
+    private var knownOrder: [String] = []
+    static let rememberedIds = 10_000
 
     public init(name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer()) {
         self.syncer = syncer
@@ -49,7 +58,9 @@ public actor FileSink: Sink {
     }
 
     public func deliver(_ event: Event) async throws(DeliveryError) {
-        let ticket = try append(event)
+        _ = try currentHead()
+        // Already written: make sure it is on disk, and count it as delivered.
+        let ticket = knownIds.contains(event.id) ? written : try append(event)
         do {
             try await flush(upTo: ticket)
         } catch let error as DeliveryError {
@@ -93,6 +104,7 @@ public actor FileSink: Sink {
             offset += count
         }
         head = AuditHead(seq: current.seq + 1, hash: lineHash, path: configuration.path)
+        remember(event.id)
         written += 1
         return written
     }
@@ -156,11 +168,22 @@ public actor FileSink: Sink {
         return fd
     }
 
+    private func remember(_ id: String) {
+        guard knownIds.insert(id).inserted else { return }
+        knownOrder.append(id)
+        if knownOrder.count > 2 * Self.rememberedIds {
+            let dropped = knownOrder.prefix(knownOrder.count - Self.rememberedIds)
+            knownIds.subtract(dropped)
+            knownOrder.removeFirst(dropped.count)
+        }
+    }
+
     /// The chain's head: the newer of the file's last line and the database's record.
     private func currentHead() throws(DeliveryError) -> AuditHead {
         if let head { return head }
         let recorded = try? store?.auditHead(sink: name)
-        let tail = Self.lastLine(of: configuration.path)
+        let (tail, ids) = Self.tail(of: configuration.path)
+        ids.forEach(remember)
         let chosen: AuditHead
         if let tail, tail.seq >= (recorded?.seq ?? 0) {
             chosen = tail
@@ -173,18 +196,21 @@ public actor FileSink: Sink {
         return chosen
     }
 
-    /// Reads the last complete line of the file, if it is an audit line.
-    static func lastLine(of path: String) -> AuditHead? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    /// Reads the last MiB of the file: the last complete line, if it is an audit line, and the
+    /// event ids of the lines there (those a crash may have left written but unrecorded).
+    static func tail(of path: String) -> (last: AuditHead?, ids: [String]) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return (nil, []) }
         defer { try? handle.close() }
-        guard let size = try? handle.seekToEnd(), size > 0 else { return nil }
+        guard let size = try? handle.seekToEnd(), size > 0 else { return (nil, []) }
         let window = min(size, 1 << 20)
         try? handle.seek(toOffset: size - window)
-        guard let data = try? handle.readToEnd() else { return nil }
+        guard let data = try? handle.readToEnd() else { return (nil, []) }
+        let ids = AuditChain.entries(data).map(\.eventId)
         let lines = data.split(separator: 0x0A)
-        guard let last = lines.last.map({ Data($0) }), let parsed = AuditChain.parse(last) else { return nil }
-        return AuditHead(seq: parsed.seq, hash: Hashing.sha256Hex(last), path: path)
+        guard let last = lines.last.map({ Data($0) }), let parsed = AuditChain.parse(last) else { return (nil, ids) }
+        return (AuditHead(seq: parsed.seq, hash: Hashing.sha256Hex(last), path: path), ids)
     }
+
 
     private func failure(_ what: String, _ code: Int32) -> DeliveryError {
         // A full disk, a read-only mount or a permission problem is fixed by an operator: keep

@@ -114,7 +114,7 @@ public struct WebhookSink: Sink {
         let message = "HTTP \(status)" + (snippet.isEmpty ? "" : ": \(snippet)")
         switch status {
         case 408, 429, 500...599: throw .retryable(message, retryAfter: response.retryAfter())
-        case 410: throw DeliveryError("receiver answered 410 Gone; sink disabled until restart (\(message))", disposition: .disableSink)
+        case 410: throw DeliveryError("receiver answered 410 Gone (\(message)); sink disabled until reload or restart", disposition: .disableSink)
         case 300..<400: throw .final("\(message) (redirects are not followed; fix the URL)")
         default: throw .final(message)
         }

@@ -38,8 +38,19 @@ struct CommandLineTests {
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "cli-token", rateLimit: 0))
         defer { sandbox.stop() }
         await sandbox.seed(count: 25)
-        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "cli-token",
-                                        extra: "[sinks.filter]\ntypes = [\"compliance_application.created\"]")
+        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
+        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "cli-token", extra: """
+            [sinks.filter]
+            types = ["compliance_application.created"]
+            [[sinks]]
+            name = "mail"
+            type = "mail"
+            command = ["/usr/bin/tee", "-a", "\(mailPath)"]
+            from = "watch@example.com"
+            to = ["ops@example.com"]
+            [sinks.filter]
+            types = ["compliance_application.created"]
+            """)
         try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
             .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
 
@@ -52,22 +63,31 @@ struct CommandLineTests {
         #expect(statusCode == 0)
         #expect(statusOut.contains("applications: 25"))
         #expect(statusOut.contains("audit            delivered  25"))
+        #expect(statusOut.contains("mail             delivered  25"))
+        #expect(statusOut.contains("daemon: not running"))
 
-        let (_, listOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "delivered", "--limit", "3"])
+        let (_, listOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--sink", "mail", "--state", "delivered", "--limit", "3"])
         let lines = listOut.split(separator: "\n")
         #expect(lines.count == 3)
         let eventId = try #require(lines.first?.split(separator: " ").first.map(String.init))
         #expect(eventId.hasPrefix("evt_"))
 
+        // Every sink but the audit file gets it again; the file already holds it.
         let (redeliverCode, redeliverOut, _) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId])
         #expect(redeliverCode == 0)
-        #expect(redeliverOut == "queued 1 deliveries\n")
+        #expect(redeliverOut == "audit: already in the audit file; not appended again\nqueued 1 deliveries\n")
         let (_, pendingOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "pending"])
-        #expect(pendingOut.hasPrefix(eventId))
+        #expect(pendingOut.hasPrefix("\(eventId)  mail  pending"))
         // The next run delivers it again, under the same id.
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
+        let mail = try String(contentsOfFile: mailPath, encoding: .utf8)
+        #expect(mail.components(separatedBy: "Event: \(eventId)").count - 1 == 2)
         let audit = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)
-        #expect(audit.components(separatedBy: eventId).count - 1 == 2)
+        #expect(audit.components(separatedBy: eventId).count - 1 == 1)
+
+        let (noSinkCode, _, noSinkErr) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--sink", "nosuch", "--dead"])
+        #expect(noSinkCode == 64)
+        #expect(noSinkErr.contains("no sink named nosuch in \(fixture.configPath) (sinks: audit, mail)"))
 
         let (badCode, _, badErr) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath])
         #expect(badCode != 0)

@@ -40,7 +40,9 @@ struct ConfigurationTests {
         #expect(c.plivo.baseURL == "https://api.plivo.com")
         #expect(c.poll.jitter == 0.1)
         #expect(c.poll.announceExisting == false)
-        #expect(c.delivery.maxAttempts == 12)
+        #expect(c.delivery.maxAttempts == nil, "max_age ends retries")
+        #expect(c.delivery.maxAge == .seconds(72 * 3600))
+        #expect(c.delivery.backoffMax == .seconds(3600))
         #expect(c.state.path == "/etc/cw/state.db")
         #expect(c.sinks.isEmpty)
     }

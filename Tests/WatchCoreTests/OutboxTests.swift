@@ -29,7 +29,7 @@ private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts:
 struct OutboxTests {
     @Test("migrations are named and applied in order")
     func migrations() throws {
-        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt"])
+        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state"])
     }
 
     @Test("a file database opens in WAL mode, and a second open sees the same data")
@@ -103,7 +103,7 @@ struct OutboxTests {
         #expect(sink.events.map(\.id) == [events[0].id])
     }
 
-    @Test("a final error dead-letters at once; 410-style errors dead-letter the whole sink")
+    @Test("a final error dead-letters at once; 410-style errors hold the whole sink, nothing dead")
     func finalErrors() async throws {
         let store = try StateStore.inMemory()
         _ = try record(store, sinks: ["s"], changes: [("a", "draft")])
@@ -114,8 +114,9 @@ struct OutboxTests {
         _ = try record(store, sinks: ["g"], changes: [("b", "draft"), ("c", "draft"), ("d", "draft")])
         let gone = RecordingSink(name: "g", failures: 1, disposition: .disableSink)
         await dispatcher(gone, store, concurrency: 1).drain()
-        #expect(try store.deliveries(sink: "g", state: .dead).count == 3)
-        #expect(try store.deliveries(sink: "g", state: .dead).allSatisfy { $0.lastError?.contains("receiver said no") == true })
+        #expect(try store.deliveries(sink: "g", state: .dead).isEmpty)
+        #expect(try store.deliveries(sink: "g", state: .pending).count == 3)
+        #expect(try store.deliveries(sink: "g", state: .pending).allSatisfy { $0.lastError?.contains("receiver said no") == true })
         #expect(gone.events.isEmpty)
     }
 
@@ -144,10 +145,10 @@ struct OutboxTests {
         #expect(sink.maxConcurrent <= 4)
     }
 
-    @Test("a sink disabled by 410 gets no new deliveries until restart, and the store says why")
+    @Test("a sink disabled by 410 holds its deliveries, pending with the reason, until enabled again")
     func disabledSink() async throws {
         let store = try StateStore.inMemory()
-        _ = try record(store, sinks: ["gone", "audit"], changes: [("a", "draft")])
+        _ = try record(store, sinks: ["gone", "audit"], changes: [("a", "draft"), ("c", "draft")])
         let gone = RecordingSink(name: "gone", failures: 1, disposition: .disableSink)
         let states = SinkStates()
         let d = Dispatcher(
@@ -155,24 +156,31 @@ struct OutboxTests {
             settings: .init(concurrency: 1, maxAttempts: 5, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
             doorbell: Doorbell(), logger: .quiet, sinkStates: states)
         await d.attempt(try #require(try store.dueDeliveries(sink: "gone", now: Date(), limit: 1).first))
-        #expect(states.disabledNames == ["gone"])
+        #expect(states.isDisabled("gone"))
         #expect(try store.summary().disabledSinks.map(\.sink) == ["gone"])
         #expect(try store.summary().disabledSinks.first?.reason == "receiver said no")
+        await d.drain()
+        #expect(gone.events.isEmpty, "nothing is sent while disabled")
 
-        // The poller's next commit records deliveries for the other sinks only.
+        // The poller's next commit records the sink's delivery as held, not dropped.
         let app = ComplianceApplication(id: "b", status: .draft)
         let result = try store.commitCycle(
             CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
                          deletions: [], fullSync: false, at: Date()),
             sinks: [SinkRoute(name: "gone", filter: EventFilter()), SinkRoute(name: "audit", filter: EventFilter())],
-            disabledSinks: states.disabledNames)
+            held: states.heldReasons)
         #expect(result.events.count == 1)
-        #expect(try store.deliveries(sink: "gone").map(\.applicationId) == ["a"])
-        #expect(try store.deliveries(sink: "audit").map(\.applicationId).sorted() == ["a", "b"])
+        let held = try store.deliveries(sink: "gone")
+        #expect(held.count == 3)
+        #expect(held.allSatisfy { $0.state == .pending })
+        #expect(held.allSatisfy { $0.lastError?.hasPrefix("held: sink disabled (receiver said no)") == true })
 
-        // A restart enables it again.
+        // Enabled again (a reload or a restart): everything held goes out.
+        states.enableAll()
         try store.prepareSinks(configured: ["gone", "audit"])
         #expect(try store.summary().disabledSinks.isEmpty)
+        await d.drain()
+        #expect(Set(gone.events.map(\.data.application.complianceApplicationId)) == ["a", "b", "c"])
     }
 
     @Test("a failing sink does not hold up another")

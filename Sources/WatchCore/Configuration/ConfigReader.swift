@@ -131,6 +131,16 @@ final class TableReader {
         return value
     }
 
+    /// An integer with no default: `nil` when absent (or invalid, which is reported).
+    func optionalInt(_ key: String, in range: ClosedRange<Int>) -> Int? {
+        guard let value = typed(key, "an integer", { if case .int(let i) = $0 { i } else { nil } }) else { return nil }
+        guard range.contains(value) else {
+            problem(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            return nil
+        }
+        return value
+    }
+
     func double(_ key: String, _ fallback: Double, in range: ClosedRange<Double>) -> Double {
         let value = typed(key, "a number") { node -> Double? in
             switch node {

@@ -97,10 +97,10 @@ extension DaemonConfiguration {
         // [delivery]
         let d = top.table("delivery") ?? empty("delivery")
         let delivery = Delivery(
-            maxAttempts: d.int("max_attempts", 12, in: 1...1000),
-            maxAge: d.duration("max_age", .seconds(86400), minimum: .seconds(1)),
+            maxAttempts: d.optionalInt("max_attempts", in: 1...1_000_000),
+            maxAge: d.duration("max_age", .seconds(72 * 3600), minimum: .seconds(1)),
             backoffBase: d.duration("backoff_base", .seconds(1), minimum: .milliseconds(1)),
-            backoffMax: d.duration("backoff_max", .seconds(600), minimum: .milliseconds(1)),
+            backoffMax: d.duration("backoff_max", .seconds(3600), minimum: .milliseconds(1)),
             concurrency: d.int("concurrency", 8, in: 1...256),
             shutdownTimeout: d.duration("shutdown_timeout", .seconds(10)))
         d.rejectUnknownKeys()

@@ -56,11 +56,13 @@ public struct DaemonConfiguration: Sendable {
 
     /// `[delivery]`
     public struct Delivery: Sendable {
-        /// `max_attempts`, default 12: attempts before a delivery becomes a dead letter.
-        public var maxAttempts: Int
-        /// `max_age`, default 24h: a delivery older than this becomes a dead letter at its next failure.
+        /// `max_attempts`: attempts before a delivery becomes a dead letter; `nil` (the default)
+        /// means no limit, so ``maxAge`` alone ends retries.
+        public var maxAttempts: Int?
+        /// `max_age`, default 72h: a delivery older than this becomes a dead letter at its next
+        /// failure (never for file sinks, which retry for as long as it takes).
         public var maxAge: Duration
-        /// `backoff_base`, default 1s, and `backoff_max`, default 10m: capped exponential backoff with full jitter.
+        /// `backoff_base`, default 1s, and `backoff_max`, default 1h: capped exponential backoff with full jitter.
         public var backoffBase: Duration
         public var backoffMax: Duration
         /// `concurrency`, default 8: deliveries in flight per sink (each to a different application).

@@ -2,8 +2,10 @@ import Foundation
 import Logging
 
 /// Delivers one sink's pending deliveries: concurrently across applications, strictly in order
-/// within one, with capped exponential backoff and dead letters. Each sink has its own
-/// dispatcher, so a slow or failing sink never holds up another.
+/// within one (never past a dead letter), with capped exponential backoff and dead letters (never
+/// for an audit trail). Each sink has its own dispatcher, so a slow or failing sink never holds
+/// up another. While the receiver has disabled the sink (410 Gone) nothing is sent and nothing is
+/// dropped: deliveries wait, pending, until a reload or restart.
 public struct Dispatcher: Sendable {
     public struct Settings: Sendable {
         public var concurrency: Int
@@ -24,8 +26,6 @@ public struct Dispatcher: Sendable {
     public let settings: Settings
     public let doorbell: Doorbell
     public let logger: Logger
-    /// Raised after a permanent failure (410 Gone): the sink takes no more work until restart.
-    let disabled = StopSignal()
     /// Shared with the poller and the status line.
     public let sinkStates: SinkStates
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
@@ -48,11 +48,17 @@ public struct Dispatcher: Sendable {
     public func run(until stop: StopSignal) async {
         await withTaskGroup(of: String.self) { group in
             var inFlight: Set<String> = []
-            while !Task.isCancelled, !stop.isRaised, !disabled.isRaised {
+            while !Task.isCancelled, !stop.isRaised {
+                if sinkStates.isDisabled(sink.name) {
+                    // Held: let what is in flight finish, then wait for a reload to ring.
+                    if !inFlight.isEmpty, let done = await group.next() { inFlight.remove(done); continue }
+                    await doorbell.wait(timeout: idlePoll)
+                    continue
+                }
                 let free = settings.concurrency - inFlight.count
                 var started = 0
                 if free > 0 {
-                    for record in (try? store.dueDeliveries(sink: sink.name, now: Date(), limit: free, busy: inFlight)) ?? [] {
+                    for record in due(limit: free, busy: inFlight) {
                         let key = record.account + "/" + record.applicationId
                         inFlight.insert(key)
                         started += 1
@@ -72,12 +78,22 @@ public struct Dispatcher: Sendable {
 
     /// Delivers everything due now and returns when nothing pending is due (for `once`).
     public func drain() async {
-        while !Task.isCancelled, !disabled.isRaised {
-            let due = (try? store.dueDeliveries(sink: sink.name, now: Date(), limit: settings.concurrency)) ?? []
-            if due.isEmpty { return }
+        while !Task.isCancelled, !sinkStates.isDisabled(sink.name) {
+            let records = due(limit: settings.concurrency, busy: [])
+            if records.isEmpty { return }
             await withTaskGroup(of: Void.self) { group in
-                for record in due { group.addTask { await self.attempt(record) } }
+                for record in records { group.addTask { await self.attempt(record) } }
             }
+        }
+    }
+
+    /// What is due now; a store failure is logged and treated as nothing due (tried again soon).
+    private func due(limit: Int, busy: Set<String>) -> [DeliveryRecord] {
+        do {
+            return try store.dueDeliveries(sink: sink.name, now: Date(), limit: limit, busy: busy)
+        } catch {
+            logger.error("cannot read due deliveries", metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"])
+            return []
         }
     }
 
@@ -106,28 +122,45 @@ public struct Dispatcher: Sendable {
         } catch {
             let attempts = record.attempts + 1
             let age = Date().timeIntervalSince(record.createdAt)
+            let exhausted = attempts >= settings.maxAttempts || age >= Backoff.seconds(settings.maxAge)
             switch error.disposition {
-            case .retry where attempts < settings.maxAttempts && age < Backoff.seconds(settings.maxAge):
-                let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
-                let retryAt = Date().addingTimeInterval(Backoff.seconds(delay))
-                try? store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: error.message, retryAt: retryAt)
-                log.notice("delivery failed, will retry", metadata: ["cw.error": "\(error.message)", "cw.retry_in": "\(delay)"])
             case .disableSink:
-                // First, so the next commit records no more deliveries for this sink.
+                // First, so the next commit records new deliveries for this sink as held.
                 sinkStates.disable(sink.name, reason: error.message)
-                disabled.raise()
+                let held = sinkStates.heldReasons[sink.name] ?? error.message
+                self.recordFailure(held, for: record, retryAt: Date(), log: log)
                 do {
                     try store.recordSinkDisabled(sink.name, reason: error.message, at: Date())
+                    try store.holdPending(sink: sink.name, reason: held)
                 } catch {
                     log.error("cannot record that the sink is disabled", metadata: ["cw.error": "\(error)"])
                 }
-                try? store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: error.message, retryAt: nil)
-                let killed = (try? store.killPending(sink: sink.name, reason: "sink disabled: \(error.message)")) ?? 0
-                log.error("sink disabled, pending deliveries dead-lettered", metadata: ["cw.error": "\(error.message)", "cw.dead": "\(killed + 1)"])
+                log.error("the receiver disabled the sink; its deliveries are held until a reload or restart", metadata: [
+                    "cw.error": "\(error.message)",
+                ])
+            case .retry where !exhausted, _ where sink.isAuditTrail:
+                // An audit trail never gives up: a hole in it would verify as a shorter chain.
+                let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
+                self.recordFailure(error.message, for: record, retryAt: Date().addingTimeInterval(Backoff.seconds(delay)), log: log)
+                log.log(level: sink.isAuditTrail && attempts > 1 ? .warning : .notice, "delivery failed, will retry", metadata: [
+                    "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
+                ])
             default:
-                try? store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: error.message, retryAt: nil)
-                log.warning("delivery dead-lettered", metadata: ["cw.error": "\(error.message)"])
+                self.recordFailure(error.message, for: record, retryAt: nil, log: log)
+                log.warning("delivery dead-lettered; the application's later events wait until it is redelivered or skipped", metadata: [
+                    "cw.error": "\(error.message)",
+                ])
             }
+        }
+    }
+
+    /// Records a failed attempt, and says so when even that cannot be recorded.
+    private func recordFailure(_ message: String, for record: DeliveryRecord, retryAt: Date?, log: Logger) {
+        do {
+            try store.markFailed(eventSeq: record.eventSeq, sink: sink.name, error: message, retryAt: retryAt)
+        } catch {
+            // The row stays as it was: pending, so the event is tried again; nothing is lost.
+            log.error("cannot record a failed delivery", metadata: ["cw.error": "\(error)"])
         }
     }
 }

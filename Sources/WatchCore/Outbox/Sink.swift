@@ -5,8 +5,9 @@ import Foundation
 /// The contract:
 /// - Returning means the event is durably handed over (written and fsync'd, a 2xx received,
 ///   the mail accepted). The dispatcher then marks the delivery done and never sends it again.
-/// - Throwing ``DeliveryError`` means it was not; ``DeliveryError/isRetryable`` decides whether the
-///   dispatcher tries again (honouring ``DeliveryError/retryAfter``) or dead-letters it.
+/// - Throwing ``DeliveryError`` means it was not; ``DeliveryError/disposition`` decides whether the
+///   dispatcher tries again (honouring ``DeliveryError/retryAfter``), dead-letters it (never for an
+///   audit trail), or holds the sink.
 /// - Delivery is at least once: the same event (same `id`) may arrive twice after a crash, so
 ///   receivers deduplicate on `event.id`.
 /// - The dispatcher may call `deliver` concurrently for events of *different* applications, and
@@ -15,9 +16,18 @@ public protocol Sink: Sendable {
     /// The sink's unique name from the configuration.
     var name: String { get }
 
+    /// An audit trail must have no holes: its deliveries are never dead-lettered, only retried
+    /// (with capped backoff) for as long as it takes, and an event it already holds is never
+    /// appended again. Default `false`.
+    var isAuditTrail: Bool { get }
+
     /// Hands `event` to the destination.
     /// - Throws: ``DeliveryError`` on failure.
     func deliver(_ event: Event) async throws(DeliveryError)
+}
+
+extension Sink {
+    public var isAuditTrail: Bool { false }
 }
 
 /// Why a delivery failed, and what to do about it.
@@ -28,7 +38,8 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
         case retry
         /// Give up on this delivery: dead-letter it.
         case final
-        /// Give up on the whole sink: dead-letter everything pending for it (a webhook's 410 Gone).
+        /// The receiver wants nothing more (a webhook's 410 Gone): hold this and every later
+        /// delivery of the sink, pending, until a reload (SIGHUP) or restart enables it again.
         case disableSink
     }
 

@@ -45,7 +45,7 @@ public struct Poller: Sendable {
     public let settings: Settings
     public let sinks: [SinkRoute]
     public let heartbeat: Heartbeat
-    /// Sinks that refused all further events (410 Gone): no new deliveries are recorded for them.
+    /// Sinks that refused all further events (410 Gone): new deliveries are recorded as held.
     public let sinkStates: SinkStates
     public var account: String { client.configuration.authId }
 
@@ -157,7 +157,7 @@ public struct Poller: Sendable {
             fullSync: full, complete: listFailures.isEmpty, at: Date())
         let result: CommitResult
         do {
-            result = try store.commitCycle(outcome, sinks: sinks, disabledSinks: sinkStates.disabledNames)
+            result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
         } catch {
             throw PlivoError(kind: .transport, message: "state database: \(error)")
         }

@@ -39,15 +39,36 @@ public final class StateLock: Sendable {
             guard reason == EWOULDBLOCK else {
                 throw StoreError(path: statePath, message: "cannot lock \(path): \(String(cString: strerror(reason)))")
             }
-            var buffer = [UInt8](repeating: 0, count: 32)
+            var buffer = [UInt8](repeating: 0, count: 64)
             let count = pread(fd, &buffer, buffer.count, 0)
             let text = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
-            throw Busy(statePath: statePath, pid: Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            throw Busy(statePath: statePath, pid: text.split(whereSeparator: \.isWhitespace).first.flatMap { Int32($0) })
         }
-        let pid = Array("\(getpid())\n".utf8)
+        let record = Array("\(getpid()) \(Date().timeIntervalSince1970)\n".utf8)
         _ = ftruncate(fd, 0)
-        _ = pwrite(fd, pid, pid.count, 0)
+        _ = pwrite(fd, record, record.count, 0)
         return StateLock(path: path, descriptor: fd)
+    }
+
+    /// Who holds the lock of the state at `statePath`, without taking it: the pid and since
+    /// when, `nil` when no process does. Throws when that cannot be told (no permission).
+    public static func holder(statePath: String) throws -> (pid: Int32, since: Date?)? {
+        let path = statePath + ".lock"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw StoreError(path: statePath, message: "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = pread(fd, &buffer, buffer.count, 0)
+        let fields = (count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : "").split(whereSeparator: \.isWhitespace)
+        guard let pid = fields.first.flatMap({ Int32($0) }) else { return (0, nil) }
+        return (pid, fields.dropFirst().first.flatMap { Double($0) }.map(Date.init(timeIntervalSince1970:)))
     }
 
     private init(path: String, descriptor: Int32) {

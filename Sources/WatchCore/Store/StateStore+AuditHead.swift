@@ -45,4 +45,17 @@ extension StateStore {
             return result
         }
     }
+
+    /// Every delivery to `sink` that should be in its files: delivered (with when) or dead (a
+    /// hole left by an older version that dead-lettered file deliveries). Oldest first.
+    public func auditDeliveries(sink: String) throws -> [(eventId: String, state: DeliveryRecord.State, deliveredAt: Date?)] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.id, d.state, d.deliveredAt FROM delivery d JOIN event e ON e.seq = d.eventSeq
+                WHERE d.sink = ? AND d.state IN ('delivered', 'dead') ORDER BY d.eventSeq
+                """, arguments: [sink]).map {
+                ($0["id"], DeliveryRecord.State(rawValue: $0["state"]) ?? .dead, ($0["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
 }

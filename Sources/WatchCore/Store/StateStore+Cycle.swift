@@ -166,7 +166,10 @@ extension StateStore {
     ///
     /// An application whose next event id is already taken is left out and reported in
     /// ``CommitResult/conflicts``; the rest of the cycle commits.
-    public func commitCycle(_ outcome: CycleOutcome, sinks: [SinkRoute], disabledSinks: Set<String> = []) throws -> CommitResult {
+    ///
+    /// Deliveries for a sink in `held` (disabled by its receiver) are recorded pending with the
+    /// reason as their last error, and go out when the sink is enabled again.
+    public func commitCycle(_ outcome: CycleOutcome, sinks: [SinkRoute], held: [String: String] = [:]) throws -> CommitResult {
         try writer.write { db in
             var events: [Event] = []
             var conflicts: [CommitResult.Conflict] = []
@@ -205,14 +208,13 @@ extension StateStore {
                     sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
                 let seq = db.lastInsertedRowID
-                for sink in sinks where !disabledSinks.contains(sink.name)
-                    && sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
+                for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
                     try db.execute(
                         sql: """
-                            INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt)
-                            VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                            INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)
+                            VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
                             """,
-                        arguments: [seq, sink.name, outcome.account, snapshot.applicationId, now, now])
+                        arguments: [seq, sink.name, outcome.account, snapshot.applicationId, now, now, held[sink.name]])
                 }
                 events.append(event)
                 return version

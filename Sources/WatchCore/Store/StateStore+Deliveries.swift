@@ -4,7 +4,14 @@ import GRDB
 /// A delivery of one event to one sink.
 public struct DeliveryRecord: Sendable {
     public enum State: String, Sendable, CaseIterable {
-        case pending, delivered, dead
+        /// Waiting for its first or next attempt (or held behind an earlier event, or for a disabled sink).
+        case pending
+        case delivered
+        /// Given up on after `max_age` / `max_attempts` or a final answer; blocks the
+        /// application's later events until redelivered or skipped.
+        case dead
+        /// Given up on by an operator (`deliveries skip`); no longer blocks later events.
+        case skipped
     }
 
     public var eventSeq: Int64
@@ -30,6 +37,26 @@ public struct DeliveryRecord: Sendable {
     }
 }
 
+/// An application whose events wait behind a dead delivery to one sink.
+public struct BlockedApplication: Sendable, Equatable {
+    public var sink: String
+    public var account: String
+    public var applicationId: String
+    /// The dead event everything after waits for (redeliver or skip it).
+    public var blockingEventId: String
+    public var reason: String
+    /// How many later events wait.
+    public var waiting: Int
+}
+
+/// How one sink is doing, from its delivery rows.
+public struct SinkHealth: Sendable, Equatable {
+    public var sink: String
+    /// Pending deliveries that have failed at least once, and the newest error among them.
+    public var retrying: Int
+    public var lastError: String?
+}
+
 /// Counts for `status`.
 public struct StatusSummary: Sendable {
     public var applicationsByStatus: [(status: String, count: Int)]
@@ -40,18 +67,25 @@ public struct StatusSummary: Sendable {
     public var disabledSinks: [(sink: String, reason: String, at: Date)] = []
     /// Applications whose confirmation keeps failing.
     public var problems: [(account: String, applicationId: String, problem: String, since: Date)] = []
+    /// Sinks with failing deliveries.
+    public var health: [SinkHealth] = []
+    /// Applications held behind a dead letter.
+    public var blocked: [BlockedApplication] = []
 }
 
 extension StateStore {
-    /// Pending deliveries for `sink` that are due, at most one per application: the oldest, so
-    /// one application's events go out strictly in order. Applications in `busy` are skipped.
+    /// Pending deliveries for `sink` that are due, at most one per application: the oldest, and
+    /// only when no earlier delivery of that application to this sink is pending or dead, so an
+    /// application's events go out strictly in order and never past a dead letter.
+    /// Applications in `busy` are skipped.
     public func dueDeliveries(sink: String, now: Date, limit: Int, busy: Set<String> = []) throws -> [DeliveryRecord] {
         try writer.read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT d.*, e.body FROM delivery d INDEXED BY delivery_pending JOIN event e ON e.seq = d.eventSeq
                 WHERE d.sink = ? AND d.state = 'pending' AND d.nextAttemptAt <= ?
                   AND NOT EXISTS (SELECT 1 FROM delivery p WHERE p.sink = d.sink AND p.account = d.account
-                                  AND p.applicationId = d.applicationId AND p.state = 'pending' AND p.eventSeq < d.eventSeq)
+                                  AND p.applicationId = d.applicationId AND p.state IN ('pending', 'dead')
+                                  AND p.eventSeq < d.eventSeq)
                 ORDER BY d.eventSeq LIMIT ?
                 """, arguments: [sink, now.timeIntervalSince1970, limit + busy.count])
             return try rows.map(DeliveryRecord.from).filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
@@ -89,11 +123,12 @@ extension StateStore {
         }
     }
 
-    /// Dead-letters every pending delivery of a sink (a webhook answering 410 Gone).
+    /// Marks every pending delivery of a sink as held (a webhook answered 410 Gone): still
+    /// pending, with the reason as its last error, so `deliveries list` says why nothing moves.
     @discardableResult
-    public func killPending(sink: String, reason: String) throws -> Int {
+    public func holdPending(sink: String, reason: String) throws -> Int {
         try writer.write { db in
-            try db.execute(sql: "UPDATE delivery SET state = 'dead', lastError = ? WHERE sink = ? AND state = 'pending'", arguments: [reason, sink])
+            try db.execute(sql: "UPDATE delivery SET lastError = ? WHERE sink = ? AND state = 'pending'", arguments: [reason, sink])
             return db.changesCount
         }
     }
@@ -151,17 +186,26 @@ extension StateStore {
     }
 
     /// Makes an event's deliveries pending again, now, keeping the event id.
-    /// - Returns: The number of deliveries requeued.
+    ///
+    /// A delivery already made to an append-only sink (the audit file) is never requeued: the
+    /// file would hold the event twice.
+    /// - Returns: The deliveries requeued, and the sinks left alone because the event is already
+    ///   in their file.
     @discardableResult
-    public func redeliver(eventId: String, sink: String? = nil) throws -> Int {
+    public func redeliver(eventId: String, sink: String? = nil, appendOnly: Set<String> = []) throws -> (requeued: Int, kept: [String]) {
         try writer.write { db in
+            let kept = try String.fetchAll(db, sql: """
+                SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND (? IS NULL OR sink = ?)
+                  AND state = 'delivered' ORDER BY sink
+                """, arguments: [eventId, sink, sink]).filter(appendOnly.contains)
             try db.execute(
                 sql: """
                     UPDATE delivery SET state = 'pending', nextAttemptAt = ?, attempts = 0
                     WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND (? IS NULL OR sink = ?)
+                      AND NOT (state = 'delivered' AND sink IN (SELECT value FROM json_each(?)))
                     """,
-                arguments: [Date().timeIntervalSince1970, eventId, sink, sink])
-            return db.changesCount
+                arguments: [Date().timeIntervalSince1970, eventId, sink, sink, Self.jsonArray(kept)])
+            return (db.changesCount, kept)
         }
     }
 
@@ -176,8 +220,68 @@ extension StateStore {
         }
     }
 
+    /// An operator gives up on one event for one sink: its pending or dead delivery becomes
+    /// `skipped` (with who-did-what in `lastError`), and the application's later events flow.
+    /// - Returns: The number of deliveries skipped (0 or 1).
+    @discardableResult
+    public func skip(eventId: String, sink: String, at: Date = Date()) throws -> Int {
+        try writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE delivery SET state = 'skipped',
+                        lastError = 'skipped by operator at ' || ? || COALESCE(' (was: ' || lastError || ')', '')
+                    WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND sink = ? AND state IN ('pending', 'dead')
+                    """,
+                arguments: [EventTime.format(at), eventId, sink])
+            return db.changesCount
+        }
+    }
+
+    /// Whether any event has this id.
+    public func hasEvent(id: String) throws -> Bool {
+        try writer.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM event WHERE id = ?)", arguments: [id]) ?? false }
+    }
+
+    /// Every sink name with at least one delivery row.
+    public func sinkNames() throws -> Set<String> {
+        try writer.read { Set(try String.fetchAll($0, sql: "SELECT DISTINCT sink FROM delivery")) }
+    }
+
+    /// Applications whose later events wait behind a dead delivery, per sink: what blocks them
+    /// and how many wait.
+    public func blocked() throws -> [BlockedApplication] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT b.sink, b.account, b.applicationId, e.id AS eventId, b.lastError,
+                       (SELECT COUNT(*) FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
+                          AND w.applicationId = b.applicationId AND w.state = 'pending' AND w.eventSeq > b.eventSeq) AS waiting
+                FROM delivery b JOIN event e ON e.seq = b.eventSeq
+                WHERE b.state = 'dead' AND b.eventSeq = (
+                    SELECT MIN(f.eventSeq) FROM delivery f WHERE f.sink = b.sink AND f.account = b.account
+                      AND f.applicationId = b.applicationId AND f.state = 'dead')
+                  AND EXISTS (SELECT 1 FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
+                      AND w.applicationId = b.applicationId AND w.state = 'pending' AND w.eventSeq > b.eventSeq)
+                ORDER BY b.sink, b.eventSeq
+                """).map {
+                BlockedApplication(
+                    sink: $0["sink"], account: $0["account"], applicationId: $0["applicationId"], blockingEventId: $0["eventId"],
+                    reason: $0["lastError"] ?? "dead", waiting: $0["waiting"])
+            }
+        }
+    }
+
+    static func jsonArray(_ values: [String]) -> String {
+        (try? String(decoding: JSONEncoder().encode(values), as: UTF8.self)) ?? "[]"
+    }
+
     /// Counts for `compliance-watch status` and the systemd STATUS line.
     public func summary() throws -> StatusSummary {
+        var summary = try counts()
+        summary.blocked = try blocked()
+        return summary
+    }
+
+    private func counts() throws -> StatusSummary {
         try writer.read { db in
             let apps = try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC")
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
@@ -200,9 +304,15 @@ extension StateStore {
                 SELECT account, id, problem, problemSince FROM application WHERE problem IS NOT NULL ORDER BY problemSince
                 """).map { (account: $0["account"] as String, applicationId: $0["id"] as String, problem: $0["problem"] as String,
                             since: Date(timeIntervalSince1970: $0["problemSince"])) }
+            let health = try Row.fetchAll(db, sql: """
+                SELECT sink, COUNT(*) AS n,
+                       (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = 'pending' AND l.attempts > 0
+                        ORDER BY l.nextAttemptAt DESC LIMIT 1) AS lastError
+                FROM delivery d WHERE state = 'pending' AND attempts > 0 GROUP BY sink ORDER BY sink
+                """).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
             return StatusSummary(
                 applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
-                disabledSinks: disabled, problems: problems)
+                disabledSinks: disabled, problems: problems, health: health, blocked: [])
         }
     }
 

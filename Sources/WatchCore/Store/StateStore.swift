@@ -144,6 +144,32 @@ public struct StateStore: Sendable {
             // never give one id to two different transitions.
             try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('eventIdSalt', ?)", arguments: [Hashing.randomHex(bytes: 16)])
         }
+        migrator.registerMigration("v5-delivery-skipped-state") { db in
+            // `skipped`: an operator gave up on one delivery (`deliveries skip`), so the
+            // application's later events may flow. SQLite cannot alter a CHECK: rebuild.
+            try db.execute(sql: """
+                CREATE TABLE delivery_new (
+                    eventSeq INTEGER NOT NULL REFERENCES event(seq) ON DELETE CASCADE,
+                    sink TEXT NOT NULL,
+                    account TEXT NOT NULL,
+                    applicationId TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'skipped')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    nextAttemptAt REAL NOT NULL,
+                    lastError TEXT,
+                    createdAt REAL NOT NULL,
+                    deliveredAt REAL,
+                    PRIMARY KEY (eventSeq, sink)
+                );
+                INSERT INTO delivery_new SELECT eventSeq, sink, account, applicationId, state, attempts, nextAttemptAt,
+                    lastError, createdAt, deliveredAt FROM delivery;
+                DROP TABLE delivery;
+                ALTER TABLE delivery_new RENAME TO delivery;
+                CREATE INDEX delivery_due ON delivery(sink, state, nextAttemptAt);
+                CREATE INDEX delivery_order ON delivery(sink, account, applicationId, state, eventSeq);
+                CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq);
+                """)
+        }
         return migrator
     }
 

@@ -15,7 +15,9 @@ extension ComplianceWatchCommand {
                 discussion: """
                     Prints OK and the number of lines, or names the first line that breaks the chain and how: \
                     edited, deleted, reordered, inserted or truncated. With --config, the end of the chain is also \
-                    compared with the head recorded in the state database, which detects truncation. \
+                    compared with the head recorded in the state database, which detects truncation, and the files are \
+                    cross-checked with the database: an event recorded as written to the file sink but missing from the \
+                    files (a hole) is named. Files given out of order are named with the right order. \
                     Exits 0 when intact, 1 when broken, 2 when a file cannot be read.
                     """)
 
@@ -34,7 +36,12 @@ extension ComplianceWatchCommand {
                     }
                     inputs.append((file, data))
                 }
+                if let order = AuditChain.suggestedOrder(inputs) {
+                    print("BROKEN: the files are not in chain order (oldest first); try: \(order.joined(separator: " "))")
+                    throw ExitCode(1)
+                }
                 var head: AuditHead?
+                var holes: [String] = []
                 if let config {
                     let configuration: DaemonConfiguration
                     do {
@@ -44,13 +51,40 @@ extension ComplianceWatchCommand {
                         throw ExitCodes.config
                     }
                     let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
-                    let heads = (try? StateStore.openReadOnly(path: configuration.state.path).auditHeads()) ?? [:]
-                    head = heads.values.first { URL(fileURLWithPath: $0.path).resolvingSymlinksInPath().path == last }
-                    if head == nil { print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)") }
+                    let store = try? StateStore.openReadOnly(path: configuration.state.path)
+                    let heads = (try? store?.auditHeads()) ?? [:]
+                    let match = heads.first { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }
+                    head = match?.value
+                    if let store, let sink = match?.key {
+                        holes = Self.holes(in: inputs, sink: sink, store: store)
+                    } else {
+                        print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
+                    }
                 }
                 let verdict = AuditChain.verify(files: inputs, head: head)
                 print(verdict.description)
-                if !verdict.isIntact { throw ExitCode(1) }
+                if !holes.isEmpty {
+                    print("HOLE: \(holes.count) event\(holes.count == 1 ? "" : "s") recorded for this file are not in it: \(holes.joined(separator: " "))")
+                }
+                if !verdict.isIntact || !holes.isEmpty { throw ExitCode(1) }
+            }
+
+            /// Events the database routed to `sink` and counts as written (or dead-lettered), from
+            /// the first event in the files on, that the files do not hold.
+            static func holes(in inputs: [(name: String, data: Data)], sink: String, store: StateStore) -> [String] {
+                let entries = inputs.flatMap { AuditChain.entries($0.data) }
+                guard let deliveries = try? store.auditDeliveries(sink: sink) else { return [] }
+                let present = Set(entries.map(\.eventId))
+                // Files that start after seq 1 are the newer part of a rotated set: older events
+                // are in files not given, so only events from the first one given on are expected.
+                let from: Date? = entries.first.flatMap { first in
+                    first.seq == 1 ? nil : deliveries.first { $0.eventId == first.eventId }?.deliveredAt
+                }
+                return deliveries.filter { delivery in
+                    guard !present.contains(delivery.eventId) else { return false }
+                    guard let from else { return true }
+                    return delivery.state == .dead || (delivery.deliveredAt ?? .distantPast) >= from
+                }.map(\.eventId)
             }
         }
     }

@@ -26,7 +26,7 @@ extension ComplianceWatchCommand {
             let d = DaemonConfiguration.formatDuration
             print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
             print("[state] path = \(c.state.path)")
-            print("[delivery] max_attempts = \(c.delivery.maxAttempts), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
+            print("[delivery] max_attempts = \(c.delivery.maxAttempts.map(String.init) ?? "unlimited"), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
             for (sink, configured) in zip(sinks, c.sinks) {
                 var filter: [String] = []
                 if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.joined(separator: ","))") }

@@ -5,29 +5,31 @@ import WatchCore
 extension ComplianceWatchCommand {
     struct Deliveries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List deliveries, or send events again.",
-            subcommands: [List.self, Redeliver.self])
+            abstract: "List deliveries, send events again, or give up on one.",
+            subcommands: [List.self, Redeliver.self, Skip.self])
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List deliveries, newest first.")
 
             @OptionGroup var options: GlobalOptions
             @Option(help: "Only this sink.") var sink: String?
-            @Option(help: "Only this state: pending, dead or delivered.") var state: String?
+            @Option(help: "Only this state: pending, dead, delivered or skipped.") var state: String?
             @Option(help: "At most this many rows.") var limit = 50
 
             func validate() throws {
                 if let state, DeliveryRecord.State(rawValue: state) == nil {
-                    throw ValidationError("--state must be pending, dead or delivered")
+                    throw ValidationError("--state must be pending, dead, delivered or skipped")
                 }
             }
 
             func run() async throws {
                 let configuration = try options.loadConfigurationForReading()
                 let records: [DeliveryRecord]
+                let blocked: [BlockedApplication]
                 do {
-                    records = try StateStore.openReadOnly(path: configuration.state.path)
-                        .deliveries(sink: sink, state: state.flatMap(DeliveryRecord.State.init(rawValue:)), limit: limit)
+                    let store = try StateStore.openReadOnly(path: configuration.state.path)
+                    records = try store.deliveries(sink: sink, state: state.flatMap(DeliveryRecord.State.init(rawValue:)), limit: limit)
+                    blocked = try store.blocked()
                 } catch {
                     printError("\(error)")
                     throw ExitCodes.state
@@ -36,6 +38,11 @@ extension ComplianceWatchCommand {
                 for r in records {
                     var line = "\(r.event.id)  \(r.sink)  \(r.state.rawValue)  attempts=\(r.attempts)  \(r.event.type)  \(r.applicationId)"
                     if let from = r.event.fromStatus { line += "  \(from) → \(r.event.toStatus)" } else { line += "  \(r.event.toStatus)" }
+                    if r.state == .pending, let block = blocked.first(where: {
+                        $0.sink == r.sink && $0.account == r.account && $0.applicationId == r.applicationId && $0.blockingEventId != r.event.id
+                    }) {
+                        line += "  blocked behind dead \(block.blockingEventId)"
+                    }
                     if let error = r.lastError { line += "  last error: \(error)" }
                     print(line)
                 }
@@ -60,17 +67,68 @@ extension ComplianceWatchCommand {
 
             func run() async throws {
                 let configuration = try options.loadConfigurationForReading()
+                let configured = configuration.sinks.map(\.name)
+                if let sink, !configured.contains(sink) {
+                    printError("no sink named \(sink) in \(configuration.sourcePath) (sinks: \(configured.joined(separator: ", ")))")
+                    throw ExitCode(64)
+                }
+                let appendOnly = Set(configuration.sinks.filter { $0.type == "file" }.map(\.name))
+                let count: Int
                 do {
                     let store = try StateStore.open(path: configuration.state.path)
-                    let count = try event.map { try store.redeliver(eventId: $0, sink: sink) } ?? store.redeliverDead(sink: sink!)
-                    print("queued \(count) deliveries")
-                    if count == 0 { throw ExitCode(1) }
+                    if let event {
+                        guard try store.hasEvent(id: event) else {
+                            printError("no event \(event) in \(configuration.state.path)")
+                            throw ExitCode(1)
+                        }
+                        let result = try store.redeliver(eventId: event, sink: sink, appendOnly: appendOnly)
+                        for kept in result.kept { print("\(kept): already in the audit file; not appended again") }
+                        count = result.requeued
+                    } else {
+                        count = try store.redeliverDead(sink: sink!)
+                    }
                 } catch let exit as ExitCode {
                     throw exit
                 } catch {
                     printError("\(error)")
                     throw ExitCodes.state
                 }
+                print("queued \(count) deliveries")
+                if count == 0 { throw ExitCode(1) }
+            }
+        }
+
+        struct Skip: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Give up on one event for one sink, so the application's later events flow.",
+                discussion: """
+                    An application's events go to each sink in order, so a dead letter holds back the ones after it. \
+                    This marks the event's pending or dead delivery to the sink as skipped (recorded, with the time, in \
+                    its last error); the running daemon sends the later events within seconds.
+                    """)
+
+            @OptionGroup var options: GlobalOptions
+            @Option(help: "The event id (evt_…).") var event: String
+            @Option(help: "The sink.") var sink: String
+
+            func run() async throws {
+                let configuration = try options.loadConfigurationForReading()
+                if let file = configuration.sinks.first(where: { $0.name == sink && $0.type == "file" }) {
+                    printError("\(file.name) is an audit file: its events are never skipped (the file would have a hole)")
+                    throw ExitCode(64)
+                }
+                let count: Int
+                do {
+                    count = try StateStore.open(path: configuration.state.path).skip(eventId: event, sink: sink)
+                } catch {
+                    printError("\(error)")
+                    throw ExitCodes.state
+                }
+                guard count > 0 else {
+                    printError("no pending or dead delivery of \(event) to \(sink)")
+                    throw ExitCode(1)
+                }
+                print("skipped \(event) for \(sink)")
             }
         }
     }

@@ -6,23 +6,42 @@ extension ComplianceWatchCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show applications by status, the last poll, and pending and dead deliveries.",
-            discussion: "Reads the state database read-only; safe while the daemon runs.")
+            discussion: """
+                Reads the state database read-only; safe while the daemon runs. With --state it needs no \
+                configuration file at all, so it works while the file is broken (stalls are then judged against \
+                the default 30 s poll interval).
+                """)
 
         @OptionGroup var options: GlobalOptions
+        @Option(help: "The state database to read, instead of the one the configuration names.") var state: String?
 
         func run() async throws {
-            let configuration = try options.loadConfigurationForReading()
+            let statePath: String
+            var interval: Duration = .seconds(30)
+            if let state {
+                statePath = state
+            } else {
+                let configuration = try options.loadConfigurationForReading()
+                statePath = configuration.state.path
+                interval = configuration.poll.interval
+            }
             let store: StateStore
             let summary: StatusSummary
             do {
-                store = try StateStore.openReadOnly(path: configuration.state.path)
+                store = try StateStore.openReadOnly(path: statePath)
                 summary = try store.summary()
             } catch {
                 printError("\(error)")
                 throw ExitCodes.state
             }
-            print("state: \(configuration.state.path)")
-            let stallAfter = Backoff.seconds(configuration.poll.interval * 3)
+            print("state: \(statePath)")
+            switch Result(catching: { try StateLock.holder(statePath: statePath) }) {
+            case .success(let holder?):
+                print("daemon: running, pid \(holder.pid)" + (holder.since.map { " since \(EventTime.format($0))" } ?? ""))
+            case .success(nil): print("daemon: not running")
+            case .failure(let error): print("daemon: unknown (\(error))")
+            }
+            let stallAfter = Backoff.seconds(interval * 3)
             let now = Date()
             for (account, poll) in summary.pollStates {
                 let last = poll.lastPollAt.map(EventTime.format) ?? "never"
@@ -50,8 +69,25 @@ extension ComplianceWatchCommand {
             for (sink, state, count) in summary.deliveries {
                 print("  \(sink.padding(toLength: 16, withPad: " ", startingAt: 0)) \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
             }
-            for disabled in summary.disabledSinks {
-                print("sink \(disabled.sink): disabled since \(EventTime.format(disabled.at)) until the daemon restarts: \(disabled.reason)")
+            let sinks = Set(summary.deliveries.map(\.sink)).union(summary.disabledSinks.map(\.sink)).sorted()
+            if !sinks.isEmpty { print("sinks:") }
+            for sink in sinks {
+                let disabled = summary.disabledSinks.first { $0.sink == sink }
+                let health = summary.health.first { $0.sink == sink }
+                let blocked = summary.blocked.filter { $0.sink == sink }
+                var line = "  \(sink.padding(toLength: 16, withPad: " ", startingAt: 0)) "
+                if let disabled {
+                    line += "disabled (\(disabled.reason) at \(EventTime.format(disabled.at))); deliveries held until reload or restart"
+                } else if let health {
+                    line += "retrying \(health.retrying): \(health.lastError ?? "failing")"
+                } else {
+                    line += "delivering"
+                }
+                if !blocked.isEmpty { line += "; \(blocked.count) blocked" }
+                print(line)
+                for block in blocked.prefix(10) {
+                    print("    \(block.applicationId): \(block.waiting) waiting behind dead \(block.blockingEventId) (\(block.reason)); redeliver or skip it")
+                }
             }
         }
     }

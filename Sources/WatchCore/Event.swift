@@ -87,6 +87,9 @@ public struct Event: Sendable, Equatable, Codable {
     public var timestamp: String
     public var account: String
     public var data: Payload
+    /// `true` on a synthetic event from `compliance-watch test-sink` (its id starts `evt_test_`);
+    /// absent from real events. Receivers should ignore test events.
+    public var test: Bool?
 
     /// `data`.
     public struct Payload: Sendable, Equatable, Codable {

@@ -26,9 +26,19 @@ public struct Daemon: Sendable {
     public static func loadConfiguration(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> (DaemonConfiguration, [any Sink]) {
-        let configuration = try DaemonConfiguration.load(path: path, environment: environment)
-        let sinks = try SinkFactory.make(configuration.sinks, configurationFile: path, environment: environment)
-        return (configuration, sinks)
+        // Sinks are checked in the same pass, so one run names every problem of every section.
+        var built: [any Sink] = []
+        let configuration = try DaemonConfiguration.load(path: path, environment: environment) { sinks in
+            do {
+                built = try SinkFactory.make(sinks, configurationFile: path, environment: environment)
+                return []
+            } catch let error as ConfigurationError {
+                return error.problems
+            } catch {
+                return [.init(location: .init(file: path, line: nil, key: "sinks"), message: "\(error)")]
+            }
+        }
+        return (configuration, built)
     }
 
     /// Builds every part over an open store.

@@ -108,6 +108,18 @@ struct CommandLineTests {
         #expect(badCode == 78)
         #expect(err.contains("\(fixture.configPath):3: plivo.concurrency: must be between 1 and 32, got 0"))
         #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
+        // One pass names the problems of the sinks too.
+        try """
+            [plivo]
+            auth_id = "MA1"
+            concurrency = 0
+            [[sinks]]
+            name = "hook"
+            type = "webhook"
+            """.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let (_, _, both) = try await runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
+        #expect(both.contains("plivo.concurrency: must be between 1 and 32, got 0"))
+        #expect(both.contains("sinks[1].url: missing: set url, url_file or url_credential"))
     }
 
     @Test("check-config shows webhook URLs as scheme://host/… and warns when others can read one with a path")
@@ -131,7 +143,7 @@ struct CommandLineTests {
         #expect(!quiet.contains("readable by other users"))
     }
 
-    @Test("test-sink sends a synthetic event through a sink, and refuses the audit file")
+    @Test("test-sink sends a synthetic event through a sink without the Plivo token, and refuses the audit file")
     func testSink() async throws {
         let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
         let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MATESTSINK0000000000", token: "t", extra: """
@@ -142,8 +154,9 @@ struct CommandLineTests {
             from = "watch@example.com"
             to = ["ops@example.com"]
             """)
-        let (code, out, _) = try await runCLI(["test-sink", "mail", "--config", fixture.configPath])
-        #expect(code == 0)
+        try FileManager.default.removeItem(at: fixture.directory.appendingPathComponent("token"))
+        let (code, out, err) = try await runCLI(["test-sink", "mail", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": ""])
+        #expect(code == 0, "\(err)")
         #expect(out.hasPrefix("mail: delivered evt_test_"))
         let mail = try String(contentsOfFile: mailPath, encoding: .utf8)
         #expect(mail.contains("compliance-watch test"))

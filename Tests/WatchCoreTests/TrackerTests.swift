@@ -85,4 +85,15 @@ struct TrackerTests {
         #expect(a.hasPrefix("evt_"))
         #expect(a.count == 36)
     }
+
+    @Test("test events say so in the body; real events carry no test key")
+    func testFlag() throws {
+        let app = EventApplication(ComplianceApplication(id: "a", status: .accepted))
+        var event = Event(id: "evt_test_1", type: "compliance_application.status_changed", timestamp: "t", account: "MA1",
+                          data: .init(application: app, previous: nil, detectedAt: "t"))
+        #expect(!String(decoding: event.canonicalJSON(), as: UTF8.self).contains("\"test\""))
+        event.test = true
+        #expect(String(decoding: event.canonicalJSON(), as: UTF8.self).contains("\"test\":true"))
+        #expect(try Event.decode(event.canonicalJSON()).test == true)
+    }
 }

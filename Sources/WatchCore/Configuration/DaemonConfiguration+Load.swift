@@ -16,8 +16,11 @@ extension DaemonConfiguration {
     ///   - secrets: `false` for commands that only read the state database (`status`,
     ///     `deliveries`, `audit verify`): the token is then not needed, and left empty.
     /// - Throws: ``ConfigurationError`` listing every problem, each with file, line and key.
+    /// - Parameter checkSinks: Validates the sinks' type-specific keys in the same pass, so every
+    ///   problem of every section is reported at once (the sink factory lives in `WatchSinks`).
     public static func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, secrets: Bool = true
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, secrets: Bool = true,
+        checkSinks: ([SinkConfiguration]) -> [ConfigurationError.Problem] = { _ in [] }
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do {
@@ -26,12 +29,13 @@ extension DaemonConfiguration {
             throw ConfigurationError(problems: [.init(
                 location: .init(file: path, line: nil, key: ""), message: "cannot read the file: \(error.reason)")])
         }
-        return try parse(text: text, path: path, environment: environment, secrets: secrets)
+        return try parse(text: text, path: path, environment: environment, secrets: secrets, checkSinks: checkSinks)
     }
 
     /// Validates configuration text; `path` names it in messages and anchors relative paths.
     public static func parse(
-        text: String, path: String, environment: [String: String] = [:], secrets: Bool = true
+        text: String, path: String, environment: [String: String] = [:], secrets: Bool = true,
+        checkSinks: ([SinkConfiguration]) -> [ConfigurationError.Problem] = { _ in [] }
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let root: [String: TOMLNode]
         do {
@@ -178,7 +182,8 @@ extension DaemonConfiguration {
         }
         top.rejectUnknownKeys()
 
-        guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
+        let problems = context.problems + checkSinks(sinks)
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems) }
         return DaemonConfiguration(
             plivo: plivo, poll: poll, state: State(path: statePath), delivery: delivery, log: Log(level: level),
             sinks: sinks, sourcePath: path)

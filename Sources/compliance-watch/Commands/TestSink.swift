@@ -10,8 +10,9 @@ extension ComplianceWatchCommand {
             commandName: "test-sink",
             abstract: "Send a synthetic event through one webhook or mail sink, to check its setup.",
             discussion: """
-                The event is marked as a test (alias "compliance-watch test", id evt_test_…) and is not recorded in \
-                the state database. File sinks are refused: the audit trail holds only real events. \
+                The event is marked as a test ("test": true in the body, id evt_test_…, alias "compliance-watch \
+                test") and is not recorded in the state database; receivers should ignore such events. File sinks are \
+                refused: the audit trail holds only real events. Needs no Plivo auth token. \
                 Exits 0 when the sink accepted it, 1 with the sink's error otherwise.
                 """)
 
@@ -19,7 +20,15 @@ extension ComplianceWatchCommand {
         @Argument(help: "The sink's name from the configuration.") var name: String
 
         func run() async throws {
-            let (_, sinks) = try options.loadConfiguration()
+            // The sink's own secrets are read; the Plivo token is not needed to test a receiver.
+            let configuration = try options.loadConfigurationForReading()
+            let sinks: [any Sink]
+            do {
+                sinks = try SinkFactory.make(configuration.sinks, configurationFile: configuration.sourcePath, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                printError("configuration is invalid:\n\(error.description)")
+                throw ExitCodes.config
+            }
             guard let sink = sinks.first(where: { $0.name == name }) else {
                 printError("no sink named '\(name)'; configured: \(sinks.map(\.name).joined(separator: ", "))")
                 throw ExitCode(64)
@@ -32,10 +41,11 @@ extension ComplianceWatchCommand {
             let application = ComplianceApplication(
                 id: "00000000-0000-4000-8000-000000000000", alias: "compliance-watch test", status: .accepted,
                 endUserType: "business", countryISO2: "FR", numberType: "mobile")
-            let event = Event(
+            var event = Event(
                 id: "evt_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(23),
                 type: "compliance_application.status_changed", timestamp: stamp, account: "test",
                 data: .init(application: EventApplication(application), previous: .init(status: "submitted", rejectionReason: nil), detectedAt: stamp))
+            event.test = true
             do {
                 try await sink.deliver(event)
                 print("\(name): delivered \(event.id)")

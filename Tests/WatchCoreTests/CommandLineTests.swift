@@ -130,12 +130,18 @@ struct CommandLineTests {
             type = "webhook"
             format = "slack"
             url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
+            [[sinks]]
+            name = "raw"
+            type = "webhook"
+            url = "https://receiver.example.com/"
             """)
         chmod(fixture.configPath, 0o644)
         let (code, out, err) = try await runCLI(["check-config", "--config", fixture.configPath])
         #expect(code == 0, "\(err)")
         #expect(out.contains("[sink slack] type = webhook; url = https://hooks.slack.com/…"))
-        #expect(out.contains("is readable by other users (mode 644) and holds the webhook URL of sink slack"))
+        #expect(out.contains("is readable by other users (mode 644) and holds the webhook URL of sink slack;"))
+        #expect(out.contains("warning: sink raw has no secret: its requests are unsigned"))
+        #expect(!out.contains("warning: sink slack has no secret"), "chat platforms are not signed anyway")
         #expect(!(out + err).contains("XXXXSECRET"))
         #expect(!(out + err).contains("/services/"))
         chmod(fixture.configPath, 0o600)

@@ -101,6 +101,25 @@ struct HostileReceiverTests {
         }
     }
 
+    @Test("an audit file on a full disk is never dead-lettered: it stays pending, saying why")
+    func fullDiskNeverDeadLetters() async throws {
+        let store = try StateStore.inMemory()
+        let record = try Self.pending(store, sink: "audit")
+        let sink = FileSink(name: "audit", configuration: .init(path: "/dev/full"), store: store)
+        let d = Dispatcher(
+            sink: sink, store: store,
+            settings: .init(concurrency: 1, maxAttempts: 1, maxAge: .zero, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2))),
+            doorbell: Doorbell(), logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        await d.attempt(record)
+        try await Task.sleep(for: .milliseconds(5))
+        await d.drain()
+        let after = try #require(try store.deliveries(sink: "audit").first)
+        #expect(after.state == .pending, "max_attempts 1 and max_age 0 do not apply to an audit trail")
+        #expect(after.attempts >= 2)
+        #expect(after.lastError == "cannot write to /dev/full: No space left on device")
+        #expect(try store.summary().health.first?.lastError == "cannot write to /dev/full: No space left on device")
+    }
+
     @Test("redaction keeps scheme, host and port only", arguments: [
         ("https://hooks.slack.com/services/T0/B0/XXXX", "https://hooks.slack.com/…"),
         ("https://discord.com/api/webhooks/1/abc?wait=true", "https://discord.com/…"),

@@ -13,7 +13,7 @@ public struct Watcher: Service {
     public let status: StatusBoard
     public let logger: Logger
     /// When this watcher was made: the reference for "no complete poll yet".
-    let startedAt: Date?
+    let startedAt: Date
 
     public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
         self.poller = poller
@@ -106,7 +106,7 @@ public struct Watcher: Service {
     func checkStall(now: Date = Date()) {
         let limit = Backoff.seconds(stallAfter)
         var reasons: [String] = []
-        if let state = try? poller.store.pollState(account: poller.account), let since = state.lastSuccessAt ?? startedAt,
+        if let state = try? poller.store.pollState(account: poller.account), case let since = state.lastSuccessAt ?? startedAt,
            now.timeIntervalSince(since) > limit {
             reasons.append("no complete poll since \(EventTime.format(since)): \(state.lastError ?? "no answer yet")")
         }
@@ -118,7 +118,8 @@ public struct Watcher: Service {
         }
         let text = reasons.isEmpty ? nil : "stalled: " + reasons.joined(separator: "; ")
         let previous = status.current.stalled
-        if let text, text != previous { logger.warning("polling is stalled", metadata: ["cw.reason": "\(text)"]) }
+        // Once when it starts, not every cycle; the status line keeps the current reason.
+        if let text, previous == nil { logger.warning("polling is stalled", metadata: ["cw.reason": "\(text)"]) }
         if text == nil, previous != nil { logger.notice("polling recovered") }
         status.update { $0.stalled = text }
     }
@@ -140,9 +141,10 @@ public struct Watcher: Service {
                 "cw.stored": "\(conflict.existing)", "cw.refused": "\(conflict.refused)",
             ])
         }
-        for (id, problem) in report.problems.sorted(by: { $0.key < $1.key }) {
-            logger.warning("cannot confirm an application missing from its list; kept as it was", metadata: [
-                "cw.application.id": "\(id)", "cw.error": "\(problem)",
+        if let (id, problem) = report.problems.min(by: { $0.key < $1.key }) {
+            // One line per cycle, however many: a proxy in the way fails them all alike.
+            logger.warning("cannot confirm applications missing from their lists; kept as they were", metadata: [
+                "cw.count": "\(report.problems.count)", "cw.application.id": "\(id)", "cw.error": "\(problem)",
             ])
         }
         for failure in report.listFailures {

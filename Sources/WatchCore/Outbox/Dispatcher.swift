@@ -76,14 +76,21 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    /// Delivers everything due now and returns when nothing pending is due (for `once`).
+    /// Delivers everything due now, trying each application at most once per failure, and
+    /// returns (for `once`). Without that bound a failing receiver with a short backoff, or an
+    /// audit file on a full disk (which never gives up), would keep `once` from ever exiting.
     public func drain() async {
+        var failed: Set<String> = []
         while !Task.isCancelled, !sinkStates.isDisabled(sink.name) {
-            let records = due(limit: settings.concurrency, busy: [])
+            let records = due(limit: settings.concurrency, busy: failed)
             if records.isEmpty { return }
-            await withTaskGroup(of: Void.self) { group in
-                for record in records { group.addTask { await self.attempt(record) } }
+            let outcomes = await withTaskGroup(of: (String, Bool).self) { group in
+                for record in records {
+                    group.addTask { (record.account + "/" + record.applicationId, await self.attempt(record)) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
             }
+            for (key, delivered) in outcomes where !delivered { failed.insert(key) }
         }
     }
 
@@ -104,7 +111,9 @@ public struct Dispatcher: Sendable {
     }
 
     /// One attempt, and the bookkeeping for its result.
-    func attempt(_ record: DeliveryRecord) async {
+    /// - Returns: Whether the event was delivered.
+    @discardableResult
+    func attempt(_ record: DeliveryRecord) async -> Bool {
         var log = logger
         log[metadataKey: "cw.sink"] = "\(sink.name)"
         log[metadataKey: "cw.event.id"] = "\(record.event.id)"
@@ -119,6 +128,7 @@ public struct Dispatcher: Sendable {
                 log.error("delivered, but cannot record it; it will be sent again", metadata: ["cw.error": "\(error)"])
             }
             log.info("event delivered", metadata: ["cw.event.type": "\(record.event.type)"])
+            return true
         } catch {
             let attempts = record.attempts + 1
             let age = Date().timeIntervalSince(record.createdAt)
@@ -151,6 +161,7 @@ public struct Dispatcher: Sendable {
                     "cw.error": "\(error.message)",
                 ])
             }
+            return false
         }
     }
 

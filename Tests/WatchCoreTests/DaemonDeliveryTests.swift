@@ -202,6 +202,32 @@ struct DaemonDeliveryTests {
         #expect(try await rig.eventually { try await rig.cli(["status"]).1.contains("hook             delivering") })
     }
 
+    @Test("SIGHUP reopens the audit file even when the new configuration is refused; the chain continues")
+    func reopenOnRefusedReload() async throws {
+        let rig = try await DeliveryRig()
+        defer { rig.stop() }
+        let path = rig.fixture.auditPath
+        try await rig.review(rig.ids[0], "accepted")
+        #expect(try await rig.eventually { ((try? rig.fixture.auditEvents())?.lines ?? 0) == 1 })
+
+        // logrotate moves the file, and the operator's configuration has a mistake in it.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        let good = try String(contentsOfFile: rig.fixture.configPath, encoding: .utf8)
+        try (good + "\nbogus_key = 1\n").write(toFile: rig.fixture.configPath, atomically: true, encoding: .utf8)
+        let readyBefore = rig.socket.count("READY=1")
+        kill(rig.daemon.processIdentifier, SIGHUP)
+        #expect(await rig.socket.wait { _ in rig.socket.count("READY=1") > readyBefore })
+        #expect(rig.socket.all.last { $0.text.contains("READY=1") }?.text.contains("reload refused") == true)
+
+        try await rig.review(rig.ids[1], "rejected")
+        #expect(try await rig.eventually { FileManager.default.fileExists(atPath: path) }, "the next line went to a new file")
+        #expect(try String(contentsOfFile: path + ".1", encoding: .utf8).split(separator: "\n").count == 1)
+        try good.write(toFile: rig.fixture.configPath, atomically: true, encoding: .utf8)
+        let (code, out, _) = try await runCLI(["audit", "verify", path + ".1", path, "--config", rig.fixture.configPath])
+        #expect(code == 0, "\(out)")
+        #expect(out.hasPrefix("OK: 2 lines"))
+    }
+
     @Test("status works without a usable configuration file, and says whether the daemon runs")
     func statusWithoutConfiguration() async throws {
         let rig = try await DeliveryRig()

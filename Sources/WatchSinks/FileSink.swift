@@ -31,8 +31,8 @@ public actor FileSink: Sink {
 
     private var descriptor: Int32 = -1
     /// Descriptors closed by ``reopen()`` while a flush was in flight: fsynced, then closed, by
-    /// that flush, so no delivery counts before its line is on disk and no fsync meets a closed
-    /// (or reused) descriptor.
+    /// a flush that succeeds, so no delivery counts before its line is on disk and no fsync meets
+    /// a closed (or reused) descriptor.
     private var retired: [Int32] = []
     private var head: AuditHead?
     private var written = 0
@@ -116,12 +116,7 @@ public actor FileSink: Sink {
             return
         }
         flushing = true
-        defer {
-            flushing = false
-            // Nothing is in flight now, and a retired descriptor takes no more writes.
-            retired.forEach { close($0) }
-            retired.removeAll()
-        }
+        defer { flushing = false }
         while flushed < ticket || !waiters.isEmpty {
             let target = written
             let snapshot = head
@@ -133,6 +128,10 @@ public actor FileSink: Sink {
                 waiters.removeAll()
                 throw error
             }
+            // Retired descriptors take no more writes: once fsynced, they are done. One whose
+            // fsync failed stays retired, and the next flush tries it again.
+            for fd in fds where retired.contains(fd) { close(fd) }
+            retired.removeAll { fds.contains($0) }
             flushed = max(flushed, target)
             if let snapshot { try? store?.setAuditHead(sink: name, head: snapshot) }
             let ready = waiters.filter { $0.ticket <= flushed }

@@ -4,8 +4,11 @@ import PlivoCompliance
 
 /// Lists applications, confirms disappearances, and turns what it saw into one ``CycleOutcome``.
 ///
-/// A cycle either completes and is committed whole, or fails and changes nothing: a network
-/// error halfway through never produces a partial diff or a false delete.
+/// What it commits is only ever what Plivo positively said: a list that failed halfway is left
+/// out whole (its applications are not checked for disappearance), a GET that kept failing
+/// leaves its application as stored, and a deletion needs Plivo's own 404 on two consecutive
+/// scans. So a network error never produces a false event, and one failing part never holds up
+/// the rest.
 public struct Poller: Sendable {
     public struct Settings: Sendable {
         public var concurrency: Int

@@ -9,7 +9,9 @@ import WatchCore
 /// - `READY=1` when it starts (the configuration is valid and the store open by then; the API
 ///   may still be unreachable, which must not fail the start).
 /// - `STATUS=` every few seconds, from ``StatusBoard``.
-/// - `WATCHDOG=1` every half `WATCHDOG_USEC`, only while the poll loop's ``Heartbeat`` is fresh.
+/// - `WATCHDOG=1` every 5 s, or every half `WATCHDOG_USEC` when that is shorter, only while the
+///   poll loop's ``Heartbeat`` is fresh. (Pings share the status tick: more often than half the
+///   timeout costs nothing and keeps one timer.)
 /// - SIGHUP: `RELOADING=1` + `MONOTONIC_USEC`, the reload action, then `READY=1`.
 /// - SIGTERM/SIGINT: `STOPPING=1` at once; the service group then stops the rest.
 ///
@@ -44,6 +46,8 @@ public struct SystemdService: Service {
         let stale = max(ping ?? .seconds(2), .seconds(2))
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
 
+        // Once STOPPING=1 is sent, the status line must not go back to "tracking …".
+        let stopping = StopSignal()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 let tick = min(ping ?? statusInterval, statusInterval)
@@ -52,7 +56,7 @@ public struct SystemdService: Service {
                     try? await Task.sleep(for: tick)
                     sinceStatus += tick
                     if ping != nil, heartbeat.age < stale { notifier.watchdog() }
-                    if sinceStatus >= statusInterval {
+                    if sinceStatus >= statusInterval, !stopping.isRaised {
                         sinceStatus = .zero
                         notifier.status(status.current.summary)
                     }
@@ -65,19 +69,24 @@ public struct SystemdService: Service {
                         notifier.reloading()
                         logger.notice("reloading")
                         if let problem = await reload() {
-                            status.update { $0.configWarning = "reload refused, still running the previous configuration" }
-                            logger.error("reload refused; the previous configuration keeps running", metadata: ["cw.error": "\(problem)"])
+                            // The reason goes in the message itself: plain `journalctl -u` shows no fields.
+                            let first = problem.split(whereSeparator: \.isNewline).first.map(String.init) ?? problem
+                            let short = first.count > 100 ? first.prefix(100) + "…" : first
+                            status.update { $0.configWarning = "reload refused (\(short)), still running the previous configuration" }
+                            logger.error("reload refused: \(problem); the previous configuration keeps running", metadata: ["cw.error": "\(problem)"])
                         } else {
                             status.update { $0.configWarning = nil }
                             logger.notice("reloaded")
                         }
                         notifier.ready(status: status.current.summary)
                     default:
+                        stopping.raise()
                         notifier.stopping(status: "stopping: finishing in-flight deliveries")
                     }
                 }
             }
             try? await gracefulShutdown()
+            stopping.raise()
             notifier.stopping(status: "stopping")
             group.cancelAll()
         }

@@ -104,6 +104,13 @@ struct ConfigurationTests {
         #expect(found[0].contains("plivo.auth_token_file"))
         #expect(found[0].contains("$CREDENTIALS_DIRECTORY/plivo-auth-token"))
         #expect(found[0].contains("$PLIVO_AUTH_TOKEN"))
+        #expect(!found[0].contains("LoadCredential"), "outside systemd there is no unit to blame")
+        // Under systemd: name the credential that did not arrive and the unit line to check.
+        let underSystemd = problems("[plivo]\nauth_id = \"MA1\"\n", env: ["CREDENTIALS_DIRECTORY": "/run/credentials/compliance-watch.service"])
+        #expect(underSystemd.first?.hasSuffix(
+            "the credential plivo-auth-token is not in $CREDENTIALS_DIRECTORY (/run/credentials/compliance-watch.service): check LoadCredentialEncrypted=plivo-auth-token (or LoadCredential=plivo-auth-token:…) in the unit") == true)
+        let noCredentials = problems("[plivo]\nauth_id = \"MA1\"\n", env: ["INVOCATION_ID": "abc"])
+        #expect(noCredentials.first?.hasSuffix("systemd passed no credentials: check LoadCredentialEncrypted=plivo-auth-token (or LoadCredential=plivo-auth-token:…) in the unit") == true)
         let unreadable = problems("[plivo]\nauth_id = \"MA1\"\nauth_token_file = \"/nonexistent/token\"\n")
         #expect(unreadable == ["/etc/cw/test.toml:3: plivo.auth_token_file: cannot read /nonexistent/token: No such file or directory"])
     }

@@ -126,7 +126,9 @@ struct SystemdTests {
         let readyBeforeBad = socket.count("READY=1")
         kill(process.processIdentifier, SIGHUP)
         #expect(await socket.wait { _ in socket.count("READY=1") > readyBeforeBad })
-        #expect(socket.all.last { $0.text.contains("READY=1") }?.text.contains("reload refused") == true)
+        let refused = try #require(socket.all.last { $0.text.contains("READY=1") }?.text)
+        #expect(refused.contains("reload refused ("), "the status line says why: \(refused)")
+        #expect(refused.contains("bogus_key: unknown key"), "\(refused)")
         #expect(process.isRunning)
         try good.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
 
@@ -147,10 +149,14 @@ struct SystemdTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(socket.count("STOPPING=1") >= 1)
+        let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
+        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
+        #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
         try await Task.sleep(for: .milliseconds(200))
         log = logLock.withLock { $0 }
         let text = String(decoding: log, as: UTF8.self)
         #expect(text.contains("starting"))
+        #expect(text.contains("reload refused: ") && text.contains("bogus_key: unknown key"), "the reason is in the message itself")
         #expect(!text.contains(Self.token), "the auth token never reaches a log line")
     }
 
@@ -167,6 +173,9 @@ struct SystemdTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(socket.count("STOPPING=1") >= 1)
+        let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
+        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
+        #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
 
         try "[plivo]\nauth_id = 42\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         let fatalSocket = try FakeNotifySocket(abstract: true)

@@ -239,7 +239,18 @@ public struct SecretReader: Sendable {
             if required {
                 let options = [file.map { "\(table.keyPath(fileKey)) (\($0))" } ?? table.keyPath(fileKey),
                                credential.map { "$CREDENTIALS_DIRECTORY/\($0)" }, environmentVariable.map { "$\($0)" }]
-                table.problem(fileKey, "missing \(what): set one of \(options.compactMap { $0 }.joined(separator: ", "))")
+                var message = "missing \(what): set one of \(options.compactMap { $0 }.joined(separator: ", "))"
+                // Under systemd the usual cause is a credential the unit did not pass: say which.
+                if let credential, file == nil {
+                    if let directory = environment["CREDENTIALS_DIRECTORY"] {
+                        message += "; the credential \(credential) is not in $CREDENTIALS_DIRECTORY (\(directory)): check"
+                            + " LoadCredentialEncrypted=\(credential) (or LoadCredential=\(credential):…) in the unit"
+                    } else if environment["INVOCATION_ID"] != nil {
+                        message += "; systemd passed no credentials: check LoadCredentialEncrypted=\(credential)"
+                            + " (or LoadCredential=\(credential):…) in the unit"
+                    }
+                }
+                table.problem(fileKey, message)
             }
             return nil
         case .failure(let message):

@@ -145,6 +145,33 @@ struct DaemonDeliveryTests {
         let (_, list, _) = try await rig.cli(["deliveries", "list", "--state", "pending"])
         #expect(list.contains("blocked behind dead \(events[0])"))
 
+        // The same facts for scripts, in the documented JSON shapes.
+        let statusJSON = try #require(try JSONSerialization.jsonObject(with: Data(try await rig.cli(["status", "--json"]).1.utf8)) as? [String: Any])
+        let daemon = try #require(statusJSON["daemon"] as? [String: Any])
+        #expect(daemon["state"] as? String == "running")
+        #expect(daemon["pid"] as? Int == Int(rig.daemon.processIdentifier))
+        #expect((statusJSON["applications"] as? [String: Any])?["total"] as? Int == 2)
+        let hook = try #require((statusJSON["sinks"] as? [[String: Any]])?.first { $0["name"] as? String == "hook" })
+        #expect(hook["health"] as? String == "delivering")
+        let blockedJSON = try #require((hook["blocked"] as? [[String: Any]])?.first)
+        #expect(blockedJSON["application_id"] as? String == app)
+        #expect(blockedJSON["blocking_event_id"] as? String == events[0])
+        #expect(blockedJSON["waiting"] as? Int == 1)
+        #expect(statusJSON["unconfirmed"] as? [Any] != nil)
+        let pendingJSON = try #require(try JSONSerialization.jsonObject(
+            with: Data(try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "pending", "--json"]).1.utf8)) as? [[String: Any]])
+        #expect(pendingJSON.count == 1)
+        #expect(pendingJSON.first?["event_id"] as? String == events[1])
+        #expect(pendingJSON.first?["blocked_by"] as? String == events[0])
+        #expect(pendingJSON.first?["from"] as? String == "accepted")
+        #expect(pendingJSON.first?["to"] as? String == "rejected")
+        #expect(pendingJSON.first?["delivered_at"] is NSNull, "absent values are null, not missing")
+        let deadJSON = try #require(try JSONSerialization.jsonObject(
+            with: Data(try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "dead", "--json"]).1.utf8)) as? [[String: Any]])
+        #expect(deadJSON.first?["event_id"] as? String == events[0])
+        #expect((deadJSON.first?["last_error"] as? String)?.hasPrefix("HTTP 500") == true)
+        #expect(deadJSON.first?["attempts"] as? Int == 2)
+
         // The receiver is back; one redeliver, and the running daemon sends both within seconds.
         try rig.receiver.answer(204)
         let (code, out, _) = try await rig.cli(["deliveries", "redeliver", "--sink", "hook", "--dead"])

@@ -15,6 +15,7 @@ extension ComplianceWatchCommand {
             @Option(help: "Only this sink.") var sink: String?
             @Option(help: "Only this state: pending, dead, delivered or skipped.") var state: String?
             @Option(help: "At most this many rows.") var limit = 50
+            @Flag(help: "Print a JSON array (the shape is documented in the README) instead of text.") var json = false
 
             func validate() throws {
                 if let state, DeliveryRecord.State(rawValue: state) == nil {
@@ -34,15 +35,28 @@ extension ComplianceWatchCommand {
                     printError("\(error)")
                     throw ExitCodes.state
                 }
+                func blocker(_ r: DeliveryRecord) -> String? {
+                    guard r.state == .pending else { return nil }
+                    return blocked.first {
+                        $0.sink == r.sink && $0.account == r.account && $0.applicationId == r.applicationId && $0.blockingEventId != r.event.id
+                    }?.blockingEventId
+                }
+                if json {
+                    try JSONOutput.print(records.map { r in
+                        JSONOutput.Delivery(
+                            eventId: r.event.id, sink: r.sink, state: r.state.rawValue, attempts: r.attempts, type: r.event.type,
+                            applicationId: r.applicationId, from: Nullable(r.event.fromStatus), to: r.event.toStatus,
+                            lastError: Nullable(r.lastError), createdAt: EventTime.format(r.createdAt),
+                            nextAttemptAt: Nullable(r.state == .pending ? EventTime.format(r.nextAttemptAt) : nil),
+                            deliveredAt: Nullable(r.deliveredAt.map(EventTime.format)), blockedBy: Nullable(blocker(r)))
+                    })
+                    return
+                }
                 if records.isEmpty { print("no deliveries") }
                 for r in records {
                     var line = "\(r.event.id)  \(r.sink)  \(r.state.rawValue)  attempts=\(r.attempts)  \(r.event.type)  \(r.applicationId)"
                     if let from = r.event.fromStatus { line += "  \(from) → \(r.event.toStatus)" } else { line += "  \(r.event.toStatus)" }
-                    if r.state == .pending, let block = blocked.first(where: {
-                        $0.sink == r.sink && $0.account == r.account && $0.applicationId == r.applicationId && $0.blockingEventId != r.event.id
-                    }) {
-                        line += "  blocked behind dead \(block.blockingEventId)"
-                    }
+                    if let block = blocker(r) { line += "  blocked behind dead \(block)" }
                     if let error = r.lastError { line += "  last error: \(error)" }
                     print(line)
                 }

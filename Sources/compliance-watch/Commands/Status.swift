@@ -14,6 +14,7 @@ extension ComplianceWatchCommand {
 
         @OptionGroup var options: GlobalOptions
         @Option(help: "The state database to read, instead of the one the configuration names.") var state: String?
+        @Flag(help: "Print one JSON object (the shape is documented in the README) instead of text.") var json = false
 
         func run() async throws {
             let statePath: String
@@ -34,8 +35,13 @@ extension ComplianceWatchCommand {
                 printError("\(error)")
                 throw ExitCodes.state
             }
+            let holder = Result(catching: { try StateLock.holder(statePath: statePath) })
+            if json {
+                try JSONOutput.print(Self.document(summary, statePath: statePath, holder: holder, stallAfter: Backoff.seconds(interval * 3)))
+                return
+            }
             print("state: \(statePath)")
-            switch Result(catching: { try StateLock.holder(statePath: statePath) }) {
+            switch holder {
             case .success(let holder?):
                 print("daemon: running, pid \(holder.pid)" + (holder.since.map { " since \(EventTime.format($0))" } ?? ""))
             case .success(nil): print("daemon: not running")
@@ -90,5 +96,53 @@ extension ComplianceWatchCommand {
                 }
             }
         }
+    }
+}
+
+extension ComplianceWatchCommand.Status {
+    /// The `--json` document: the same facts as the text, for scripts.
+    static func document(
+        _ summary: StatusSummary, statePath: String, holder: Result<(pid: Int32, since: Date?)?, any Error>, stallAfter: Double,
+        now: Date = Date()
+    ) -> JSONOutput.Status {
+        let format = { (date: Date?) in Nullable(date.map(EventTime.format)) }
+        let daemon: JSONOutput.Status.Daemon = switch holder {
+        case .success(let holder?): .init(state: "running", pid: Nullable(holder.pid), since: format(holder.since))
+        case .success(nil): .init(state: "stopped", pid: Nullable(nil), since: Nullable(nil))
+        case .failure: .init(state: "unknown", pid: Nullable(nil), since: Nullable(nil))
+        }
+        let accounts = summary.pollStates.map { account, poll in
+            JSONOutput.Status.Account(
+                account: account, lastPollAt: format(poll.lastPollAt), lastPollOk: Nullable(poll.lastPollOK),
+                lastError: Nullable(poll.lastError), lastFullSyncAt: format(poll.lastFullSyncAt),
+                lastSuccessAt: format(poll.lastSuccessAt),
+                stalled: poll.lastPollOK != true && (poll.lastSuccessAt.map { now.timeIntervalSince($0) > stallAfter } ?? false))
+        }
+        let sinkNames = Set(summary.deliveries.map(\.sink)).union(summary.disabledSinks.map(\.sink)).sorted()
+        let sinks = sinkNames.map { name in
+            let disabled = summary.disabledSinks.first { $0.sink == name }
+            let health = summary.health.first { $0.sink == name }
+            return JSONOutput.Status.Sink(
+                name: name, health: disabled != nil ? "disabled" : health != nil ? "retrying" : "delivering",
+                retrying: health?.retrying ?? 0, lastError: Nullable(disabled?.reason ?? health?.lastError),
+                disabledAt: format(disabled?.at),
+                blocked: summary.blocked.filter { $0.sink == name }.map {
+                    .init(applicationId: $0.applicationId, blockingEventId: $0.blockingEventId, reason: $0.reason, waiting: $0.waiting)
+                })
+        }
+        let unconfirmed = summary.problems.map {
+            JSONOutput.Status.Unconfirmed(
+                account: $0.account, applicationId: $0.applicationId, problem: $0.problem, since: EventTime.format($0.since),
+                stalled: now.timeIntervalSince($0.since) > stallAfter)
+        }
+        return JSONOutput.Status(
+            state: statePath, daemon: daemon, accounts: accounts,
+            applications: .init(
+                total: summary.applicationsByStatus.reduce(0) { $0 + $1.count },
+                byStatus: Dictionary(summary.applicationsByStatus.map { ($0.status, $0.count) }, uniquingKeysWith: +)),
+            events: summary.events,
+            deliveries: summary.deliveries.map { .init(sink: $0.sink, state: $0.state, count: $0.count) },
+            sinks: sinks, unconfirmed: unconfirmed,
+            stalled: accounts.contains { $0.stalled } || unconfirmed.contains { $0.stalled })
     }
 }

@@ -120,12 +120,14 @@ extension StateStore {
 
     /// Applications whose confirmation keeps failing, oldest problem first.
     public func problems() throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT account, id, problem, problemSince FROM application
-                WHERE problem IS NOT NULL ORDER BY problemSince
-                """).map { ($0["account"], $0["id"], $0["problem"], Date(timeIntervalSince1970: $0["problemSince"])) }
-        }
+        try writer.read(Self.problems)
+    }
+
+    static func problems(_ db: Database) throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
+        try Row.fetchAll(db, sql: """
+            SELECT account, id, problem, problemSince FROM application
+            WHERE problem IS NOT NULL ORDER BY problemSince
+            """).map { ($0["account"], $0["id"], $0["problem"], Date(timeIntervalSince1970: $0["problemSince"])) }
     }
 
     static func snapshot(_ row: Row) -> Snapshot {
@@ -145,12 +147,16 @@ extension StateStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pollState WHERE account = ?", arguments: [account]) else {
                 return PollState()
             }
-            return PollState(
-                baselineDone: row["baselineDone"], lastFullSyncAt: (row["lastFullSyncAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                lastPollAt: (row["lastPollAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
-                lastSuccessAt: (row["lastSuccessAt"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            return Self.pollState(row)
         }
+    }
+
+    static func pollState(_ row: Row) -> PollState {
+        let date = { (column: String) in (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        return PollState(
+            baselineDone: row["baselineDone"], lastFullSyncAt: date("lastFullSyncAt"), lastPollAt: date("lastPollAt"),
+            lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
+            lastSuccessAt: date("lastSuccessAt"))
     }
 
     /// Commits a whole cycle in one transaction; see ``commitCycle(_:sinks:)``.

@@ -288,11 +288,7 @@ extension StateStore {
             let deliveries = try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery GROUP BY sink, state ORDER BY sink, state")
                 .map { (sink: $0["sink"] as String, state: $0["state"] as String, count: $0["n"] as Int) }
             let polls = try Row.fetchAll(db, sql: "SELECT * FROM pollState ORDER BY account").map { row in
-                (account: row["account"] as String, state: PollState(
-                    baselineDone: row["baselineDone"], lastFullSyncAt: (row["lastFullSyncAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    lastPollAt: (row["lastPollAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
-                    lastSuccessAt: (row["lastSuccessAt"] as Double?).map(Date.init(timeIntervalSince1970:))))
+                (account: row["account"] as String, state: Self.pollState(row))
             }
             let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
             let disabled = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
@@ -300,10 +296,7 @@ extension StateStore {
                 return (sink: String((row["key"] as String).dropFirst("sinkDisabled:".count)),
                         reason: parts.count > 1 ? parts[1] : "", at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0))
             }
-            let problems = try Row.fetchAll(db, sql: """
-                SELECT account, id, problem, problemSince FROM application WHERE problem IS NOT NULL ORDER BY problemSince
-                """).map { (account: $0["account"] as String, applicationId: $0["id"] as String, problem: $0["problem"] as String,
-                            since: Date(timeIntervalSince1970: $0["problemSince"])) }
+            let problems = try Self.problems(db)
             let health = try Row.fetchAll(db, sql: """
                 SELECT sink, COUNT(*) AS n,
                        (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = 'pending' AND l.attempts > 0

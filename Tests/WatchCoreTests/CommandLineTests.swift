@@ -51,8 +51,7 @@ struct CommandLineTests {
             [sinks.filter]
             types = ["compliance_application.created"]
             """)
-        try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
-            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        try fixture.announceExisting()
 
         let (onceStatus, onceOut, onceErr) = try await runCLI(["once", "--config", fixture.configPath])
         #expect(onceStatus == 0, "\(onceErr)")

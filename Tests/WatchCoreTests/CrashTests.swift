@@ -59,6 +59,13 @@ struct DaemonFixture {
         return process
     }
 
+    /// Turns on `[poll] announce_existing`, so the first sync announces what it finds.
+    func announceExisting() throws {
+        try (try String(contentsOfFile: configPath, encoding: .utf8))
+            .replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
     /// Starts `run` with `NOTIFY_SOCKET` pointing at `socket`.
     func launchNotifying(_ socket: FakeNotifySocket) throws -> Process {
         let process = Process()

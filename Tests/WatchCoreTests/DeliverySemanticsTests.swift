@@ -22,17 +22,20 @@ final class ScriptedSink: Sink, @unchecked Sendable {
     let isAuditTrail: Bool
     private let lock = NSLock()
     private var failures: [DeliveryError.Disposition]
+    /// When set, only this application's deliveries use up the scripted failures.
+    private let failing: String?
     private(set) var delivered: [Event] = []
 
-    init(name: String, auditTrail: Bool = false, failures: [DeliveryError.Disposition] = []) {
+    init(name: String, auditTrail: Bool = false, failures: [DeliveryError.Disposition] = [], failing: String? = nil) {
         self.name = name
         isAuditTrail = auditTrail
         self.failures = failures
+        self.failing = failing
     }
 
     func deliver(_ event: Event) async throws(DeliveryError) {
         let failure: DeliveryError.Disposition? = lock.withLock {
-            if failures.isEmpty {
+            if failures.isEmpty || (failing != nil && event.data.application.complianceApplicationId != failing) {
                 delivered.append(event)
                 return nil
             }
@@ -57,7 +60,8 @@ struct DeliverySemanticsTests {
     func orderNeverSkipped() async throws {
         let store = try StateStore.inMemory()
         try record(store, sinks: ["hook"], [("a", "submitted"), ("a", "rejected"), ("a", "submitted"), ("b", "submitted")])
-        let sink = ScriptedSink(name: "hook", failures: [.final])
+        // a and b are delivered concurrently: the failure must be a's, whichever arrives first.
+        let sink = ScriptedSink(name: "hook", failures: [.final], failing: "a")
         let d = dispatcher(sink, store)
         await d.drain()
         // a's first event died; its two later events wait; b is not held up.
@@ -123,8 +127,7 @@ struct DeliverySemanticsTests {
         defer { sandbox.stop() }
         await sandbox.seed(count: 2)
         let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
-        try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
-            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        try fixture.announceExisting()
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         let before = try fixture.auditEvents()
         #expect(before.lines == 2)
@@ -155,8 +158,7 @@ struct DeliverySemanticsTests {
         defer { sandbox.stop() }
         await sandbox.seed(count: 3)
         let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
-        try (try String(contentsOfFile: fixture.configPath, encoding: .utf8)).replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
-            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        try fixture.announceExisting()
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         #expect(try await runCLI(["audit", "verify", fixture.auditPath, "--config", fixture.configPath]).0 == 0)
 

@@ -94,23 +94,18 @@ public struct CommitResult: Sendable {
 extension StateStore {
     /// Every live (not deleted) stored snapshot of an account, by application id.
     public func snapshots(account: String) throws -> [String: Snapshot] {
-        try writer.read { db in
-            var result: [String: Snapshot] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM application WHERE account = ? AND deletedAt IS NULL", arguments: [account]) {
-                let snapshot = Self.snapshot(row)
-                result[snapshot.applicationId] = snapshot
-            }
-            return result
-        }
+        try snapshots(account: account, where: "deletedAt IS NULL")
     }
 
     /// The tombstones of an account's deleted applications, by application id.
     public func tombstones(account: String) throws -> [String: Snapshot] {
+        try snapshots(account: account, where: "deletedAt IS NOT NULL")
+    }
+
+    private func snapshots(account: String, where condition: String) throws -> [String: Snapshot] {
         try writer.read { db in
             var result: [String: Snapshot] = [:]
-            for row in try Row.fetchAll(
-                db, sql: "SELECT * FROM application WHERE account = ? AND deletedAt IS NOT NULL", arguments: [account]) {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM application WHERE account = ? AND \(condition)", arguments: [account]) {
                 let snapshot = Self.snapshot(row)
                 result[snapshot.applicationId] = snapshot
             }

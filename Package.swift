@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// One settings block for every Swift target (see README, "Package hygiene").
+// One settings block for every Swift target (ARCHITECTURE.md, "Modules").
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]

@@ -35,7 +35,7 @@ final class CurlTransfer: @unchecked Sendable {
     init(url: String, maxBodyBytes: Int, completion: @escaping @Sendable (Result<CurlOutcome, any Error>) -> Void) throws {
         CurlRuntime.ensureInitialised()
         guard let easy = curl_easy_init() else {
-            throw CurlError(kind: .invalidRequest, code: 0, message: "curl_easy_init failed", url: url)
+            throw HTTPTransportError(kind: .invalidRequest, code: 0, message: "curl_easy_init failed", url: url)
         }
         self.easy = easy
         self.url = url
@@ -141,7 +141,7 @@ final class CurlTransfer: @unchecked Sendable {
         completion?(result)
     }
 
-    /// Turns curl's final code into an outcome or a `CurlError`.
+    /// Turns curl's final code into an outcome or a `HTTPTransportError`.
     func finish(code: CURLcode) {
         guard code == CURLE_OK else {
             finish(.failure(makeError(code)))
@@ -152,12 +152,12 @@ final class CurlTransfer: @unchecked Sendable {
         finish(.success(CurlOutcome(status: status, headers: headers, body: body)))
     }
 
-    func makeError(_ code: CURLcode) -> CurlError {
+    func makeError(_ code: CURLcode) -> HTTPTransportError {
         let message = String(cString: curl_easy_strerror(code))
         let detail = String(cString: errorBuffer)
-        let kind: CurlError.Kind
+        let kind: HTTPTransportError.Kind
         if bodyTooLarge {
-            return CurlError(
+            return HTTPTransportError(
                 kind: .bodyTooLarge, code: Int32(code.rawValue),
                 message: "response body exceeds \(maxBodyBytes) bytes", detail: message, url: url)
         }
@@ -168,7 +168,7 @@ final class CurlTransfer: @unchecked Sendable {
             kind = .invalidRequest
         default: kind = .network
         }
-        return CurlError(kind: kind, code: Int32(code.rawValue), message: message, detail: detail, url: url)
+        return HTTPTransportError(kind: kind, code: Int32(code.rawValue), message: message, detail: detail, url: url)
     }
 
     // MARK: Callback bodies

@@ -16,7 +16,7 @@ public final class CurlTransport: HTTPTransport {
         public var connectTimeout: Duration
         /// Time allowed for a whole request, unless the request sets its own.
         public var timeout: Duration
-        /// Responses with a larger body fail with ``CurlError/Kind/bodyTooLarge``.
+        /// Responses with a larger body fail with ``HTTPTransportError/Kind/bodyTooLarge``.
         public var maxResponseBytes: Int
         /// Transfers allowed to run at once; more wait in a queue.
         public var maxConcurrentTransfers: Int

@@ -10,7 +10,7 @@ import Foundation
 /// - Implementations are safe to call concurrently.
 public protocol HTTPTransport: Sendable {
     /// Performs `request` and returns the complete response.
-    /// - Throws: A transport error, or `CancellationError` when the task is cancelled.
+    /// - Throws: ``HTTPTransportError``, or `CancellationError` when the task is cancelled.
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
 

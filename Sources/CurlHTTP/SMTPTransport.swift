@@ -34,7 +34,7 @@ public final class SMTPTransport: Sendable {
     }
 
     /// Sends `message` from `sender` to `recipients`.
-    /// - Throws: ``CurlError`` (the server's refusal is in `detail`).
+    /// - Throws: ``HTTPTransportError`` (the server's refusal is in `detail`).
     public func send(from sender: String, to recipients: [String], message: Data) async throws {
         let c = configuration
         _ = try await transport.perform(url: c.url) { transfer in

@@ -85,10 +85,10 @@ public struct PlivoClient: Sendable {
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
-        } catch let error as CurlError {
+        } catch let error as HTTPTransportError {
             throw PlivoError(kind: .transport, message: error.description, request: label, transportError: error)
         } catch is CancellationError {
-            throw PlivoError(kind: .transport, message: "cancelled", request: label)
+            throw PlivoError.cancelled(request: label)
         } catch {
             throw PlivoError(kind: .transport, message: String(describing: error), request: label)
         }

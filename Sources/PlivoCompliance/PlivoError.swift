@@ -16,8 +16,11 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
         case malformedResponse
         /// The call was refused before sending, e.g. `limit` outside 1…20.
         case invalidArgument
+        /// The calling task was cancelled; nothing is known about the answer.
+        case cancelled
     }
 
+    /// Where the failure happened.
     public var kind: Kind
     /// The HTTP status for `.api` and `.malformedResponse`.
     public var status: Int?
@@ -30,12 +33,12 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
     /// `METHOD /path/` of the request, without host or credentials.
     public var request: String
     /// The transport error, for `.transport`.
-    public var transportError: CurlError?
+    public var transportError: HTTPTransportError?
 
     /// Creates an error.
     public init(
         kind: Kind, status: Int? = nil, apiId: String? = nil, message: String, retryAfter: Duration? = nil,
-        request: String = "", transportError: CurlError? = nil
+        request: String = "", transportError: HTTPTransportError? = nil
     ) {
         self.kind = kind
         self.status = status
@@ -56,7 +59,7 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
         switch kind {
         case .transport: transportError?.isRetryable ?? true
         case .malformedResponse: true
-        case .invalidArgument: false
+        case .invalidArgument, .cancelled: false
         case .api: status.map { $0 == 408 || $0 == 429 || $0 >= 500 } ?? false
         }
     }
@@ -68,10 +71,11 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
         case .transport: text += message
         case .malformedResponse: text += "malformed response (HTTP \(status ?? 0)): \(message)"
         case .invalidArgument: text += "invalid argument: \(message)"
+        case .cancelled: text += "cancelled"
         }
         if let apiId { text += " (api_id \(apiId))" }
         if let retryAfter { text += " (retry after \(retryAfter))" }
-        return text
+        return HTTPTransportError.bounded(text)
     }
 
     /// Builds the error for a non-2xx response, tolerating every body shape Plivo sends:
@@ -108,6 +112,15 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
     private static func shorten(_ text: String) -> String {
         let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
         return flat.count > 120 ? flat.prefix(120) + "…" : flat
+    }
+
+    /// `text` on one line and at most ``HTTPTransportError/maxDescriptionLength`` characters,
+    /// as every error description in the project is.
+    public static func bounded(_ text: String) -> String { HTTPTransportError.bounded(text) }
+
+    /// The calling task was cancelled during `request`.
+    public static func cancelled(request: String = "") -> PlivoError {
+        PlivoError(kind: .cancelled, message: "cancelled", request: request)
     }
 
     private static func extractMessage(_ object: [String: JSONValue]) -> String? {

@@ -51,10 +51,12 @@ public struct Watcher: Service {
                     failures += 1
                     wait = retryWait(failures: failures, retryAfter: report.listFailures.compactMap(\.retryAfter).max())
                 }
+            } catch .cancelled {
+                return  // shutting down
             } catch {
                 failures += 1
                 wait = retryWait(failures: failures, retryAfter: error.retryAfter)
-                if full, (try? poller.store.pollState(account: poller.account).baselineDone) == true {
+                if full, case .api = error, (try? poller.store.pollState(account: poller.account).baselineDone) == true {
                     // A failed full sync is retried with its own backoff; hot scans go on meanwhile.
                     fullFailures += 1
                     nextFullSync = ContinuousClock.now + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
@@ -70,13 +72,10 @@ public struct Watcher: Service {
                     "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
                     "cw.cycle": "\(full ? "full" : "hot")",
                 ])
-                let shortError = error.message.hasPrefix("state database")
-                    ? "state database error"
-                    : "API unreachable (\(error.status.map { "HTTP \($0)" } ?? error.kind.rawValue))"
                 status.update {
                     $0.lastPollAt = Date()
                     $0.lastPollOK = false
-                    $0.lastError = shortError
+                    $0.lastError = error.short
                     $0.retryIn = wait
                 }
             }
@@ -126,7 +125,7 @@ public struct Watcher: Service {
 
     /// One cycle, with its logging and status updates; used by `run` and by `once`.
     @discardableResult
-    public func cycle(full: Bool) async throws(PlivoError) -> Poller.Report {
+    public func cycle(full: Bool) async throws(CycleError) -> Poller.Report {
         let report = try await poller.runCycle(full: full, logger: logger)
         for event in report.events {
             logger.info("application changed", metadata: [

@@ -65,7 +65,7 @@ public struct Daemon: Sendable {
             configuration: .init(authId: plivo.authId, authToken: plivo.authToken, baseURL: plivo.baseURL),
             transport: transport)
         let poller = Poller(
-            client: client, store: store,
+            source: client, store: store,
             bucket: TokenBucket(rate: plivo.maxRequestsPerSecond, burst: plivo.concurrency),
             settings: .init(
                 concurrency: plivo.concurrency, maxAttempts: plivo.maxAttempts,
@@ -136,7 +136,7 @@ public struct Daemon: Sendable {
     }
 
     /// One full cycle, then every due delivery, then return (`compliance-watch once`).
-    public func runOnce() async throws(PlivoError) -> Poller.Report {
+    public func runOnce() async throws(CycleError) -> Poller.Report {
         let report = try await watcher.cycle(full: true)
         await withTaskGroup(of: Void.self) { group in
             for dispatcher in dispatchers { group.addTask { await dispatcher.drain() } }

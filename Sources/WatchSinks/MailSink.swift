@@ -41,7 +41,7 @@ public struct MailSink: Sink {
         case .smtp:
             do {
                 try await smtp!.send(from: configuration.message.from, to: configuration.message.to, message: message)
-            } catch let error as CurlError {
+            } catch let error as HTTPTransportError {
                 // Rejected credentials (CURLE_LOGIN_DENIED) will not fix themselves: dead-letter,
                 // to be redelivered once the password is corrected. Anything else may pass later.
                 if error.code == 67 { throw .final(error.description) }

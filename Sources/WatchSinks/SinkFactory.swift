@@ -114,7 +114,7 @@ public enum SinkFactory {
             let scheme = components?.scheme?.lowercased()
             let host = components?.host ?? ""
             if !url.isEmpty, scheme != "smtp" && scheme != "smtps" || host.isEmpty {
-                r.problem("url", "\(CurlError.redact(url)) is not an smtp:// or smtps:// URL")
+                r.problem("url", "\(HTTPTransportError.redact(url)) is not an smtp:// or smtps:// URL")
             }
             let starttls = r.string("starttls") ?? "required"
             let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())

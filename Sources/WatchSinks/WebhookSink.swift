@@ -98,7 +98,7 @@ public struct WebhookSink: Sink {
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
-        } catch let error as CurlError {
+        } catch let error as HTTPTransportError {
             throw .retryable(error.description)
         } catch {
             throw .retryable("\(error)")
@@ -149,7 +149,7 @@ struct JSONEscaping: MustacheContentType {
 extension WebhookSink.Configuration: CustomStringConvertible, CustomDebugStringConvertible {
     /// Never shows secrets or header values (they may carry tokens).
     public var description: String {
-        "WebhookSink.Configuration(url: \(CurlError.redact(url)), format: \(format.rawValue), secrets: \(secrets.count), headers: \(headers.map(\.0)))"
+        "WebhookSink.Configuration(url: \(HTTPTransportError.redact(url)), format: \(format.rawValue), secrets: \(secrets.count), headers: \(headers.map(\.0)))"
     }
     public var debugDescription: String { description }
 }

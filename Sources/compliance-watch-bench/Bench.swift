@@ -106,7 +106,7 @@ struct Bench {
         defer { sandbox.stop() }
         await sandbox.seed(count: n)
         let poller = Poller(
-            client: client(await sandbox.baseURL, concurrency: concurrency), store: try StateStore.inMemory(),
+            source: client(await sandbox.baseURL, concurrency: concurrency), store: try StateStore.inMemory(),
             bucket: TokenBucket(rate: rate, burst: concurrency),
             settings: .init(concurrency: concurrency, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)), announceExisting: false),
             sinks: [])
@@ -127,7 +127,7 @@ struct Bench {
             #"{"count": \#(n), "statuses": {"accepted": \#(1 - changeableShare), "submitted": \#(changeableShare * 0.5), "draft": \#(changeableShare * 0.25), "rejected": \#(changeableShare * 0.25)}}"#)
         _ = seeded
         let poller = Poller(
-            client: client(base, concurrency: 4), store: try StateStore.inMemory(), bucket: TokenBucket(rate: 1000, burst: 4),
+            source: client(base, concurrency: 4), store: try StateStore.inMemory(), bucket: TokenBucket(rate: 1000, burst: 4),
             settings: .init(concurrency: 4, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)), announceExisting: false),
             sinks: [])
         _ = try await poller.runCycle(full: true, logger: quiet)
@@ -160,7 +160,7 @@ struct Bench {
         let doorbell = Doorbell()
         let dispatcher = Dispatcher(sink: sink, store: store, settings: .init(concurrency: 8, maxAttempts: 5, maxAge: .seconds(60), backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))), doorbell: doorbell, logger: quiet)
         let poller = Poller(
-            client: client(base, concurrency: 4), store: store, bucket: TokenBucket(rate: 1000, burst: 4),
+            source: client(base, concurrency: 4), store: store, bucket: TokenBucket(rate: 1000, burst: 4),
             settings: .init(concurrency: 4, maxAttempts: 5, backoff: Backoff(base: .milliseconds(50), cap: .seconds(1)), announceExisting: false),
             sinks: [SinkRoute(name: "hook", filter: EventFilter())])
         let watcher = Watcher(poller: poller, poll: .init(interval: interval, settledInterval: .seconds(3600), jitter: 0, announceExisting: false),

@@ -95,7 +95,7 @@ struct CurlTransportTests {
     func timeout() async throws {
         let server = try await TestServer()
         let transport = CurlTransport(configuration: .init(timeout: .milliseconds(300)))
-        let error = await #expect(throws: CurlError.self) {
+        let error = await #expect(throws: HTTPTransportError.self) {
             _ = try await transport.send(HTTPRequest(url: await server.url("/slow")))
         }
         #expect(error?.kind == .timeout)
@@ -107,7 +107,7 @@ struct CurlTransportTests {
     func bodyCap() async throws {
         let server = try await TestServer()
         let small = CurlTransport(configuration: .init(maxResponseBytes: 10_000))
-        let error = await #expect(throws: CurlError.self) {
+        let error = await #expect(throws: HTTPTransportError.self) {
             _ = try await small.send(HTTPRequest(url: await server.url("/big")))
         }
         #expect(error?.kind == .bodyTooLarge)
@@ -166,7 +166,7 @@ struct CurlTransportTests {
     @Test("only http and https are allowed")
     func protocolsRestricted() async throws {
         for url in ["ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1/"] {
-            let error = await #expect(throws: CurlError.self) {
+            let error = await #expect(throws: HTTPTransportError.self) {
                 _ = try await CurlTransport().send(HTTPRequest(url: url))
             }
             #expect(error?.kind == .invalidRequest)
@@ -176,7 +176,7 @@ struct CurlTransportTests {
     @Test("errors carry curl's code and message but never credentials")
     func errorsRedactCredentials() async throws {
         // Port 1 on loopback refuses connections.
-        let error = await #expect(throws: CurlError.self) {
+        let error = await #expect(throws: HTTPTransportError.self) {
             _ = try await CurlTransport().send(HTTPRequest(
                 url: "http://user:hunter2@127.0.0.1:1/v1/",
                 credentials: BasicCredentials(username: "MA1", password: "topsecret")))

@@ -141,7 +141,7 @@ struct HostileAPITests {
         defer { f.stop() }
         _ = try await f.seed(8000, statuses: #"{"accepted": 1}"#)
         let poller = Poller(
-            client: f.client, store: f.store, bucket: TokenBucket(rate: 60, burst: 16),
+            source: f.client, store: f.store, bucket: TokenBucket(rate: 60, burst: 16),
             settings: .init(concurrency: 16, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(1)), announceExisting: false),
             sinks: [])
         let report = try await poller.runCycle(full: true, logger: .quiet)

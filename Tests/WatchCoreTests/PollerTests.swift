@@ -141,7 +141,9 @@ struct PollerTests {
         try await f.review(ids[0], "accepted")
         try await f.client.applications.delete(ids[1])
         try await f.setFaults(#"{"rate_500": 1}"#)
-        await #expect(throws: PlivoError.self) { try await poller.runCycle(full: false, logger: .quiet) }
+        let error = await #expect(throws: CycleError.self) { try await poller.runCycle(full: false, logger: .quiet) }
+        guard case .api(let apiError)? = error else { Issue.record("not an API error: \(String(describing: error))"); return }
+        #expect(apiError.status == 500)
         #expect(try f.store.snapshots(account: PollFixture.authId) == before)
         #expect(try f.store.events().isEmpty)
         try await f.setFaults("{}")
@@ -156,7 +158,7 @@ struct PollerTests {
         defer { f.stop() }
         _ = try await f.seed(400, statuses: #"{"accepted": 1}"#)
         let poller = Poller(
-            client: f.client, store: f.store, bucket: TokenBucket(rate: 1000, burst: 50),
+            source: f.client, store: f.store, bucket: TokenBucket(rate: 1000, burst: 50),
             settings: .init(concurrency: 4, maxAttempts: 100, backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(500)), announceExisting: false),
             sinks: [])
         let report = try await poller.runCycle(full: true, logger: .quiet)

@@ -69,7 +69,7 @@ struct PollFixture {
 
     func poller(sinks: [SinkRoute] = [SinkRoute(name: "test", filter: EventFilter())], announceExisting: Bool = false, maxAttempts: Int = 50) -> Poller {
         Poller(
-            client: client, store: store, bucket: TokenBucket(rate: 1000, burst: 50),
+            source: client, store: store, bucket: TokenBucket(rate: 1000, burst: 50),
             settings: .init(concurrency: 4, maxAttempts: maxAttempts, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(20)), announceExisting: announceExisting),
             sinks: sinks)
     }

@@ -130,6 +130,6 @@ struct HostileReceiverTests {
         ("not a url", "<url>"),
     ])
     func redaction(url: String, shown: String) {
-        #expect(CurlError.redact(url) == shown)
+        #expect(HTTPTransportError.redact(url) == shown)
     }
 }

@@ -50,15 +50,6 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
-/// A key for containers whose keys are not known in advance.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ string: String) { stringValue = string }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
 extension KeyedDecodingContainer {
     /// A string where `null`, `""`, a missing key and a wrong type all mean "absent".
     /// Numbers and booleans are accepted as their text.

@@ -42,7 +42,8 @@ public struct Poller: Sendable {
         public var complete: Bool { listFailures.isEmpty }
     }
 
-    public let client: PlivoClient
+    /// Where applications are read from: ``PlivoClient`` in the daemon.
+    public let source: any ApplicationSource
     public let store: StateStore
     public let bucket: TokenBucket
     public let settings: Settings
@@ -50,17 +51,18 @@ public struct Poller: Sendable {
     public let heartbeat: Heartbeat
     /// Sinks that refused all further events (410 Gone): new deliveries are recorded as held.
     public let sinkStates: SinkStates
-    public var account: String { client.configuration.authId }
+    /// The account polled (the source's).
+    public var account: String { source.account }
 
     /// How many consecutive scans must miss an application, each confirmed by Plivo's 404,
     /// before it is announced as deleted.
     public static let missesToDelete = 2
 
     public init(
-        client: PlivoClient, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
+        source: any ApplicationSource, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
         heartbeat: Heartbeat = Heartbeat(), sinkStates: SinkStates = SinkStates()
     ) {
-        self.client = client
+        self.source = source
         self.store = store
         self.bucket = bucket
         self.settings = settings
@@ -84,16 +86,22 @@ public struct Poller: Sendable {
     /// status whose list keeps failing is left out (its applications are not checked for
     /// disappearance) and the rest is committed. One application whose GET keeps failing never
     /// holds up the others. The cycle throws only when nothing could be read.
-    public func runCycle(full requestedFull: Bool, logger: Logger) async throws(PlivoError) -> Report {
-        let counter = RequestCounter()
-        let stored: [String: Snapshot]
-        let state: PollState
+    public func runCycle(full requestedFull: Bool, logger: Logger) async throws(CycleError) -> Report {
         do {
-            stored = try store.snapshots(account: account)
-            state = try store.pollState(account: account)
+            return try await runCycleThrowingAny(full: requestedFull, logger: logger)
+        } catch let error as CycleError {
+            throw error
+        } catch let error as PlivoError {
+            throw error.kind == .cancelled || Task.isCancelled ? .cancelled : .api(error)
         } catch {
-            throw PlivoError(kind: .transport, message: "state database: \(error)")
+            throw .store(error)
         }
+    }
+
+    private func runCycleThrowingAny(full requestedFull: Bool, logger: Logger) async throws -> Report {
+        let counter = RequestCounter()
+        let stored = try store.snapshots(account: account)
+        let state = try store.pollState(account: account)
         let full = requestedFull || !state.baselineDone
 
         var observed: [String: Snapshot] = [:]
@@ -158,55 +166,34 @@ public struct Poller: Sendable {
         let outcome = CycleOutcome(
             account: account, observations: observations, deletions: deletions, misses: misses, problems: problems,
             fullSync: full, complete: listFailures.isEmpty, at: Date())
-        let result: CommitResult
-        do {
-            result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
-        } catch {
-            throw PlivoError(kind: .transport, message: "state database: \(error)")
-        }
+        if Task.isCancelled { throw CycleError.cancelled }
+        let result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
         return Report(
             full: full, observed: observed.count, events: result.events, requests: counter.value,
             listFailures: listFailures, problems: problems, conflicts: result.conflicts)
     }
 
-    /// Every application matching `filter`, as snapshots (version 0): the first page alone (for
-    /// `total_count`), then the rest concurrently, up to `concurrency` at once. Each page becomes
-    /// snapshots at once, so a 100,000-application sync never holds the decoded objects.
+    /// Every application matching `filter`, as snapshots (version 0), through the client's
+    /// ``PageSequence`` with each page fetched by ``call(_:_:)``. Each page becomes snapshots at
+    /// once, so a 100,000-application sync never holds the decoded objects.
     func listAll(filter: PlivoClient.ApplicationFilter, counter: RequestCounter) async throws(PlivoError) -> [Snapshot] {
-        let pageSize = PlivoClient.maxPageSize
-        let account = account
-        let first = try await call(counter) { () async throws(PlivoError) in
-            try await client.applications.list(filter: filter, limit: pageSize, offset: 0)
-        }
-        let firstSnapshots = first.objects.map { Snapshot.observed($0, account: account, version: 0) }
-        guard first.meta.next != nil, !first.objects.isEmpty else { return firstSnapshots }
-        guard let total = first.meta.totalCount else {
-            // No total: walk `next` one page at a time.
-            var all = firstSnapshots
-            var offset = first.objects.count
-            while true {
-                let page = try await call(counter) { () async throws(PlivoError) in
-                    try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
-                }
-                all += page.objects.map { Snapshot.observed($0, account: account, version: 0) }
-                offset += page.objects.count
-                if page.objects.isEmpty || page.meta.next == nil { return all }
+        let (source, account) = (source, account)
+        let pages = PageSequence<ComplianceApplication> { (limit, offset) async throws(PlivoError) in
+            try await call(counter) { () async throws(PlivoError) in
+                try await source.listApplications(filter: filter, limit: limit, offset: offset)
             }
         }
-        let offsets = Array(stride(from: pageSize, to: total, by: pageSize))
-        let pages = try await concurrentMap(offsets) { (offset) async throws(PlivoError) in
-            try await call(counter) { () async throws(PlivoError) in
-                try await client.applications.list(filter: filter, limit: pageSize, offset: offset)
-            }.objects.map { Snapshot.observed($0, account: account, version: 0) }
-        }
-        return firstSnapshots + pages.flatMap { $0 }
+        return try await pages.collectPages(concurrency: settings.concurrency) { page in
+            page.objects.map { Snapshot.observed($0, account: account, version: 0) }
+        }.flatMap { $0 }
     }
 
     /// GETs each id. A failure is the answer for that id alone, not for the cycle.
     func confirm(_ ids: [String], counter: RequestCounter) async throws(PlivoError) -> [(String, Confirmation)] {
-        let results = try await concurrentMap(ids) { (id) async throws(PlivoError) -> (String, Confirmation) in
+        let source = source
+        return try await Concurrently.map(ids, limit: settings.concurrency) { (id) async throws(PlivoError) -> (String, Confirmation) in
             do throws(PlivoError) {
-                let app = try await call(counter) { () async throws(PlivoError) in try await client.applications.get(id) }
+                let app = try await call(counter) { () async throws(PlivoError) in try await source.application(id) }
                 // An answer about another id is not an answer about this one.
                 guard app.id == id else {
                     return (id, .failed(PlivoError(kind: .malformedResponse, message: "GET \(id) answered with application \(app.id)")))
@@ -218,7 +205,6 @@ public struct Poller: Sendable {
                 return (id, .failed(error))
             }
         }
-        return results
     }
 
     /// One API call through the token bucket, retried with backoff while the error is retryable.
@@ -229,7 +215,7 @@ public struct Poller: Sendable {
             do {
                 ticket = try await bucket.acquire()
             } catch {
-                throw PlivoError(kind: .transport, message: "cancelled")
+                throw PlivoError.cancelled()
             }
             counter.increment()
             heartbeat.beat()
@@ -246,39 +232,10 @@ public struct Poller: Sendable {
                 do {
                     try await heartbeat.sleep(for: delay)
                 } catch {
-                    throw PlivoError(kind: .transport, message: "cancelled")
+                    throw PlivoError.cancelled()
                 }
                 attempt += 1
             }
-        }
-    }
-
-    /// Maps with at most `settings.concurrency` calls in flight; results keep input order.
-    func concurrentMap<Input: Sendable, Output: Sendable>(
-        _ inputs: [Input], _ transform: @escaping @Sendable (Input) async throws(PlivoError) -> Output
-    ) async throws(PlivoError) -> [Output] {
-        guard !inputs.isEmpty else { return [] }
-        do {
-            return try await withThrowingTaskGroup(of: (Int, Output).self) { group in
-                var results = [Output?](repeating: nil, count: inputs.count)
-                var next = 0
-                func launch() {
-                    let index = next
-                    let input = inputs[index]
-                    group.addTask { (index, try await transform(input)) }
-                    next += 1
-                }
-                while next < min(settings.concurrency, inputs.count) { launch() }
-                while let (index, output) = try await group.next() {
-                    results[index] = output
-                    if next < inputs.count { launch() }
-                }
-                return results.map { $0! }
-            }
-        } catch let error as PlivoError {
-            throw error
-        } catch {
-            throw PlivoError(kind: .transport, message: "\(error)")
         }
     }
 }

@@ -34,7 +34,7 @@ extension ComplianceWatchCommand {
                 if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.joined(separator: ","))") }
                 var target = ""
                 if let webhook = sink as? WebhookSink {
-                    target = "; url = \(CurlError.redact(webhook.configuration.url))"
+                    target = "; url = \(HTTPTransportError.redact(webhook.configuration.url))"
                     if webhook.configuration.secrets.isEmpty, webhook.configuration.format == .json {
                         print("warning: sink \(sink.name) has no secret: its requests are unsigned and receivers cannot verify them")
                     }

@@ -1,10 +1,12 @@
 import Foundation
 
-/// A transfer that libcurl could not complete.
+/// A transfer that an ``HTTPTransport`` or ``SMTPTransport`` could not complete.
 ///
-/// Carries curl's numeric code, `curl_easy_strerror`'s text, the error buffer's detail and the
-/// URL with any user info removed. It never holds credentials.
-public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Transport-neutral: callers decide on ``kind`` and ``isRetryable``, never on which library
+/// ran the transfer. It carries that library's numeric code and text (libcurl's `CURLcode`,
+/// `curl_easy_strerror` and its error buffer) for the logs, and the URL reduced to scheme,
+/// host and port. It never holds credentials or a URL's path.
+public struct HTTPTransportError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of failure this is, for retry decisions.
     public enum Kind: String, Sendable, Equatable {
         /// Connection refused, reset, DNS failure, TLS failure or an interrupted body.
@@ -19,11 +21,11 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The classification.
     public var kind: Kind
-    /// The `CURLcode` value (0 for errors raised before curl ran).
+    /// The underlying library's code (libcurl's `CURLcode`; 0 for errors raised before it ran).
     public var code: Int32
-    /// `curl_easy_strerror(code)`.
+    /// The library's text for `code` (`curl_easy_strerror`).
     public var message: String
-    /// The `CURLOPT_ERRORBUFFER` text, when curl wrote one.
+    /// More detail when the library gave some (`CURLOPT_ERRORBUFFER`, an SMTP server's reply).
     public var detail: String
     /// The request URL as ``redact(_:)`` shows it: scheme, host and port only.
     public var url: String
@@ -34,15 +36,26 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
         self.message = message
         self.detail = detail
-        self.url = CurlError.redact(url)
+        self.url = HTTPTransportError.redact(url)
     }
 
     /// Network failures and timeouts are worth retrying; the other kinds are not.
     public var isRetryable: Bool { kind == .network || kind == .timeout }
 
+    /// One line for logs, at most ``maxDescriptionLength`` characters: a server's reply quoted
+    /// in `detail` can be long.
     public var description: String {
         let extra = detail.isEmpty || detail == message ? "" : " (\(detail))"
-        return "curl error \(code) \(message)\(extra) for \(url)"
+        return Self.bounded("curl error \(code) \(message)\(extra) for \(url)")
+    }
+
+    /// The longest ``description`` (and ``PlivoError``'s) may be.
+    public static let maxDescriptionLength = 300
+
+    /// `text` on one line, cut to ``maxDescriptionLength`` characters with an ellipsis.
+    public static func bounded(_ text: String) -> String {
+        let flat = text.contains(where: \.isNewline) ? text.split(whereSeparator: \.isNewline).joined(separator: " ") : text
+        return flat.count > maxDescriptionLength ? flat.prefix(maxDescriptionLength - 1) + "…" : flat
     }
 
     /// A URL as it may be shown: `scheme://host[:port]/…`. User info, path and query are

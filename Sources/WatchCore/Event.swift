@@ -5,7 +5,8 @@ import PlivoCompliance
 public struct EventApplication: Sendable, Equatable, Codable {
     public var complianceApplicationId: String
     public var alias: String?
-    public var status: String
+    /// The status as Plivo sent it (compared case-insensitively).
+    public var status: ApplicationStatus
     public var rejectionReason: String?
     public var endUserId: String?
     public var endUserType: String?
@@ -39,7 +40,7 @@ public struct EventApplication: Sendable, Equatable, Codable {
     public init(_ application: ComplianceApplication) {
         complianceApplicationId = application.id
         alias = application.alias
-        status = application.status.rawValue
+        status = application.status
         rejectionReason = application.rejectionReason
         endUserId = application.endUserId
         endUserType = application.endUserType
@@ -82,7 +83,7 @@ public struct EventApplication: Sendable, Equatable, Codable {
 /// replay carries the same id (see ``makeId(salt:account:applicationId:version:transition:)``).
 public struct Event: Sendable, Equatable, Codable {
     public var id: String
-    public var type: String
+    public var type: EventType
     /// When the event was recorded, RFC 3339 with milliseconds.
     public var timestamp: String
     public var account: String
@@ -115,12 +116,13 @@ public struct Event: Sendable, Equatable, Codable {
 
     /// `data.previous`: the stored state before the change (`null` for `created`).
     public struct Previous: Sendable, Equatable, Codable {
-        public var status: String
+        /// The stored status, or `deleted` for an application that came back.
+        public var status: ApplicationStatus
         public var rejectionReason: String?
 
         enum CodingKeys: String, CodingKey { case status, rejectionReason = "rejection_reason" }
 
-        public init(status: String, rejectionReason: String?) {
+        public init(status: ApplicationStatus, rejectionReason: String?) {
             self.status = status
             self.rejectionReason = rejectionReason
         }
@@ -132,7 +134,7 @@ public struct Event: Sendable, Equatable, Codable {
         }
     }
 
-    public init(id: String, type: String, timestamp: String, account: String, data: Payload) {
+    public init(id: String, type: EventType, timestamp: String, account: String, data: Payload) {
         self.id = id
         self.type = type
         self.timestamp = timestamp
@@ -151,8 +153,8 @@ public struct Event: Sendable, Equatable, Codable {
     }
 
     /// `type:from>to`, the transition part of an event id.
-    public static func transition(type: String, from: String?, to: String) -> String {
-        "\(type):\(from ?? "")>\(to)"
+    public static func transition(type: EventType, from: ApplicationStatus?, to: ApplicationStatus) -> String {
+        "\(type.rawValue):\(from?.rawValue ?? "")>\(to.rawValue)"
     }
 
     /// The canonical JSON: sorted keys, no escaped slashes. Sinks sign and store exactly these bytes.
@@ -173,8 +175,8 @@ public struct Event: Sendable, Equatable, Codable {
     }
 
     /// The application's status before (for status changes) and now.
-    public var fromStatus: String? { data.previous?.status }
-    public var toStatus: String { data.application.status }
+    public var fromStatus: ApplicationStatus? { data.previous?.status }
+    public var toStatus: ApplicationStatus { data.application.status }
 }
 
 /// RFC 3339 UTC with milliseconds, as events use.

@@ -70,10 +70,10 @@ public enum ChatFormat: String, Sendable, CaseIterable {
 
     static func discord(_ t: EventText) -> [String: Any] {
         let e = Escape.markdown
-        let color: Int = switch t.event.toStatus.lowercased() {
-        case "accepted": 0x2EB67D
-        case "rejected": 0xE01E5A
-        case "submitted": 0x36C5F0
+        let color: Int = switch t.event.toStatus {
+        case .accepted: 0x2EB67D
+        case .rejected: 0xE01E5A
+        case .submitted: 0x36C5F0
         default: 0x9E9E9E
         }
         let fields = t.facts.prefix(25).map { ["name": truncate($0.0, 256), "value": truncate(e($0.1), 1024), "inline": $0.0 != "Reason"] as [String: Any] }

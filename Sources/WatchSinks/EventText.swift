@@ -1,3 +1,4 @@
+import PlivoCompliance
 import WatchCore
 
 /// How an event reads to a person; chat and mail renderers build on it.
@@ -5,8 +6,10 @@ import WatchCore
 /// Values that came from the API (alias, reason, names) are returned raw: each renderer escapes
 /// them for its own format.
 public struct EventText: Sendable {
+    /// The event described.
     public let event: Event
 
+    /// Describes `event`.
     public init(_ event: Event) { self.event = event }
 
     var application: EventApplication { event.data.application }
@@ -19,14 +22,15 @@ public struct EventText: Sendable {
         [application.countryISO2, application.numberType, application.endUserType].compactMap { $0 }.joined(separator: " · ")
     }
 
+    /// One symbol for the headline, by event type and then by the new status.
     public var emoji: String {
-        switch (event.type, event.toStatus.lowercased()) {
-        case ("compliance_application.deleted", _): "🗑️"
-        case ("compliance_application.updated", _): "✏️"
-        case (_, "accepted"): "✅"
-        case (_, "rejected"): "❌"
-        case (_, "submitted"): "📨"
-        case (_, "draft"): "📝"
+        switch (event.type, event.toStatus) {
+        case (.deleted, _): "🗑️"
+        case (.updated, _): "✏️"
+        case (_, .accepted): "✅"
+        case (_, .rejected): "❌"
+        case (_, .submitted): "📨"
+        case (_, .draft): "📝"
         default: "ℹ️"
         }
     }
@@ -34,20 +38,20 @@ public struct EventText: Sendable {
     /// What happened, without the name: "accepted", "rejected: <reason>", "created (draft)".
     public var verb: String {
         switch event.type {
-        case "compliance_application.created": return "created (\(event.toStatus))"
-        case "compliance_application.deleted": return "deleted"
-        case "compliance_application.updated":
+        case .created: return "created (\(event.toStatus))"
+        case .deleted: return "deleted"
+        case .updated:
             if let reason = application.rejectionReason { return "updated: \(reason)" }
             return "updated (documents changed)"
-        default:
-            if event.toStatus.lowercased() == "rejected", let reason = application.rejectionReason { return "rejected: \(reason)" }
-            return event.toStatus
+        case .statusChanged:
+            if event.toStatus == .rejected, let reason = application.rejectionReason { return "rejected: \(reason)" }
+            return event.toStatus.rawValue
         }
     }
 
     /// "submitted → accepted", or the status alone when there was no previous one.
     public var transition: String {
-        guard let from = event.fromStatus, event.type == "compliance_application.status_changed" else { return event.toStatus }
+        guard let from = event.fromStatus, event.type == .statusChanged else { return event.toStatus.rawValue }
         return "\(from) → \(event.toStatus)"
     }
 

@@ -24,10 +24,10 @@ public struct MailMessage: Sendable {
     public func subject(for event: Event) -> String {
         let text = EventText(event)
         let what = switch event.type {
-        case "compliance_application.created": "created (\(event.toStatus))"
-        case "compliance_application.deleted": "deleted"
-        case "compliance_application.updated": "updated"
-        default: text.transition
+        case .created: "created (\(event.toStatus))"
+        case .deleted: "deleted"
+        case .updated: "updated"
+        case .statusChanged: text.transition
         }
         return Self.clean("\(subjectPrefix) \(text.name): \(what)")
     }
@@ -48,7 +48,7 @@ public struct MailMessage: Sendable {
             "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=UTF-8",
             "Content-Transfer-Encoding: quoted-printable",
-            "X-Compliance-Watch-Event: \(Self.token(event.type))",
+            "X-Compliance-Watch-Event: \(Self.token(event.type.rawValue))",
         ]
         headers = headers.map { Self.foldIfNeeded($0) }
         var body = "\(text.emoji) \(text.name) \(text.verb)\n\n"

@@ -44,7 +44,7 @@ final class ScriptedSink: Sink, @unchecked Sendable {
         if let failure { throw DeliveryError("scripted \(failure)", disposition: failure) }
     }
 
-    var deliveredStatuses: [String] { lock.withLock { delivered.map(\.toStatus) } }
+    var deliveredStatuses: [String] { lock.withLock { delivered.map(\.toStatus.rawValue) } }
 }
 
 private func dispatcher(_ sink: any Sink, _ store: StateStore, maxAttempts: Int = 3, maxAge: Duration = .seconds(3600)) -> Dispatcher {

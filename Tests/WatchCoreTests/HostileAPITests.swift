@@ -31,7 +31,7 @@ struct HostileAPITests {
         try await f.setFaults("{}")
         try await f.review(ids[2], "accepted")
         let events = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(events.map(\.type) == ["compliance_application.status_changed"])
+        #expect(events.map(\.type) == [EventType.statusChanged])
         #expect(events.first?.toStatus == "accepted")
         #expect(try f.store.problems().isEmpty, "a good answer clears the problem")
         #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty)
@@ -51,12 +51,12 @@ struct HostileAPITests {
         try await f.control("/_sandbox/applications/\(ids[0])/vanish", #"{"for_s": 600}"#)
         #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty, "one miss is not a deletion")
         let deleted = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(deleted.map(\.type) == ["compliance_application.deleted"])
+        #expect(deleted.map(\.type) == [EventType.deleted])
         events += deleted
 
         try await f.control("/_sandbox/applications/\(ids[0])/vanish", #"{"for_s": 0}"#)
         let back = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(back.map(\.type) == ["compliance_application.created"])
+        #expect(back.map(\.type) == [EventType.created])
         #expect(back.first?.data.previous?.status == "deleted", "created, and it says it was deleted before")
         events += back
         #expect(try f.store.snapshots(account: PollFixture.authId)[ids[0]]?.version == 3, "the version went on: 1 rejected, 2 deleted, 3 created")
@@ -79,7 +79,7 @@ struct HostileAPITests {
         // A row squatting on app-a's next event id (a bug elsewhere, or a hand-edited database).
         let taken = Event.makeId(
             salt: salt, account: "MA1", applicationId: "app-a", version: 1,
-            transition: Event.transition(type: "compliance_application.created", from: nil, to: "submitted"))
+            transition: Event.transition(type: EventType.created, from: nil, to: "submitted"))
         try store.writer.write { db in
             try db.execute(
                 sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, 'MA1', 'other', 'x', ?, 0)",
@@ -126,7 +126,7 @@ struct HostileAPITests {
         events += try await poller.runCycle(full: true, logger: .quiet).events
 
         for event in events {
-            #expect(event.type == "compliance_application.status_changed", "\(event.type) \(event.fromStatus ?? "-") → \(event.toStatus)")
+            #expect(event.type == EventType.statusChanged, "\(event.type) \(event.fromStatus ?? "-") → \(event.toStatus)")
             #expect(event.toStatus == "accepted")
             #expect(ids.prefix(10).contains(event.data.application.complianceApplicationId))
         }

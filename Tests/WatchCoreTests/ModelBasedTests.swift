@@ -269,10 +269,10 @@ struct Walk {
             if let start = baseline[id] { observed.append(start) }
             var previousTo: ObservableState? = baseline[id]
             for event in appEvents {
-                let from = event.data.previous.map { ObservableState(status: $0.status.lowercased(), reason: $0.status.lowercased() == "rejected" ? $0.rejectionReason : nil) }
-                let to = event.type == "compliance_application.deleted" ? .deleted : ObservableState(
-                    status: event.toStatus.lowercased(),
-                    reason: event.toStatus.lowercased() == "rejected" ? event.data.application.rejectionReason : nil)
+                let from = event.data.previous.map { ObservableState(status: $0.status.normalized, reason: $0.status.normalized == "rejected" ? $0.rejectionReason : nil) }
+                let to = event.type == EventType.deleted ? .deleted : ObservableState(
+                    status: event.toStatus.normalized,
+                    reason: event.toStatus.normalized == "rejected" ? event.data.application.rejectionReason : nil)
                 if from != previousTo {
                     problems.append("\(id.prefix(8)): \(event.type) from \(from?.description ?? "nothing") does not follow \(previousTo?.description ?? "nothing")")
                 }

@@ -23,7 +23,7 @@ struct PollerTests {
         #expect(!hot.full)
         let changes = Dictionary(uniqueKeysWithValues: hot.events.map { ($0.data.application.complianceApplicationId, $0) })
         #expect(hot.events.count == 2)
-        #expect(changes[ids[0]]?.type == "compliance_application.status_changed")
+        #expect(changes[ids[0]]?.type == EventType.statusChanged)
         #expect(changes[ids[0]]?.fromStatus == "submitted")
         #expect(changes[ids[0]]?.toStatus == "accepted")
         #expect(changes[ids[1]]?.data.application.rejectionReason == "Address proof is older than 3 months")
@@ -54,7 +54,7 @@ struct PollerTests {
         _ = try await f.seed(7, statuses: #"{"accepted": 1}"#)
         let report = try await f.poller(announceExisting: true).runCycle(full: true, logger: .quiet)
         #expect(report.events.count == 7)
-        #expect(report.events.allSatisfy { $0.type == "compliance_application.created" && $0.data.previous == nil })
+        #expect(report.events.allSatisfy { $0.type == EventType.created && $0.data.previous == nil })
     }
 
     @Test("created after the baseline, rejection reason updates, and deletes confirmed by 404")
@@ -70,12 +70,12 @@ struct PollerTests {
             alias: "new-app", endUserId: user.id, documentIds: [], requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business"))
         try await f.review(ids[0], "rejected", reason: "first reason")
         var events = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(Set(events.map(\.type)) == ["compliance_application.created", "compliance_application.status_changed"])
-        #expect(events.first { $0.type == "compliance_application.created" }?.data.application.complianceApplicationId == created.id)
+        #expect(Set(events.map(\.type)) == [EventType.created, EventType.statusChanged])
+        #expect(events.first { $0.type == EventType.created }?.data.application.complianceApplicationId == created.id)
 
         try await f.review(ids[0], "rejected", reason: "second reason")
         events = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(events.map(\.type) == ["compliance_application.updated"])
+        #expect(events.map(\.type) == [EventType.updated])
         #expect(events[0].data.previous?.rejectionReason == "first reason")
         #expect(events[0].data.application.rejectionReason == "second reason")
 
@@ -84,7 +84,7 @@ struct PollerTests {
         #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty)
         #expect(try f.store.snapshots(account: PollFixture.authId)[ids[1]]?.missedScans == 1)
         events = try await poller.runCycle(full: false, logger: .quiet).events
-        #expect(events.map(\.type) == ["compliance_application.deleted"])
+        #expect(events.map(\.type) == [EventType.deleted])
         #expect(events[0].data.application.complianceApplicationId == ids[1])
         #expect(try f.store.snapshots(account: PollFixture.authId)[ids[1]] == nil)
         #expect(try f.store.tombstones(account: PollFixture.authId)[ids[1]]?.version == 1, "the tombstone keeps its version")
@@ -115,7 +115,7 @@ struct PollerTests {
         // Every event is a real transition to accepted, of an application that was reviewed.
         let changedBefore = Set(ids.prefix(10))
         for event in events {
-            #expect(event.type == "compliance_application.status_changed")
+            #expect(event.type == EventType.statusChanged)
             #expect(event.toStatus == "accepted")
             #expect(changedBefore.contains(event.data.application.complianceApplicationId))
         }
@@ -149,7 +149,7 @@ struct PollerTests {
         try await f.setFaults("{}")
         let recovered = try await poller.runCycle(full: false, logger: .quiet).events
             + (try await poller.runCycle(full: false, logger: .quiet).events)
-        #expect(recovered.map(\.type) == ["compliance_application.status_changed", "compliance_application.deleted"])
+        #expect(recovered.map(\.type) == [EventType.statusChanged, EventType.deleted])
     }
 
     @Test("429 from the account limit is retried through, honouring the pause")
@@ -175,7 +175,7 @@ struct PollerTests {
         let ids = try await f.seed(3)
         let poller = f.poller(sinks: [
             SinkRoute(name: "all", filter: EventFilter()),
-            SinkRoute(name: "approvals", filter: EventFilter(types: ["compliance_application.status_changed"], to: ["accepted"])),
+            SinkRoute(name: "approvals", filter: EventFilter(types: [EventType.statusChanged], to: ["accepted"])),
         ])
         _ = try await poller.runCycle(full: true, logger: .quiet)
         try await f.review(ids[0], "accepted")

@@ -12,15 +12,15 @@ func makeEvent(
         endUserType: "business", countryISO2: "FR", numberType: "mobile", complianceRequirementId: "4ae473b0",
         documents: [ApplicationDocument(documentId: "4a9599cc", name: "Proof of Address", documentName: "acme utility bill")],
         createdAt: PlivoTimestamp(raw: "2021-02-08T19:32:33.240504+00:00"))
-    let type = from == nil ? "compliance_application.created" : "compliance_application.status_changed"
+    let type = from == nil ? EventType.created : EventType.statusChanged
     return Event(
         id: Event.makeId(
             salt: "fixture", account: "MA1", applicationId: app, version: version,
-            transition: Event.transition(type: type, from: from, to: to)), type: type,
+            transition: Event.transition(type: type, from: from.map { ApplicationStatus($0) }, to: ApplicationStatus(to))), type: type,
         timestamp: "2026-11-25T10:00:03.123Z", account: "MAXXXXXXXXXXXXXXXXXX",
         data: .init(
             application: EventApplication(application),
-            previous: from.map { .init(status: $0, rejectionReason: nil) },
+            previous: from.map { .init(status: ApplicationStatus($0), rejectionReason: nil) },
             detectedAt: "2026-11-25T10:00:03.123Z"))
 }
 

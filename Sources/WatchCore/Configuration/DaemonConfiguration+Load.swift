@@ -1,13 +1,8 @@
 import Foundation
+import PlivoCompliance
 internal import TOMLKit
 
 extension DaemonConfiguration {
-    /// Event types a sink filter may name.
-    public static let eventTypes = [
-        "compliance_application.created", "compliance_application.status_changed",
-        "compliance_application.updated", "compliance_application.deleted",
-    ]
-
     /// Reads and validates a configuration file.
     ///
     /// - Parameters:
@@ -141,10 +136,17 @@ extension DaemonConfiguration {
                     }
                     var filter = EventFilter()
                     if let f = t.table("filter") {
-                        filter = EventFilter(types: f.strings("types"), from: f.strings("from"), to: f.strings("to"))
-                        for unknown in filter.types where !Self.eventTypes.contains(unknown) {
-                            f.problem("types", "'\(unknown)' is not an event type (\(Self.eventTypes.joined(separator: ", ")))")
+                        var types: [EventType] = []
+                        for name in f.strings("types") {
+                            if let type = EventType(rawValue: name) {
+                                types.append(type)
+                            } else {
+                                f.problem("types", "'\(name)' is not an event type (\(EventType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                            }
                         }
+                        let from = f.strings("from").map { ApplicationStatus($0) }
+                        let to = f.strings("to").map { ApplicationStatus($0) }
+                        filter = EventFilter(types: types, from: from, to: to)
                         f.rejectUnknownKeys()
                     }
                     var settings: [String: SinkSettings.SettingValue] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import PlivoCompliance
 
 /// Everything the daemon needs, validated once at load and never re-read mid-cycle.
 ///
@@ -121,25 +122,25 @@ public struct SinkSettings: Sendable {
 
 /// Which events a sink receives: every listed criterion must match; an empty list matches all.
 public struct EventFilter: Sendable, Equatable {
-    /// Event types, e.g. `compliance_application.status_changed`.
-    public var types: [String]
-    /// Previous statuses (status changes only), compared case-insensitively.
-    public var from: [String]
-    /// New statuses, compared case-insensitively.
-    public var to: [String]
+    /// Event types.
+    public var types: [EventType]
+    /// Previous statuses (for `created` after a deletion: `deleted`).
+    public var from: [ApplicationStatus]
+    /// New statuses.
+    public var to: [ApplicationStatus]
 
-    public init(types: [String] = [], from: [String] = [], to: [String] = []) {
+    /// Creates a filter; empty lists match everything.
+    public init(types: [EventType] = [], from: [ApplicationStatus] = [], to: [ApplicationStatus] = []) {
         self.types = types
         self.from = from
         self.to = to
     }
 
     /// Whether an event of `type` moving `from` → `to` passes.
-    public func matches(type: String, from previous: String?, to current: String?) -> Bool {
-        func hit(_ list: [String], _ value: String?) -> Bool {
-            list.isEmpty || list.contains { $0.caseInsensitiveCompare(value ?? "") == .orderedSame }
-        }
-        return hit(types, type) && hit(from, previous) && hit(to, current)
+    public func matches(type: EventType, from previous: ApplicationStatus?, to current: ApplicationStatus) -> Bool {
+        (types.isEmpty || types.contains(type))
+            && (from.isEmpty || previous.map(from.contains) == true)
+            && (to.isEmpty || to.contains(current))
     }
 }
 

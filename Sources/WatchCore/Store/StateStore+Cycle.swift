@@ -188,9 +188,9 @@ extension StateStore {
                 let previousPayload: Event.Previous? = previous.map {
                     $0.deletedAt != nil
                         ? .init(status: "deleted", rejectionReason: nil)
-                        : .init(status: $0.status.rawValue, rejectionReason: $0.rejectionReason)
+                        : .init(status: $0.status, rejectionReason: $0.rejectionReason)
                 }
-                let to = change == .deleted ? "deleted" : snapshot.status.rawValue
+                let to: ApplicationStatus = change == .deleted ? "deleted" : snapshot.status
                 var event = Event(
                     id: "", type: type, timestamp: stamp, account: outcome.account,
                     data: .init(application: snapshot.application, previous: previousPayload, detectedAt: stamp))
@@ -207,7 +207,7 @@ extension StateStore {
                 }
                 try db.execute(
                     sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
+                    arguments: [event.id, outcome.account, snapshot.applicationId, type.rawValue, body, now])
                 let seq = db.lastInsertedRowID
                 for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
                     try db.execute(

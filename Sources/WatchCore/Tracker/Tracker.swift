@@ -19,13 +19,13 @@ public enum Tracker {
         case deleted
 
         /// The event type it produces, if any.
-        public var eventType: String? {
+        public var eventType: EventType? {
             switch self {
             case .unchanged, .baseline: nil
-            case .created: "compliance_application.created"
-            case .statusChanged: "compliance_application.status_changed"
-            case .updated: "compliance_application.updated"
-            case .deleted: "compliance_application.deleted"
+            case .created: .created
+            case .statusChanged: .statusChanged
+            case .updated: .updated
+            case .deleted: .deleted
             }
         }
     }

@@ -29,9 +29,9 @@ extension ComplianceWatchCommand {
             print("[delivery] max_attempts = \(c.delivery.maxAttempts.map(String.init) ?? "unlimited"), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
             for (sink, configured) in zip(sinks, c.sinks) {
                 var filter: [String] = []
-                if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.joined(separator: ","))") }
-                if !configured.filter.from.isEmpty { filter.append("from \(configured.filter.from.joined(separator: ","))") }
-                if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.joined(separator: ","))") }
+                if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.map(\.rawValue).joined(separator: ","))") }
+                if !configured.filter.from.isEmpty { filter.append("from \(configured.filter.from.map(\.rawValue).joined(separator: ","))") }
+                if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.map(\.rawValue).joined(separator: ","))") }
                 var target = ""
                 if let webhook = sink as? WebhookSink {
                     target = "; url = \(HTTPTransportError.redact(webhook.configuration.url))"

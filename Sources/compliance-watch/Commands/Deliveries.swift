@@ -44,8 +44,8 @@ extension ComplianceWatchCommand {
                 if json {
                     try JSONOutput.print(records.map { r in
                         JSONOutput.Delivery(
-                            eventId: r.event.id, sink: r.sink, state: r.state.rawValue, attempts: r.attempts, type: r.event.type,
-                            applicationId: r.applicationId, from: Nullable(r.event.fromStatus), to: r.event.toStatus,
+                            eventId: r.event.id, sink: r.sink, state: r.state.rawValue, attempts: r.attempts, type: r.event.type.rawValue,
+                            applicationId: r.applicationId, from: Nullable(r.event.fromStatus?.rawValue), to: r.event.toStatus.rawValue,
                             lastError: Nullable(r.lastError), createdAt: EventTime.format(r.createdAt),
                             nextAttemptAt: Nullable(r.state == .pending ? EventTime.format(r.nextAttemptAt) : nil),
                             deliveredAt: Nullable(r.deliveredAt.map(EventTime.format)), blockedBy: Nullable(blocker(r)))

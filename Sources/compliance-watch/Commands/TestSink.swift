@@ -43,7 +43,7 @@ extension ComplianceWatchCommand {
                 endUserType: "business", countryISO2: "FR", numberType: "mobile")
             var event = Event(
                 id: "evt_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(23),
-                type: "compliance_application.status_changed", timestamp: stamp, account: "test",
+                type: .statusChanged, timestamp: stamp, account: "test",
                 data: .init(application: EventApplication(application), previous: .init(status: "submitted", rejectionReason: nil), detectedAt: stamp))
             event.test = true
             do {

@@ -56,7 +56,7 @@ public struct Watcher: Service {
             } catch {
                 failures += 1
                 wait = retryWait(failures: failures, retryAfter: error.retryAfter)
-                if full, case .api = error, (try? poller.store.pollState(account: poller.account).baselineDone) == true {
+                if full, case .api = error, storeRead("poll state", { try poller.store.pollState(account: poller.account) })?.baselineDone == true {
                     // A failed full sync is retried with its own backoff; hot scans go on meanwhile.
                     fullFailures += 1
                     nextFullSync = ContinuousClock.now + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
@@ -105,11 +105,12 @@ public struct Watcher: Service {
     func checkStall(now: Date = Date()) {
         let limit = Backoff.seconds(stallAfter)
         var reasons: [String] = []
-        if let state = try? poller.store.pollState(account: poller.account), case let since = state.lastSuccessAt ?? startedAt,
+        if let state = storeRead("poll state", { try poller.store.pollState(account: poller.account) }),
+           case let since = state.lastSuccessAt ?? startedAt,
            now.timeIntervalSince(since) > limit {
             reasons.append("no complete poll since \(EventTime.format(since)): \(state.lastError ?? "no answer yet")")
         }
-        if let problems = try? poller.store.problems() {
+        if let problems = storeRead("unconfirmed applications", { try poller.store.problems() }) {
             let stuck = problems.filter { $0.account == poller.account && now.timeIntervalSince($0.since) > limit }
             if let first = stuck.first {
                 reasons.append("\(stuck.count) application\(stuck.count == 1 ? "" : "s") unconfirmed since \(EventTime.format(first.since)) (\(first.applicationId): \(first.problem))")
@@ -161,7 +162,7 @@ public struct Watcher: Service {
             "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
         ])
         if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
-        let summary = try? poller.store.summary()
+        let summary = storeRead("status summary", { try poller.store.summary() })
         status.update {
             $0.lastPollAt = Date()
             $0.lastPollOK = report.complete
@@ -187,6 +188,17 @@ public struct Watcher: Service {
             notes.append("sink \(sink): \(blocked.count) application\(blocked.count == 1 ? "" : "s") blocked by dead letters")
         }
         return notes
+    }
+
+    /// A read for logs and the status line: a failure is logged (the store is failing, which the
+    /// next cycle also reports) and the caller goes on without the value.
+    private func storeRead<T>(_ what: String, _ read: () throws -> T) -> T? {
+        do {
+            return try read()
+        } catch {
+            logger.error("cannot read \(what) from the state database", metadata: ["cw.error": "\(error)"])
+            return nil
+        }
     }
 
     private func jittered(_ duration: Duration) -> Duration {

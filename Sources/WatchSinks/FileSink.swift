@@ -42,6 +42,8 @@ public actor FileSink: Sink {
     /// Event ids known to be in the file: the tail found at first open, then every line this
     /// process wrote, the newest ``rememberedIds`` of them.
     private var knownIds: Set<String> = []
+    /// The newest fsynced head while the state database has not recorded it.
+    private var unrecordedHead: AuditHead?
     private var knownOrder: [String] = []
     static let rememberedIds = 10_000
 
@@ -63,6 +65,7 @@ public actor FileSink: Sink {
         let ticket = knownIds.contains(event.id) ? written : try append(event)
         do {
             try await flush(upTo: ticket)
+            try recordHeadIfBehind()
         } catch let error as DeliveryError {
             throw error
         } catch {
@@ -109,6 +112,17 @@ public actor FileSink: Sink {
         return written
     }
 
+    /// Records the newest fsynced head in the state database, if it is not there yet.
+    private func recordHeadIfBehind() throws(DeliveryError) {
+        guard let pending = unrecordedHead, let store else { return }
+        do {
+            try store.setAuditHead(sink: name, head: pending)
+            unrecordedHead = nil
+        } catch {
+            throw .retryable("written and fsynced, but cannot record the chain head in the state database: \(error)")
+        }
+    }
+
     private func flush(upTo ticket: Int) async throws {
         if flushed >= ticket { return }
         if flushing {
@@ -133,7 +147,17 @@ public actor FileSink: Sink {
             for fd in fds where retired.contains(fd) { close(fd) }
             retired.removeAll { fds.contains($0) }
             flushed = max(flushed, target)
-            if let snapshot { try? store?.setAuditHead(sink: name, head: snapshot) }
+            if let snapshot { unrecordedHead = snapshot }
+            do {
+                try recordHeadIfBehind()
+            } catch {
+                // On disk, but the database's head is behind: a later verify would call the file
+                // too long. The deliveries are retried (their lines are not written again) until
+                // the head is recorded.
+                waiters.forEach { $0.continuation.resume(throwing: error) }
+                waiters.removeAll()
+                throw error
+            }
             let ready = waiters.filter { $0.ticket <= flushed }
             waiters.removeAll { $0.ticket <= flushed }
             ready.forEach { $0.continuation.resume() }
@@ -180,7 +204,12 @@ public actor FileSink: Sink {
     /// The chain's head: the newer of the file's last line and the database's record.
     private func currentHead() throws(DeliveryError) -> AuditHead {
         if let head { return head }
-        let recorded = try? store?.auditHead(sink: name)
+        let recorded: AuditHead?
+        do {
+            recorded = try store?.auditHead(sink: name)
+        } catch {
+            throw .retryable("cannot read the chain head from the state database: \(error)")
+        }
         let (tail, ids) = Self.tail(of: configuration.path)
         ids.forEach(remember)
         let chosen: AuditHead

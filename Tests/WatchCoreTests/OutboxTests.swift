@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PlivoCompliance
 import Testing
 @testable import WatchCore
@@ -29,7 +30,32 @@ private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts:
 struct OutboxTests {
     @Test("migrations are named and applied in order")
     func migrations() throws {
-        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state"])
+        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json"])
+    }
+
+    @Test("a database written before v6 keeps its document ids, now stored as JSON")
+    func documentIdsMigrate() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let old = try DatabaseQueue(path: path)
+        try StateStore.migrator.migrate(old, upTo: "v5-delivery-skipped-state")
+        try old.write { db in
+            for (id, joined) in [("two", "doc-b,doc-a"), ("none", "")] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO application (account, id, status, documentIds, body, version, firstSeenAt, lastSeenAt)
+                        VALUES ('MA1', ?, 'submitted', ?, '{}', 1, 0, 0)
+                        """,
+                    arguments: [id, joined])
+            }
+        }
+        try old.close()
+        let store = try StateStore.open(path: path)
+        let snapshots = try store.snapshots(account: "MA1")
+        #expect(snapshots["two"]?.documentIds == ["doc-b", "doc-a"])
+        #expect(snapshots["none"]?.documentIds == [])
+        let stored = try store.writer.read { try String.fetchAll($0, sql: "SELECT documentIds FROM application ORDER BY id") }
+        #expect(stored == ["[]", #"["doc-b","doc-a"]"#])
     }
 
     @Test("a file database opens in WAL mode, and a second open sees the same data")

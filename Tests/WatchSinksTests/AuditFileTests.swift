@@ -16,6 +16,25 @@ struct AuditFileTests {
         return (path, lines, sink)
     }
 
+    @Test("a head the state database cannot record is retried, and the line is never written twice")
+    func unrecordedHead() async throws {
+        let dir = try temporaryDirectory()
+        let statePath = dir.appendingPathComponent("state.db").path
+        _ = try StateStore.open(path: statePath)
+        let readOnly = try StateStore.openReadOnly(path: statePath)
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: readOnly)
+        let event = makeEvent()
+        for _ in 0..<2 {
+            let error = await #expect(throws: DeliveryError.self) { try await sink.deliver(event) }
+            #expect(error?.disposition == .retry)
+            #expect(error?.message.contains("cannot record the chain head") == true)
+        }
+        let lines = try #require(FileManager.default.contents(atPath: path)).split(separator: 0x0A)
+        #expect(lines.count == 1)
+        #expect(try readOnly.auditHead(sink: "audit") == nil)
+    }
+
     func join(_ lines: [Data]) -> Data {
         lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
     }

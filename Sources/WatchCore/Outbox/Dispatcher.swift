@@ -105,7 +105,14 @@ public struct Dispatcher: Sendable {
     }
 
     private func sleepUntilNextDue() -> Duration {
-        guard let next = try? store.nextDueAt(sink: sink.name) else { return idlePoll }
+        let next: Date?
+        do {
+            next = try store.nextDueAt(sink: sink.name)
+        } catch {
+            logger.error("cannot read the next due delivery", metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"])
+            return idlePoll
+        }
+        guard let next else { return idlePoll }
         let seconds = max(0.005, min(next.timeIntervalSinceNow, Backoff.seconds(idlePoll)))
         return .milliseconds(Int64(seconds * 1000))
     }

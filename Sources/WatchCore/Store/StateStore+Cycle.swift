@@ -105,8 +105,7 @@ extension StateStore {
     private func snapshots(account: String, where condition: String) throws -> [String: Snapshot] {
         try writer.read { db in
             var result: [String: Snapshot] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM application WHERE account = ? AND \(condition)", arguments: [account]) {
-                let snapshot = Self.snapshot(row)
+            for snapshot in try Snapshot.fetchAll(db, sql: "SELECT * FROM application WHERE account = ? AND \(condition)", arguments: [account]) {
                 result[snapshot.applicationId] = snapshot
             }
             return result
@@ -125,33 +124,11 @@ extension StateStore {
             """).map { ($0["account"], $0["id"], $0["problem"], Date(timeIntervalSince1970: $0["problemSince"])) }
     }
 
-    static func snapshot(_ row: Row) -> Snapshot {
-        let documents: String = row["documentIds"]
-        var snapshot = Snapshot(
-            account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
-            rejectionReason: row["rejectionReason"], documentIds: documents.isEmpty ? [] : documents.components(separatedBy: ","),
-            body: row["body"], version: row["version"])
-        snapshot.missedScans = row["missedScans"]
-        snapshot.problem = row["problem"]
-        snapshot.deletedAt = (row["deletedAt"] as Double?).map(Date.init(timeIntervalSince1970:))
-        return snapshot
-    }
-
+    /// The account's poll bookkeeping; a fresh state before its first cycle.
     public func pollState(account: String) throws -> PollState {
         try writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pollState WHERE account = ?", arguments: [account]) else {
-                return PollState()
-            }
-            return Self.pollState(row)
+            try PollState.fetchOne(db, sql: "SELECT * FROM pollState WHERE account = ?", arguments: [account]) ?? PollState()
         }
-    }
-
-    static func pollState(_ row: Row) -> PollState {
-        let date = { (column: String) in (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
-        return PollState(
-            baselineDone: row["baselineDone"], lastFullSyncAt: date("lastFullSyncAt"), lastPollAt: date("lastPollAt"),
-            lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
-            lastSuccessAt: date("lastSuccessAt"))
     }
 
     /// Commits a whole cycle in one transaction; see ``commitCycle(_:sinks:)``.
@@ -207,15 +184,15 @@ extension StateStore {
                 }
                 try db.execute(
                     sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [event.id, outcome.account, snapshot.applicationId, type.rawValue, body, now])
+                    arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
                 let seq = db.lastInsertedRowID
                 for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
                     try db.execute(
                         sql: """
                             INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)
-                            VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                             """,
-                        arguments: [seq, sink.name, outcome.account, snapshot.applicationId, now, now, held[sink.name]])
+                        arguments: [seq, sink.name, outcome.account, snapshot.applicationId, DeliveryRecord.State.pending, now, now, held[sink.name]])
                 }
                 events.append(event)
                 return version
@@ -225,7 +202,7 @@ extension StateStore {
             // touches, tombstones included.
             let lookup = try db.cachedStatement(sql: "SELECT * FROM application WHERE account = ? AND id = ?")
             func stored(_ id: String) throws -> Snapshot? {
-                try Row.fetchOne(lookup, arguments: [outcome.account, id]).map(Self.snapshot)
+                try Snapshot.fetchOne(lookup, arguments: [outcome.account, id])
             }
 
             for observation in outcome.observations {
@@ -241,7 +218,7 @@ extension StateStore {
                             deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
                         """,
                     arguments: [outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
-                                s.documentIds.joined(separator: ","), s.body, version, now, now])
+                                Self.jsonArray(s.documentIds), s.body, version, now, now])
             }
             for gone in outcome.deletions {
                 guard let previous = try stored(gone.applicationId), previous.deletedAt == nil else { continue }

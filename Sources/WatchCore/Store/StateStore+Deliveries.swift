@@ -3,9 +3,11 @@ import GRDB
 
 /// A delivery of one event to one sink.
 public struct DeliveryRecord: Sendable {
-    public enum State: String, Sendable, CaseIterable {
+    /// Where a delivery stands. Stored as its raw value; every query binds it, none spells it.
+    public enum State: String, Sendable, CaseIterable, Codable {
         /// Waiting for its first or next attempt (or held behind an earlier event, or for a disabled sink).
         case pending
+        /// Accepted by the sink.
         case delivered
         /// Given up on after `max_age` / `max_attempts` or a final answer; blocks the
         /// application's later events until redelivered or skipped.
@@ -26,15 +28,6 @@ public struct DeliveryRecord: Sendable {
     public var deliveredAt: Date?
     public var event: Event
 
-    static func from(_ row: Row) throws -> DeliveryRecord {
-        DeliveryRecord(
-            eventSeq: row["eventSeq"], sink: row["sink"], account: row["account"], applicationId: row["applicationId"],
-            state: State(rawValue: row["state"]) ?? .pending, attempts: row["attempts"],
-            nextAttemptAt: Date(timeIntervalSince1970: row["nextAttemptAt"]), lastError: row["lastError"],
-            createdAt: Date(timeIntervalSince1970: row["createdAt"]),
-            deliveredAt: (row["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            event: try Event.decode(row["body"]))
-    }
 }
 
 /// An application whose events wait behind a dead delivery to one sink.
@@ -74,37 +67,42 @@ public struct StatusSummary: Sendable {
 }
 
 extension StateStore {
+    private typealias State = DeliveryRecord.State
+
     /// Pending deliveries for `sink` that are due, at most one per application: the oldest, and
     /// only when no earlier delivery of that application to this sink is pending or dead, so an
     /// application's events go out strictly in order and never past a dead letter.
     /// Applications in `busy` are skipped.
     public func dueDeliveries(sink: String, now: Date, limit: Int, busy: Set<String> = []) throws -> [DeliveryRecord] {
         try writer.read { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let waiting: [State] = [.pending, .dead]
+            let records = try SQLRequest<DeliveryRecord>(literal: """
                 SELECT d.*, e.body FROM delivery d INDEXED BY delivery_pending JOIN event e ON e.seq = d.eventSeq
-                WHERE d.sink = ? AND d.state = 'pending' AND d.nextAttemptAt <= ?
+                WHERE d.sink = \(sink) AND d.state = \(State.pending) AND d.nextAttemptAt <= \(now.timeIntervalSince1970)
                   AND NOT EXISTS (SELECT 1 FROM delivery p WHERE p.sink = d.sink AND p.account = d.account
-                                  AND p.applicationId = d.applicationId AND p.state IN ('pending', 'dead')
+                                  AND p.applicationId = d.applicationId AND p.state IN \(waiting)
                                   AND p.eventSeq < d.eventSeq)
-                ORDER BY d.eventSeq LIMIT ?
-                """, arguments: [sink, now.timeIntervalSince1970, limit + busy.count])
-            return try rows.map(DeliveryRecord.from).filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
+                ORDER BY d.eventSeq LIMIT \(limit + busy.count)
+                """).fetchAll(db)
+            return records.filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
         }
     }
 
     /// When the next pending delivery of `sink` becomes due, if any.
     public func nextDueAt(sink: String) throws -> Date? {
         try writer.read { db in
-            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM delivery WHERE sink = ? AND state = 'pending'", arguments: [sink])
-                .map(Date.init(timeIntervalSince1970:))
+            try SQLRequest<Double>(literal: "SELECT MIN(nextAttemptAt) FROM delivery WHERE sink = \(sink) AND state = \(State.pending)")
+                .fetchOne(db).map(Date.init(timeIntervalSince1970:))
         }
     }
 
+    /// Records a successful attempt.
     public func markDelivered(eventSeq: Int64, sink: String, at: Date) throws {
         try writer.write { db in
-            try db.execute(
-                sql: "UPDATE delivery SET state = 'delivered', attempts = attempts + 1, deliveredAt = ?, lastError = NULL WHERE eventSeq = ? AND sink = ?",
-                arguments: [at.timeIntervalSince1970, eventSeq, sink])
+            try db.execute(literal: """
+                UPDATE delivery SET state = \(State.delivered), attempts = attempts + 1, deliveredAt = \(at.timeIntervalSince1970),
+                    lastError = NULL WHERE eventSeq = \(eventSeq) AND sink = \(sink)
+                """)
         }
     }
 
@@ -116,9 +114,10 @@ extension StateStore {
                     sql: "UPDATE delivery SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE eventSeq = ? AND sink = ?",
                     arguments: [error, retryAt.timeIntervalSince1970, eventSeq, sink])
             } else {
-                try db.execute(
-                    sql: "UPDATE delivery SET attempts = attempts + 1, lastError = ?, state = 'dead' WHERE eventSeq = ? AND sink = ?",
-                    arguments: [error, eventSeq, sink])
+                try db.execute(literal: """
+                    UPDATE delivery SET attempts = attempts + 1, lastError = \(error), state = \(State.dead)
+                    WHERE eventSeq = \(eventSeq) AND sink = \(sink)
+                    """)
             }
         }
     }
@@ -128,7 +127,7 @@ extension StateStore {
     @discardableResult
     public func holdPending(sink: String, reason: String) throws -> Int {
         try writer.write { db in
-            try db.execute(sql: "UPDATE delivery SET lastError = ? WHERE sink = ? AND state = 'pending'", arguments: [reason, sink])
+            try db.execute(literal: "UPDATE delivery SET lastError = \(reason) WHERE sink = \(sink) AND state = \(State.pending)")
             return db.changesCount
         }
     }
@@ -150,12 +149,13 @@ extension StateStore {
     public func prepareSinks(configured: Set<String>) throws -> Int {
         try writer.write { db in
             try db.execute(sql: "DELETE FROM meta WHERE key LIKE 'sinkDisabled:%'")
-            let pending = try String.fetchAll(db, sql: "SELECT DISTINCT sink FROM delivery WHERE state = 'pending'")
+            let pending = try SQLRequest<String>(literal: "SELECT DISTINCT sink FROM delivery WHERE state = \(State.pending)").fetchAll(db)
             var killed = 0
             for sink in pending where !configured.contains(sink) {
-                try db.execute(
-                    sql: "UPDATE delivery SET state = 'dead', lastError = 'sink removed from configuration' WHERE sink = ? AND state = 'pending'",
-                    arguments: [sink])
+                try db.execute(literal: """
+                    UPDATE delivery SET state = \(State.dead), lastError = 'sink removed from configuration'
+                    WHERE sink = \(sink) AND state = \(State.pending)
+                    """)
                 killed += db.changesCount
             }
             return killed
@@ -168,13 +168,13 @@ extension StateStore {
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let sink { conditions.append("d.sink = ?"); arguments += [sink] }
-            if let state { conditions.append("d.state = ?"); arguments += [state.rawValue] }
+            if let state { conditions.append("d.state = ?"); arguments += [state] }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [limit]
-            return try Row.fetchAll(db, sql: """
+            return try DeliveryRecord.fetchAll(db, sql: """
                 SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq \(whereClause)
                 ORDER BY d.eventSeq DESC LIMIT ?
-                """, arguments: arguments).map(DeliveryRecord.from)
+                """, arguments: arguments)
         }
     }
 
@@ -194,17 +194,15 @@ extension StateStore {
     @discardableResult
     public func redeliver(eventId: String, sink: String? = nil, appendOnly: Set<String> = []) throws -> (requeued: Int, kept: [String]) {
         try writer.write { db in
-            let kept = try String.fetchAll(db, sql: """
-                SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND (? IS NULL OR sink = ?)
-                  AND state = 'delivered' ORDER BY sink
-                """, arguments: [eventId, sink, sink]).filter(appendOnly.contains)
-            try db.execute(
-                sql: """
-                    UPDATE delivery SET state = 'pending', nextAttemptAt = ?, attempts = 0
-                    WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND (? IS NULL OR sink = ?)
-                      AND NOT (state = 'delivered' AND sink IN (SELECT value FROM json_each(?)))
-                    """,
-                arguments: [Date().timeIntervalSince1970, eventId, sink, sink, Self.jsonArray(kept)])
+            let kept = try SQLRequest<String>(literal: """
+                SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId))
+                  AND (\(sink) IS NULL OR sink = \(sink)) AND state = \(State.delivered) ORDER BY sink
+                """).fetchAll(db).filter(appendOnly.contains)
+            try db.execute(literal: """
+                UPDATE delivery SET state = \(State.pending), nextAttemptAt = \(Date().timeIntervalSince1970), attempts = 0
+                WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId)) AND (\(sink) IS NULL OR sink = \(sink))
+                  AND NOT (state = \(State.delivered) AND sink IN \(kept))
+                """)
             return (db.changesCount, kept)
         }
     }
@@ -213,9 +211,10 @@ extension StateStore {
     @discardableResult
     public func redeliverDead(sink: String) throws -> Int {
         try writer.write { db in
-            try db.execute(
-                sql: "UPDATE delivery SET state = 'pending', nextAttemptAt = ?, attempts = 0 WHERE sink = ? AND state = 'dead'",
-                arguments: [Date().timeIntervalSince1970, sink])
+            try db.execute(literal: """
+                UPDATE delivery SET state = \(State.pending), nextAttemptAt = \(Date().timeIntervalSince1970), attempts = 0
+                WHERE sink = \(sink) AND state = \(State.dead)
+                """)
             return db.changesCount
         }
     }
@@ -226,13 +225,12 @@ extension StateStore {
     @discardableResult
     public func skip(eventId: String, sink: String, at: Date = Date()) throws -> Int {
         try writer.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE delivery SET state = 'skipped',
-                        lastError = 'skipped by operator at ' || ? || COALESCE(' (was: ' || lastError || ')', '')
-                    WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND sink = ? AND state IN ('pending', 'dead')
-                    """,
-                arguments: [EventTime.format(at), eventId, sink])
+            let open: [State] = [.pending, .dead]
+            try db.execute(literal: """
+                UPDATE delivery SET state = \(State.skipped),
+                    lastError = 'skipped by operator at ' || \(EventTime.format(at)) || COALESCE(' (was: ' || lastError || ')', '')
+                WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId)) AND sink = \(sink) AND state IN \(open)
+                """)
             return db.changesCount
         }
     }
@@ -251,18 +249,18 @@ extension StateStore {
     /// and how many wait.
     public func blocked() throws -> [BlockedApplication] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: """
+            try SQLRequest<Row>(literal: """
                 SELECT b.sink, b.account, b.applicationId, e.id AS eventId, b.lastError,
                        (SELECT COUNT(*) FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
-                          AND w.applicationId = b.applicationId AND w.state = 'pending' AND w.eventSeq > b.eventSeq) AS waiting
+                          AND w.applicationId = b.applicationId AND w.state = \(State.pending) AND w.eventSeq > b.eventSeq) AS waiting
                 FROM delivery b JOIN event e ON e.seq = b.eventSeq
-                WHERE b.state = 'dead' AND b.eventSeq = (
+                WHERE b.state = \(State.dead) AND b.eventSeq = (
                     SELECT MIN(f.eventSeq) FROM delivery f WHERE f.sink = b.sink AND f.account = b.account
-                      AND f.applicationId = b.applicationId AND f.state = 'dead')
+                      AND f.applicationId = b.applicationId AND f.state = \(State.dead))
                   AND EXISTS (SELECT 1 FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
-                      AND w.applicationId = b.applicationId AND w.state = 'pending' AND w.eventSeq > b.eventSeq)
+                      AND w.applicationId = b.applicationId AND w.state = \(State.pending) AND w.eventSeq > b.eventSeq)
                 ORDER BY b.sink, b.eventSeq
-                """).map {
+                """).fetchAll(db).map {
                 BlockedApplication(
                     sink: $0["sink"], account: $0["account"], applicationId: $0["applicationId"], blockingEventId: $0["eventId"],
                     reason: $0["lastError"] ?? "dead", waiting: $0["waiting"])
@@ -288,7 +286,7 @@ extension StateStore {
             let deliveries = try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery GROUP BY sink, state ORDER BY sink, state")
                 .map { (sink: $0["sink"] as String, state: $0["state"] as String, count: $0["n"] as Int) }
             let polls = try Row.fetchAll(db, sql: "SELECT * FROM pollState ORDER BY account").map { row in
-                (account: row["account"] as String, state: Self.pollState(row))
+                (account: row["account"] as String, state: PollState(row: row))
             }
             let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
             let disabled = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
@@ -297,12 +295,12 @@ extension StateStore {
                         reason: parts.count > 1 ? parts[1] : "", at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0))
             }
             let problems = try Self.problems(db)
-            let health = try Row.fetchAll(db, sql: """
+            let health = try SQLRequest<Row>(literal: """
                 SELECT sink, COUNT(*) AS n,
-                       (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = 'pending' AND l.attempts > 0
+                       (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = \(State.pending) AND l.attempts > 0
                         ORDER BY l.nextAttemptAt DESC LIMIT 1) AS lastError
-                FROM delivery d WHERE state = 'pending' AND attempts > 0 GROUP BY sink ORDER BY sink
-                """).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
+                FROM delivery d WHERE state = \(State.pending) AND attempts > 0 GROUP BY sink ORDER BY sink
+                """).fetchAll(db).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
             return StatusSummary(
                 applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
                 disabledSinks: disabled, problems: problems, health: health, blocked: [])
@@ -311,6 +309,6 @@ extension StateStore {
 
     /// Pending deliveries across sinks.
     public func pendingCount() throws -> Int {
-        try writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM delivery WHERE state = 'pending'") ?? 0 }
+        try writer.read { try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM delivery WHERE state = \(State.pending)").fetchOne($0) ?? 0 }
     }
 }

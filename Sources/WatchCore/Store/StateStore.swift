@@ -170,6 +170,17 @@ public struct StateStore: Sendable {
                 CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq);
                 """)
         }
+        migrator.registerMigration("v6-document-ids-as-json") { db in
+            // Document ids were joined with commas; a JSON array cannot be misread if an id ever
+            // holds one.
+            let rows = try Row.fetchAll(db, sql: "SELECT account, id, documentIds FROM application")
+            let update = try db.makeStatement(sql: "UPDATE application SET documentIds = ? WHERE account = ? AND id = ?")
+            for row in rows {
+                let joined: String = row["documentIds"]
+                let ids = joined.isEmpty ? [] : joined.components(separatedBy: ",")
+                try update.execute(arguments: [Self.jsonArray(ids), row["account"], row["id"]])
+            }
+        }
         return migrator
     }
 

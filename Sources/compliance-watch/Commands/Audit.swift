@@ -51,8 +51,14 @@ extension ComplianceWatchCommand {
                         throw ExitCodes.config
                     }
                     let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
-                    let store = try? StateStore.openReadOnly(path: configuration.state.path)
-                    let heads = (try? store?.auditHeads()) ?? [:]
+                    var store: StateStore?
+                    var heads: [String: AuditHead] = [:]
+                    do {
+                        store = try StateStore.openReadOnly(path: configuration.state.path)
+                        heads = try store?.auditHeads() ?? [:]
+                    } catch {
+                        printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")
+                    }
                     let match = heads.first { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }
                     head = match?.value
                     if let store, let sink = match?.key {
@@ -73,7 +79,13 @@ extension ComplianceWatchCommand {
             /// the first event in the files on, that the files do not hold.
             static func holes(in inputs: [(name: String, data: Data)], sink: String, store: StateStore) -> [String] {
                 let entries = inputs.flatMap { AuditChain.entries($0.data) }
-                guard let deliveries = try? store.auditDeliveries(sink: sink) else { return [] }
+                let deliveries: [(eventId: String, state: DeliveryRecord.State, deliveredAt: Date?)]
+                do {
+                    deliveries = try store.auditDeliveries(sink: sink)
+                } catch {
+                    printError("warning: cannot read deliveries, so holes are not checked: \(error)")
+                    return []
+                }
                 let present = Set(entries.map(\.eventId))
                 // Files that start after seq 1 are the newer part of a rotated set: older events
                 // are in files not given, so only events from the first one given on are expected.

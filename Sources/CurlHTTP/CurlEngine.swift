@@ -13,6 +13,8 @@ final class CurlEngine: @unchecked Sendable {
         var pending: [CurlTransfer] = []
         var cancelled: [CurlTransfer] = []
         var stopping = false
+        /// Set under the lock together with `curl_multi_cleanup`, so no wakeup can reach a freed handle.
+        var closed = false
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -38,26 +40,30 @@ final class CurlEngine: @unchecked Sendable {
         let accepted = inbox.withLock { inbox in
             guard !inbox.stopping else { return false }
             inbox.pending.append(transfer)
+            curl_multi_wakeup(multi)
             return true
         }
-        guard accepted else {
-            transfer.finish(.failure(CancellationError()))
-            return
-        }
-        curl_multi_wakeup(multi)
+        if !accepted { transfer.finish(.failure(CancellationError())) }
     }
 
     /// Aborts a transfer wherever it is: queued, running, or already done (then a no-op).
     func cancel(_ transfer: CurlTransfer) {
         transfer.cancelled.store(true, ordering: .sequentiallyConsistent)
-        inbox.withLock { $0.cancelled.append(transfer) }
-        curl_multi_wakeup(multi)
+        inbox.withLock { inbox in
+            // Once closed, every transfer has already finished with CancellationError.
+            guard !inbox.closed else { return }
+            inbox.cancelled.append(transfer)
+            curl_multi_wakeup(multi)
+        }
     }
 
-    /// Stops the thread once the running transfers are aborted.
+    /// Stops the thread once the running transfers are aborted. Safe to call more than once,
+    /// and from any thread: the wakeup happens under the lock that also guards the cleanup.
     func shutdown() {
-        inbox.withLock { $0.stopping = true }
-        curl_multi_wakeup(multi)
+        inbox.withLock { inbox in
+            inbox.stopping = true
+            if !inbox.closed { curl_multi_wakeup(multi) }
+        }
     }
 
     private func run() {
@@ -88,7 +94,12 @@ final class CurlEngine: @unchecked Sendable {
         active.removeAll()
         waiting.forEach { $0.finish(.failure(CancellationError())) }
         waiting.removeAll()
-        curl_multi_cleanup(multi)
+        let late = inbox.withLock { inbox in
+            inbox.closed = true
+            curl_multi_cleanup(multi)
+            return inbox.pending
+        }
+        late.forEach { $0.finish(.failure(CancellationError())) }
     }
 
     private func abort(_ transfer: CurlTransfer) {

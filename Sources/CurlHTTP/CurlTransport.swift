@@ -57,21 +57,28 @@ public final class CurlTransport: HTTPTransport {
         engine.shutdown()
     }
 
+    /// Aborts running transfers and stops the transfer thread; later sends throw
+    /// `CancellationError`. Also done when the last reference goes away.
+    public func shutdown() {
+        engine.shutdown()
+    }
+
+    /// Performs `request`; see ``HTTPTransport``.
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let outcome = try await perform(url: request.url) { transfer in
+        let outcome = try await perform(url: request.url, maxBodyBytes: request.maxResponseBytes) { transfer in
             try self.configure(transfer, for: request)
         }
         return HTTPResponse(status: outcome.status, headers: outcome.headers, body: outcome.body)
     }
 
     /// Runs one transfer that `setup` configures, with cancellation wired to the task.
-    func perform(url: String, setup: (CurlTransfer) throws -> Void) async throws -> CurlOutcome {
+    func perform(url: String, maxBodyBytes: Int? = nil, setup: (CurlTransfer) throws -> Void) async throws -> CurlOutcome {
         try Task.checkCancellation()
         let box = TransferBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
                 do {
-                    let transfer = try CurlTransfer(url: url, maxBodyBytes: configuration.maxResponseBytes) { result in
+                    let transfer = try CurlTransfer(url: url, maxBodyBytes: maxBodyBytes ?? configuration.maxResponseBytes) { result in
                         continuation.resume(with: result)
                     }
                     try setup(transfer)
@@ -90,7 +97,7 @@ public final class CurlTransport: HTTPTransport {
     private func configure(_ transfer: CurlTransfer, for request: HTTPRequest) throws {
         try transfer.set(CURLOPT_PROTOCOLS_STR, "http,https")
         try transfer.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        try transfer.set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
+        try transfer.set(CURLOPT_CONNECTTIMEOUT_MS, Int((request.connectTimeout ?? configuration.connectTimeout).milliseconds))
         try transfer.set(CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.timeout).milliseconds))
         try transfer.set(CURLOPT_ACCEPT_ENCODING, "")
         if let ca = configuration.caBundlePath { try transfer.set(CURLOPT_CAINFO, ca) }

@@ -96,6 +96,10 @@ public struct HTTPRequest: Sendable {
     public var credentials: BasicCredentials?
     /// Overrides the transport's total timeout for this request.
     public var timeout: Duration?
+    /// Overrides the transport's connect timeout for this request.
+    public var connectTimeout: Duration?
+    /// Overrides the transport's cap on the response body for this request.
+    public var maxResponseBytes: Int?
 
     /// Creates a request.
     public init(
@@ -104,7 +108,9 @@ public struct HTTPRequest: Sendable {
         headers: [(name: String, value: String)] = [],
         body: Body = .none,
         credentials: BasicCredentials? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        connectTimeout: Duration? = nil,
+        maxResponseBytes: Int? = nil
     ) {
         self.method = method
         self.url = url
@@ -112,6 +118,8 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.credentials = credentials
         self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 

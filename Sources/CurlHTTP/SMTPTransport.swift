@@ -25,19 +25,22 @@ public final class SMTPTransport: Sendable {
         }
     }
 
+    /// Where and how to connect.
     public let configuration: Configuration
     private let transport: CurlTransport
 
-    public init(configuration: Configuration) {
+    /// Creates a transport that sends through `transport`'s transfer thread (the daemon shares
+    /// one among every HTTP and SMTP user), or through a small one of its own.
+    public init(configuration: Configuration, transport: CurlTransport? = nil) {
         self.configuration = configuration
-        transport = CurlTransport(configuration: .init(timeout: configuration.timeout, maxResponseBytes: 1 << 16, maxConcurrentTransfers: 2))
+        self.transport = transport ?? CurlTransport(configuration: .init(timeout: configuration.timeout, maxConcurrentTransfers: 2))
     }
 
     /// Sends `message` from `sender` to `recipients`.
     /// - Throws: ``HTTPTransportError`` (the server's refusal is in `detail`).
     public func send(from sender: String, to recipients: [String], message: Data) async throws {
         let c = configuration
-        _ = try await transport.perform(url: c.url) { transfer in
+        _ = try await transport.perform(url: c.url, maxBodyBytes: 1 << 16) { transfer in
             try transfer.set(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
             try transfer.set(CURLOPT_CONNECTTIMEOUT_MS, Int(min(c.timeout, .seconds(10)).milliseconds))
             try transfer.set(CURLOPT_TIMEOUT_MS, Int(c.timeout.milliseconds))

@@ -21,34 +21,29 @@ public struct Daemon: Sendable {
     public let delivery: DeliveryService
     /// Sinks their receivers switched off (410 Gone) since start.
     public let sinkStates: SinkStates
+    /// The one libcurl transfer thread shared by the Plivo client and every HTTP and SMTP sink.
+    public let transport: CurlTransport
 
-    /// Loads and validates the configuration and the sinks' settings together.
+    /// Loads and validates the configuration, each sink's settings in the same pass, so one run
+    /// names every problem of every section. Nothing is built.
     public static func loadConfiguration(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws(ConfigurationError) -> (DaemonConfiguration, [any Sink]) {
-        // Sinks are checked in the same pass, so one run names every problem of every section.
-        var built: [any Sink] = []
-        let configuration = try DaemonConfiguration.load(path: path, environment: environment) { sinks in
-            do {
-                built = try SinkFactory.make(sinks, configurationFile: path, environment: environment)
-                return []
-            } catch let error as ConfigurationError {
-                return error.problems
-            } catch {
-                return [.init(location: .init(file: path, line: nil, key: "sinks"), message: "\(error)")]
-            }
-        }
-        return (configuration, built)
+    ) throws(ConfigurationError) -> DaemonConfiguration {
+        try DaemonConfiguration.load(path: path, environment: environment, readSink: SinkCatalog.read)
     }
 
-    /// Builds every part over an open store.
-    /// - Throws: ``ConfigurationError`` when a sink's settings are invalid.
-    public init(
-        configuration: DaemonConfiguration, store: StateStore, logger: Logger,
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws(ConfigurationError) {
-        let sinks = try SinkFactory.make(
-            configuration.sinks, configurationFile: configuration.sourcePath, environment: environment, store: store)
+    /// Builds every part over an open store, each sink once, from a configuration loaded by
+    /// ``loadConfiguration(path:environment:)``.
+    public init(configuration: DaemonConfiguration, store: StateStore, logger: Logger) {
+        let plivo = configuration.plivo
+        let d = configuration.delivery
+        let transport = CurlTransport(configuration: .init(
+            connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
+            maxConcurrentTransfers: max(plivo.concurrency, 1)
+                + SinkCatalog.transferSlots(configuration.sinks, deliveryConcurrency: d.concurrency)))
+        let resources = SinkCatalog.Resources(store: store, transport: transport)
+        let sinks = configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }
+        self.transport = transport
         self.configuration = configuration
         self.sinks = sinks
         self.store = store
@@ -57,10 +52,6 @@ public struct Daemon: Sendable {
         heartbeat = Heartbeat()
         let sinkStates = SinkStates()
         self.sinkStates = sinkStates
-        let plivo = configuration.plivo
-        let transport = CurlTransport(configuration: .init(
-            connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
-            maxConcurrentTransfers: max(plivo.concurrency, 1)))
         let client = PlivoClient(
             configuration: .init(authId: plivo.authId, authToken: plivo.authToken, baseURL: plivo.baseURL),
             transport: transport)
@@ -71,9 +62,8 @@ public struct Daemon: Sendable {
                 concurrency: plivo.concurrency, maxAttempts: plivo.maxAttempts,
                 backoff: Backoff(base: .milliseconds(500), cap: plivo.backoffMax),
                 announceExisting: configuration.poll.announceExisting),
-            sinks: zip(configuration.sinks, sinks).map { SinkRoute(name: $1.name, filter: $0.filter) },
+            sinks: configuration.sinks.map { SinkRoute(name: $0.name, filter: $0.filter) },
             heartbeat: heartbeat, sinkStates: sinkStates)
-        let d = configuration.delivery
         dispatchers = sinks.map { sink in
             Dispatcher(
                 sink: sink, store: store,
@@ -85,7 +75,7 @@ public struct Daemon: Sendable {
         watcher = Watcher(
             poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: plivo.backoffMax),
             doorbells: dispatchers.map(\.doorbell), status: status, logger: logger)
-        delivery = DeliveryService(dispatchers: dispatchers, shutdownTimeout: d.shutdownTimeout, logger: logger)
+        delivery = DeliveryService(dispatchers: dispatchers, logger: logger)
     }
 
     /// The services in start order; on shutdown they stop in reverse: the watcher first, the
@@ -124,7 +114,8 @@ public struct Daemon: Sendable {
             dispatchers.forEach { $0.doorbell.ring() }
         }
         do {
-            let (fresh, _) = try Daemon.loadConfiguration(path: configuration.sourcePath)
+            // Validated, never built: what changed applies at the next restart.
+            let fresh = try Daemon.loadConfiguration(path: configuration.sourcePath)
             if fresh.sinks.map(\.name) != configuration.sinks.map(\.name) || fresh.plivo.baseURL != configuration.plivo.baseURL
                 || fresh.poll.interval != configuration.poll.interval {
                 logger.notice("configuration changed on disk; restart the service to apply it")

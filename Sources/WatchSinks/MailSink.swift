@@ -12,6 +12,25 @@ public struct MailSink: Sink {
         case smtp(SMTPTransport.Configuration)
     }
 
+    /// `transport`.
+    public enum TransportKind: String, Sendable, CaseIterable {
+        /// A sendmail-style command.
+        case command
+        /// libcurl SMTP.
+        case smtp
+    }
+
+    /// `starttls` for SMTP.
+    public enum StartTLS: String, Sendable, CaseIterable {
+        /// STARTTLS must succeed (the default).
+        case required
+        /// Plain text; loopback relays only.
+        case none
+    }
+
+    /// The command when `command` is not set.
+    public static let defaultCommand = ["/usr/sbin/sendmail", "-t", "-oi"]
+
     /// `type = "mail"` settings.
     public struct Configuration: Sendable {
         public var message: MailMessage
@@ -27,10 +46,15 @@ public struct MailSink: Sink {
     public let configuration: Configuration
     private let smtp: SMTPTransport?
 
-    public init(name: String, configuration: Configuration) {
+    /// Creates the sink; SMTP goes through `transport` (shared in the daemon) when given.
+    public init(name: String, configuration: Configuration, transport: CurlTransport? = nil) {
         self.name = name
         self.configuration = configuration
-        if case .smtp(let settings) = configuration.transport { smtp = SMTPTransport(configuration: settings) } else { smtp = nil }
+        if case .smtp(let settings) = configuration.transport {
+            smtp = SMTPTransport(configuration: settings, transport: transport)
+        } else {
+            smtp = nil
+        }
     }
 
     public func deliver(_ event: Event) async throws(DeliveryError) {

@@ -9,6 +9,8 @@ import Foundation
 public struct StandardWebhooks: Sendable {
     /// Raw key bytes (SymmetricKey is not Sendable in this swift-crypto).
     let keys: [Data]
+    /// How many keys sign.
+    public var keyCount: Int { keys.count }
 
     /// A signer for secrets in `whsec_…` form.
     /// - Throws: ``SecretFormatError`` naming the bad secret's position (never its value).

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import WatchCore
 import WatchDaemon
+import WatchSinks
 import WatchSystemd
 
 /// `compliance-watch`: watches Plivo compliance applications and announces their transitions.
@@ -43,8 +44,8 @@ enum ExitCodes {
 }
 
 extension GlobalOptions {
-    /// Loads configuration and sinks, or prints every problem and exits 78.
-    func loadConfiguration() throws -> (DaemonConfiguration, [any Sink]) {
+    /// Loads the configuration with every sink's settings, or prints every problem and exits 78.
+    func loadConfiguration() throws -> DaemonConfiguration {
         do {
             return try Daemon.loadConfiguration(path: config)
         } catch {
@@ -55,9 +56,13 @@ extension GlobalOptions {
     }
 
     /// For commands that only read state: the file must be valid, but secrets are not read,
-    /// so an operator's shell needs no access to the token.
-    func loadConfigurationForReading() throws -> DaemonConfiguration {
+    /// so an operator's shell needs no access to the token. With `sinkSettings` each sink's own
+    /// keys (and secrets) are read too, as `test-sink` needs.
+    func loadConfigurationForReading(sinkSettings: Bool = false) throws -> DaemonConfiguration {
         do {
+            if sinkSettings {
+                return try DaemonConfiguration.load(path: config, secrets: false, readSink: SinkCatalog.read)
+            }
             return try DaemonConfiguration.load(path: config, secrets: false)
         } catch {
             printError("configuration is invalid:\n\(error.description)")
@@ -78,7 +83,7 @@ extension GlobalOptions {
     /// Everything `run` and `once` need: configuration, logging, the single-writer lock, the
     /// store and the wired daemon. The lock is held until the process exits.
     func makeDaemon() throws -> (Daemon, StateLock) {
-        let (configuration, _) = try loadConfiguration()
+        let configuration = try loadConfiguration()
         let logger = makeLogger(configuration)
         let lock: StateLock
         do {
@@ -93,13 +98,7 @@ extension GlobalOptions {
             throw ExitCodes.state
         }
         let store = try openStore(configuration)
-        let daemon: Daemon
-        do {
-            daemon = try Daemon(configuration: configuration, store: store, logger: logger)
-        } catch {
-            printError("configuration is invalid:\n\(error.description)")
-            throw ExitCodes.config
-        }
+        let daemon = Daemon(configuration: configuration, store: store, logger: logger)
         do {
             try daemon.prepare()
         } catch {
@@ -110,7 +109,7 @@ extension GlobalOptions {
     }
 
     func makeLogger(_ configuration: DaemonConfiguration) -> Logger {
-        let level = Logger.Level(rawValue: logLevel ?? configuration.log.level) ?? .info
+        let level = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? configuration.log.level
         let format = logFormat.resolved()
         let underManager = ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil || isatty(2) == 0
         LoggingSystem.bootstrap { _ in

@@ -237,4 +237,25 @@ struct CurlTransportTests {
         // The server saw at most two at once (and two, so the bound is what limited it).
         #expect(server.held.peak == 2)
     }
+
+    @Test("shutdown racing sends and cancellations finishes every transfer and never touches a freed handle")
+    func shutdownRace() async throws {
+        let server = try await TestServer()
+        let url = await server.url("/held")
+        for _ in 0..<50 {
+            let transport = CurlTransport(configuration: .init(maxConcurrentTransfers: 2))
+            let sends = (0..<4).map { _ in Task { try await transport.send(HTTPRequest(url: url)) } }
+            sends[0].cancel()
+            transport.shutdown()
+            sends[1].cancel()
+            for send in sends {
+                // Each ends: a response, or cancellation; none hangs, nothing crashes.
+                switch await send.result {
+                case .success(let response): #expect(response.status == 200)
+                case .failure(let error): #expect(error is CancellationError)
+                }
+            }
+            await #expect(throws: CancellationError.self) { try await transport.send(HTTPRequest(url: url)) }
+        }
+    }
 }

@@ -215,7 +215,7 @@ struct OutboxTests {
         _ = try record(store, sinks: ["bad", "good"], changes: [("a", "draft"), ("b", "draft"), ("a", "submitted")])
         let bad = RecordingSink(name: "bad", failures: 1000, delay: .milliseconds(20))
         let good = RecordingSink(name: "good")
-        let service = DeliveryService(dispatchers: [dispatcher(bad, store), dispatcher(good, store)], shutdownTimeout: .seconds(1), logger: .quiet)
+        let service = DeliveryService(dispatchers: [dispatcher(bad, store), dispatcher(good, store)], logger: .quiet)
         let task = Task { try await service.run() }
         for _ in 0..<200 where good.events.count < 3 { try await Task.sleep(for: .milliseconds(5)) }
         task.cancel()

@@ -175,8 +175,9 @@ struct SinkConfigurationTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-sinks-\(UUID().uuidString).toml").path
         try? "[plivo]\nauth_id = \"MA1\"\n\(sinks)".write(toFile: path, atomically: true, encoding: .utf8)
         do {
-            let configuration = try DaemonConfiguration.load(path: path, environment: env)
-            return (try SinkFactory.make(configuration.sinks, configurationFile: path, environment: env), [])
+            let configuration = try DaemonConfiguration.load(path: path, environment: env, readSink: SinkCatalog.read)
+            let resources = SinkCatalog.Resources(store: nil, transport: CurlTransport())
+            return (configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }, [])
         } catch {
             return ([], error.problems.map { "\($0.location.line.map(String.init) ?? "-"): \($0.location.key): \($0.message)" })
         }

@@ -85,9 +85,16 @@ struct LineLocator: Sendable {
     }
 }
 
-/// Reads one TOML table, remembering which keys were used so leftovers are reported as unknown.
-final class TableReader {
-    let path: String
+/// Reads one TOML table for a configuration type, and is the only TOML reader in the project.
+///
+/// Every section and every sink type reads itself through one: each value is checked for its
+/// type and range, and a problem is reported as `file:line: key: message`, so one run of
+/// `check-config` names every problem in the file. Keys no reader asked for are reported as
+/// unknown by ``rejectUnknownKeys()``. Paths are resolved relative to the file's directory, and
+/// secrets are read through ``SecretReader`` in the documented order.
+public final class ConfigReader {
+    /// The dotted path of this table (`plivo`, `sinks[2]`); empty for the top level.
+    public let path: String
     let values: [String: TOMLNode]
     private var used: Set<String> = []
     let context: ReaderContext
@@ -98,11 +105,21 @@ final class TableReader {
         self.context = context
     }
 
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    /// The file being read.
+    public var file: String { context.file }
+    /// The environment secrets are read from (`CREDENTIALS_DIRECTORY`, variables).
+    public var environment: [String: String] { context.environment }
 
-    func problem(_ key: String, _ message: String) {
+    /// `path.key`.
+    public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// Reports a problem with `key`, located at its line.
+    public func problem(_ key: String, _ message: String) {
         context.problem(keyPath(key), message)
     }
+
+    /// Whether this reader's table, or any other read in the same load, has reported a problem.
+    public var hasProblems: Bool { !context.problems.isEmpty }
 
     func raw(_ key: String) -> TOMLNode? {
         used.insert(key)
@@ -118,21 +135,35 @@ final class TableReader {
         return value
     }
 
-    func string(_ key: String) -> String? {
-        typed(key, "a string") { if case .string(let s) = $0 { s } else { nil } }
+    /// A string; `nil` when absent. An empty string counts as absent.
+    public func string(_ key: String) -> String? {
+        typed(key, "a string") { if case .string(let s) = $0 { s } else { nil } }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    func int(_ key: String, _ fallback: Int, in range: ClosedRange<Int>) -> Int {
-        guard let value = typed(key, "an integer", { if case .int(let i) = $0 { i } else { nil } }) else { return fallback }
-        guard range.contains(value) else {
-            problem(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+    /// A string that must be present; reports `missing` otherwise.
+    public func requiredString(_ key: String) -> String? {
+        let value = string(key)
+        if value == nil { problem(key, "missing") }
+        return value
+    }
+
+    /// One of `T`'s raw values; reports the allowed ones otherwise.
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) -> T where T.RawValue == String {
+        guard let text = string(key) else { return fallback }
+        guard let value = T(rawValue: text) else {
+            problem(key, "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
             return fallback
         }
         return value
     }
 
+    /// An integer in `range`, or `fallback` when absent (or invalid, which is reported).
+    public func int(_ key: String, _ fallback: Int, in range: ClosedRange<Int>) -> Int {
+        optionalInt(key, in: range) ?? fallback
+    }
+
     /// An integer with no default: `nil` when absent (or invalid, which is reported).
-    func optionalInt(_ key: String, in range: ClosedRange<Int>) -> Int? {
+    public func optionalInt(_ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let value = typed(key, "an integer", { if case .int(let i) = $0 { i } else { nil } }) else { return nil }
         guard range.contains(value) else {
             problem(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
@@ -141,7 +172,8 @@ final class TableReader {
         return value
     }
 
-    func double(_ key: String, _ fallback: Double, in range: ClosedRange<Double>) -> Double {
+    /// A number (integers accepted) in `range`, or `fallback`.
+    public func double(_ key: String, _ fallback: Double, in range: ClosedRange<Double>) -> Double {
         let value = typed(key, "a number") { node -> Double? in
             switch node {
             case .double(let d): d
@@ -157,11 +189,13 @@ final class TableReader {
         return value
     }
 
-    func bool(_ key: String, _ fallback: Bool) -> Bool {
+    /// `true` or `false`, or `fallback`.
+    public func bool(_ key: String, _ fallback: Bool) -> Bool {
         typed(key, "true or false") { if case .bool(let b) = $0 { b } else { nil } } ?? fallback
     }
 
-    func duration(_ key: String, _ fallback: Duration, minimum: Duration = .zero) -> Duration {
+    /// A duration such as `500ms`, `30s` or `1h30m`, at least `minimum`, or `fallback`.
+    public func duration(_ key: String, _ fallback: Duration, minimum: Duration = .zero) -> Duration {
         guard let text = string(key) else { return fallback }
         guard let value = DurationParser.parse(text) else {
             problem(key, "'\(text)' is not a duration; use forms like 500ms, 30s, 5m, 6h or 1h30m")
@@ -174,36 +208,88 @@ final class TableReader {
         return value
     }
 
-    func strings(_ key: String) -> [String] {
+    /// A list of strings; a single string is accepted as a list of one.
+    public func strings(_ key: String) -> [String] {
         typed(key, "an array of strings") { node -> [String]? in
-            guard case .array(let items) = node else { return nil }
-            let strings = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
-            return strings.count == items.count ? strings : nil
+            switch node {
+            case .string(let s): return [s]
+            case .array(let items):
+                let strings = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+                return strings.count == items.count ? strings : nil
+            default: return nil
+            }
         } ?? []
     }
 
-    func table(_ key: String) -> TableReader? {
+    /// A table whose values are all strings (`headers`), sorted by key.
+    public func stringTable(_ key: String) -> [(String, String)] {
+        typed(key, "a table of strings") { node -> [(String, String)]? in
+            guard case .table(let table) = node else { return nil }
+            let strings = table.compactMapValues { if case .string(let s) = $0 { s } else { nil } }
+            return strings.count == table.count ? strings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : nil
+        } ?? []
+    }
+
+    /// A path, resolved relative to the configuration file's directory.
+    public func path(_ key: String, required: Bool = false) -> String? {
+        (required ? requiredString(key) : string(key)).map(resolve)
+    }
+
+    /// `path` made absolute against the configuration file's directory.
+    public func resolve(_ path: String) -> String {
+        DaemonConfiguration.resolve(path, relativeTo: context.file)
+    }
+
+    /// A nested table, or `nil` when absent (a value of another type is reported).
+    public func table(_ key: String) -> ConfigReader? {
         guard let values = typed(key, "a table", { if case .table(let t) = $0 { t } else { nil } }) else { return nil }
-        return TableReader(path: keyPath(key), values: values, context: context)
+        return ConfigReader(path: keyPath(key), values: values, context: context)
+    }
+
+    /// The secret in the file named by `key` (trimmed of a trailing newline); problems are reported.
+    public func secret(fileAt file: String, key: String) -> String? {
+        switch SecretReader(environment: environment).read(file: file, credential: nil, environmentVariable: nil) {
+        case .success(let secret?): return secret.value
+        case .success(nil): problem(key, "\(file) is empty")
+        case .failure(let error): problem(key, error.message)
+        }
+        return nil
+    }
+
+    /// The systemd credential `name` from `$CREDENTIALS_DIRECTORY`; problems are reported under `key`.
+    public func credential(_ name: String, key: String) -> String? {
+        guard environment["CREDENTIALS_DIRECTORY"] != nil else {
+            problem(key, "credential '\(name)' needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+            return nil
+        }
+        switch SecretReader(environment: environment).read(file: nil, credential: name, environmentVariable: nil) {
+        case .success(let secret?): return secret.value
+        default:
+            problem(key, "credential '\(name)' is missing or empty in $CREDENTIALS_DIRECTORY")
+            return nil
+        }
     }
 
     /// Reports every key that no reader asked for.
-    func rejectUnknownKeys() {
+    public func rejectUnknownKeys() {
         for key in values.keys.sorted() where !used.contains(key) {
             problem(key, "unknown key")
         }
     }
 }
 
-/// Shared state of one load: the file name, the line locator and the problems found so far.
+/// Shared state of one load: the file name, the line locator, the environment and the problems
+/// found so far.
 final class ReaderContext {
     let file: String
     let locator: LineLocator
+    let environment: [String: String]
     private(set) var problems: [ConfigurationError.Problem] = []
 
-    init(file: String, locator: LineLocator) {
+    init(file: String, locator: LineLocator, environment: [String: String]) {
         self.file = file
         self.locator = locator
+        self.environment = environment
     }
 
     func location(_ path: String) -> ConfigurationError.Location {

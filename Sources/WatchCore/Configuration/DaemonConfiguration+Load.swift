@@ -1,8 +1,131 @@
 import Foundation
 import PlivoCompliance
+import Logging
 internal import TOMLKit
 
+// Each configuration type reads itself; its defaults are its initialiser's.
+
+extension DaemonConfiguration.Plivo {
+    init(reading p: ConfigReader, secrets: Bool) {
+        let defaults = Self(authId: "", authToken: "")
+        var authId = p.string("auth_id") ?? p.environment["PLIVO_AUTH_ID"] ?? ""
+        authId = authId.trimmingCharacters(in: .whitespaces)
+        if authId.isEmpty {
+            p.problem("auth_id", "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable")
+        } else if !(authId.hasPrefix("MA") || authId.hasPrefix("SA")) {
+            p.problem("auth_id", "'\(authId)' is not a Plivo auth id (it starts with MA or SA)")
+        }
+        var token: SecretReader.Secret?
+        if secrets {
+            token = SecretReader(environment: p.environment).read(
+                fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
+                what: "the Plivo auth token")
+        } else {
+            _ = p.string("auth_token_file")  // still a known key; just not read
+        }
+        let baseURL = p.string("base_url") ?? defaults.baseURL
+        if let problem = DaemonConfiguration.checkHTTPURL(baseURL) { p.problem("base_url", problem) }
+        self.init(
+            authId: authId, authToken: token?.value ?? "", authTokenSource: token?.source ?? "", baseURL: baseURL,
+            maxRequestsPerSecond: p.double("max_requests_per_second", defaults.maxRequestsPerSecond, in: 0.1...1000),
+            concurrency: p.int("concurrency", defaults.concurrency, in: 1...32),
+            timeout: p.duration("timeout", defaults.timeout, minimum: .milliseconds(100)),
+            connectTimeout: p.duration("connect_timeout", defaults.connectTimeout, minimum: .milliseconds(100)),
+            maxAttempts: p.int("max_attempts", defaults.maxAttempts, in: 1...100),
+            backoffMax: p.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(10)))
+        p.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.Poll {
+    init(reading q: ConfigReader) {
+        let defaults = Self()
+        self.init(
+            interval: q.duration("interval", defaults.interval, minimum: .milliseconds(50)),
+            settledInterval: q.duration("settled_interval", defaults.settledInterval, minimum: .milliseconds(50)),
+            jitter: q.double("jitter", defaults.jitter, in: 0...0.5),
+            announceExisting: q.bool("announce_existing", defaults.announceExisting))
+        q.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.State {
+    init(reading s: ConfigReader) {
+        self.init(path: s.path("path") ?? Self().path)
+        s.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.Delivery {
+    init(reading d: ConfigReader) {
+        let defaults = Self()
+        self.init(
+            maxAttempts: d.optionalInt("max_attempts", in: 1...1_000_000) ?? defaults.maxAttempts,
+            maxAge: d.duration("max_age", defaults.maxAge, minimum: .seconds(1)),
+            backoffBase: d.duration("backoff_base", defaults.backoffBase, minimum: .milliseconds(1)),
+            backoffMax: d.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(1)),
+            concurrency: d.int("concurrency", defaults.concurrency, in: 1...256),
+            shutdownTimeout: d.duration("shutdown_timeout", defaults.shutdownTimeout))
+        d.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.Log {
+    init(reading l: ConfigReader) {
+        self.init(level: l.choice("level", Self().level))
+        l.rejectUnknownKeys()
+    }
+}
+
+extension SinkConfiguration {
+    /// Reads one `[[sinks]]` table: name, type and filter here, the type's own keys through
+    /// `readSink`. `nil` when the entry is unusable (reported).
+    init?(reading t: ConfigReader, index: Int, names: inout Set<String>, readSink: DaemonConfiguration.SinkSettingsReader?) {
+        let name = (t.string("name") ?? "").trimmingCharacters(in: .whitespaces)
+        if name.isEmpty {
+            t.problem("name", "missing: every sink needs a name")
+        } else if !names.insert(name).inserted {
+            t.problem("name", "duplicate sink name '\(name)'")
+        }
+        let typeName = t.string("type")
+        let kind = typeName.flatMap(SinkKind.init(rawValue:))
+        if kind == nil {
+            t.problem("type", typeName.map { "'\($0)' is not file, webhook or mail" } ?? "missing: file, webhook or mail")
+        }
+        var filter = EventFilter()
+        if let f = t.table("filter") {
+            var types: [EventType] = []
+            for name in f.strings("types") {
+                if let type = EventType(rawValue: name) {
+                    types.append(type)
+                } else {
+                    f.problem("types", "'\(name)' is not an event type (\(EventType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            let from = f.strings("from").map { ApplicationStatus($0) }
+            let to = f.strings("to").map { ApplicationStatus($0) }
+            filter = EventFilter(types: types, from: from, to: to)
+            f.rejectUnknownKeys()
+        }
+        guard let kind else { return nil }
+        var settings: (any SinkSettings)?
+        if let readSink {
+            settings = readSink(kind, t)
+            t.rejectUnknownKeys()
+        } else {
+            // Loaded only to name the sinks: their own keys are not read, so not judged.
+            for key in t.values.keys { _ = t.raw(key) }
+        }
+        self.init(name: name, kind: kind, filter: filter, settings: settings, index: index)
+    }
+}
+
 extension DaemonConfiguration {
+    /// Reads a sink type's own keys from its `[[sinks]]` table; `nil` when they are unusable
+    /// (every problem is reported through the reader). `WatchSinks` provides the one the
+    /// daemon uses.
+    public typealias SinkSettingsReader = (SinkKind, ConfigReader) -> (any SinkSettings)?
+
     /// Reads and validates a configuration file.
     ///
     /// - Parameters:
@@ -10,12 +133,13 @@ extension DaemonConfiguration {
     ///   - environment: Supplies `PLIVO_AUTH_ID`, `PLIVO_AUTH_TOKEN` and `CREDENTIALS_DIRECTORY`.
     ///   - secrets: `false` for commands that only read the state database (`status`,
     ///     `deliveries`, `audit verify`): the token is then not needed, and left empty.
+    ///   - readSink: Reads each sink's type-specific keys in the same pass, so every problem of
+    ///     every section is reported at once. Without it, sinks carry no settings and their
+    ///     other keys are not checked.
     /// - Throws: ``ConfigurationError`` listing every problem, each with file, line and key.
-    /// - Parameter checkSinks: Validates the sinks' type-specific keys in the same pass, so every
-    ///   problem of every section is reported at once (the sink factory lives in `WatchSinks`).
     public static func load(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment, secrets: Bool = true,
-        checkSinks: ([SinkConfiguration]) -> [ConfigurationError.Problem] = { _ in [] }
+        readSink: SinkSettingsReader? = nil
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do {
@@ -24,13 +148,13 @@ extension DaemonConfiguration {
             throw ConfigurationError(problems: [.init(
                 location: .init(file: path, line: nil, key: ""), message: "cannot read the file: \(error.reason)")])
         }
-        return try parse(text: text, path: path, environment: environment, secrets: secrets, checkSinks: checkSinks)
+        return try parse(text: text, path: path, environment: environment, secrets: secrets, readSink: readSink)
     }
 
     /// Validates configuration text; `path` names it in messages and anchors relative paths.
     public static func parse(
         text: String, path: String, environment: [String: String] = [:], secrets: Bool = true,
-        checkSinks: ([SinkConfiguration]) -> [ConfigurationError.Problem] = { _ in [] }
+        readSink: SinkSettingsReader? = nil
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let root: [String: TOMLNode]
         do {
@@ -45,74 +169,17 @@ extension DaemonConfiguration {
             throw ConfigurationError(problems: [.init(location: .init(file: path, line: nil, key: ""), message: "\(error)")])
         }
 
-        let context = ReaderContext(file: path, locator: LineLocator(text: text))
-        let top = TableReader(path: "", values: root, context: context)
-        let empty = { (name: String) in TableReader(path: name, values: [:], context: context) }
-
-        // [plivo]
-        let p = top.table("plivo") ?? empty("plivo")
-        var authId = p.string("auth_id") ?? environment["PLIVO_AUTH_ID"] ?? ""
-        authId = authId.trimmingCharacters(in: .whitespaces)
-        if authId.isEmpty {
-            p.problem("auth_id", "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable")
-        } else if !(authId.hasPrefix("MA") || authId.hasPrefix("SA")) {
-            p.problem("auth_id", "'\(authId)' is not a Plivo auth id (it starts with MA or SA)")
+        let context = ReaderContext(file: path, locator: LineLocator(text: text), environment: environment)
+        let top = ConfigReader(path: "", values: root, context: context)
+        func section(_ name: String) -> ConfigReader {
+            top.table(name) ?? ConfigReader(path: name, values: [:], context: context)
         }
-        var token: SecretReader.Secret?
-        if secrets {
-            token = SecretReader(environment: environment).read(
-                fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
-                what: "the Plivo auth token")
-        } else {
-            _ = p.string("auth_token_file")  // still a known key; just not read
-        }
-        let baseURL = p.string("base_url") ?? "https://api.plivo.com"
-        if let problem = Self.checkHTTPURL(baseURL) { p.problem("base_url", problem) }
-        let plivo = Plivo(
-            authId: authId, authToken: token?.value ?? "", authTokenSource: token?.source ?? "",
-            baseURL: baseURL,
-            maxRequestsPerSecond: p.double("max_requests_per_second", 10, in: 0.1...1000),
-            concurrency: p.int("concurrency", 4, in: 1...32),
-            timeout: p.duration("timeout", .seconds(30), minimum: .milliseconds(100)),
-            connectTimeout: p.duration("connect_timeout", .seconds(10), minimum: .milliseconds(100)),
-            maxAttempts: p.int("max_attempts", 5, in: 1...100),
-            backoffMax: p.duration("backoff_max", .seconds(60), minimum: .milliseconds(10)))
-        p.rejectUnknownKeys()
+        let plivo = Plivo(reading: section("plivo"), secrets: secrets)
+        let poll = Poll(reading: section("poll"))
+        let state = State(reading: section("state"))
+        let delivery = Delivery(reading: section("delivery"))
+        let log = Log(reading: section("log"))
 
-        // [poll]
-        let q = top.table("poll") ?? empty("poll")
-        let poll = Poll(
-            interval: q.duration("interval", .seconds(30), minimum: .milliseconds(50)),
-            settledInterval: q.duration("settled_interval", .seconds(6 * 3600), minimum: .milliseconds(50)),
-            jitter: q.double("jitter", 0.1, in: 0...0.5),
-            announceExisting: q.bool("announce_existing", false))
-        q.rejectUnknownKeys()
-
-        // [state]
-        let s = top.table("state") ?? empty("state")
-        let statePath = Self.resolve(s.string("path") ?? "/var/lib/compliance-watch/state.db", relativeTo: path)
-        s.rejectUnknownKeys()
-
-        // [delivery]
-        let d = top.table("delivery") ?? empty("delivery")
-        let delivery = Delivery(
-            maxAttempts: d.optionalInt("max_attempts", in: 1...1_000_000),
-            maxAge: d.duration("max_age", .seconds(72 * 3600), minimum: .seconds(1)),
-            backoffBase: d.duration("backoff_base", .seconds(1), minimum: .milliseconds(1)),
-            backoffMax: d.duration("backoff_max", .seconds(3600), minimum: .milliseconds(1)),
-            concurrency: d.int("concurrency", 8, in: 1...256),
-            shutdownTimeout: d.duration("shutdown_timeout", .seconds(10)))
-        d.rejectUnknownKeys()
-
-        // [log]
-        let l = top.table("log") ?? empty("log")
-        let level = l.string("level") ?? "info"
-        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
-            l.problem("level", "'\(level)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
-        l.rejectUnknownKeys()
-
-        // [[sinks]]
         var sinks: [SinkConfiguration] = []
         if let node = top.raw("sinks") {
             if case .array(let items) = node {
@@ -123,60 +190,10 @@ extension DaemonConfiguration {
                         context.problem("sinks[\(index)]", "expected a table, found \(item.typeName)")
                         continue
                     }
-                    let t = TableReader(path: "sinks[\(index)]", values: values, context: context)
-                    let name = (t.string("name") ?? "").trimmingCharacters(in: .whitespaces)
-                    if name.isEmpty {
-                        t.problem("name", "missing: every sink needs a name")
-                    } else if !names.insert(name).inserted {
-                        t.problem("name", "duplicate sink name '\(name)'")
+                    let reader = ConfigReader(path: "sinks[\(index)]", values: values, context: context)
+                    if let sink = SinkConfiguration(reading: reader, index: index, names: &names, readSink: readSink) {
+                        sinks.append(sink)
                     }
-                    let type = t.string("type") ?? ""
-                    if !["file", "webhook", "mail"].contains(type) {
-                        t.problem("type", type.isEmpty ? "missing: file, webhook or mail" : "'\(type)' is not file, webhook or mail")
-                    }
-                    var filter = EventFilter()
-                    if let f = t.table("filter") {
-                        var types: [EventType] = []
-                        for name in f.strings("types") {
-                            if let type = EventType(rawValue: name) {
-                                types.append(type)
-                            } else {
-                                f.problem("types", "'\(name)' is not an event type (\(EventType.allCases.map(\.rawValue).joined(separator: ", ")))")
-                            }
-                        }
-                        let from = f.strings("from").map { ApplicationStatus($0) }
-                        let to = f.strings("to").map { ApplicationStatus($0) }
-                        filter = EventFilter(types: types, from: from, to: to)
-                        f.rejectUnknownKeys()
-                    }
-                    var settings: [String: SinkSettings.SettingValue] = [:]
-                    for (key, value) in values where !["name", "type", "filter"].contains(key) {
-                        _ = t.raw(key)
-                        switch value {
-                        case .string(let v): settings[key] = .string(v)
-                        case .int(let v): settings[key] = .int(v)
-                        case .double(let v): settings[key] = .double(v)
-                        case .bool(let v): settings[key] = .bool(v)
-                        case .array(let items):
-                            let strings = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
-                            if strings.count == items.count { settings[key] = .strings(strings) }
-                            else { t.problem(key, "expected an array of strings") }
-                        case .table(let table):
-                            let strings = table.compactMapValues { if case .string(let s) = $0 { s } else { nil } }
-                            if strings.count == table.count { settings[key] = .table(strings) }
-                            else { t.problem(key, "expected a table of strings") }
-                        case .other(let kind):
-                            t.problem(key, "unsupported value (\(kind))")
-                        }
-                    }
-                    t.rejectUnknownKeys()
-                    let file = path, locator = context.locator, prefix = "sinks[\(index)]"
-                    sinks.append(SinkConfiguration(
-                        name: name, type: type, filter: filter,
-                        settings: SinkSettings(values: settings) { key in
-                            .init(file: file, line: locator.line("\(prefix).\(key)"), key: "\(prefix).\(key)")
-                        },
-                        index: index))
                 }
             } else {
                 context.problem("sinks", "expected [[sinks]] tables, found \(node.typeName)")
@@ -184,11 +201,9 @@ extension DaemonConfiguration {
         }
         top.rejectUnknownKeys()
 
-        let problems = context.problems + checkSinks(sinks)
-        guard problems.isEmpty else { throw ConfigurationError(problems: problems) }
+        guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
         return DaemonConfiguration(
-            plivo: plivo, poll: poll, state: State(path: statePath), delivery: delivery, log: Log(level: level),
-            sinks: sinks, sourcePath: path)
+            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, sinks: sinks, sourcePath: path)
     }
 
     /// `nil` when `text` is an absolute http(s) URL with a host; otherwise why not.
@@ -232,8 +247,8 @@ public struct SecretReader: Sendable {
         public var source: String
     }
 
-    func read(fileKey: String, in table: TableReader, credential: String?, environmentVariable: String?, what: String, required: Bool = true) -> Secret? {
-        let file = table.string(fileKey).map { DaemonConfiguration.resolve($0, relativeTo: table.context.file) }
+    func read(fileKey: String, in table: ConfigReader, credential: String?, environmentVariable: String?, what: String, required: Bool = true) -> Secret? {
+        let file = table.path(fileKey)
         switch read(file: file, credential: credential, environmentVariable: environmentVariable) {
         case .success(let secret?):
             return secret

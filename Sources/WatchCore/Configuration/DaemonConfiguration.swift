@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PlivoCompliance
 
 /// Everything the daemon needs, validated once at load and never re-read mid-cycle.
@@ -14,34 +15,56 @@ public struct DaemonConfiguration: Sendable {
         public var authToken: String
         /// Where the token came from, for the redacted summary.
         public var authTokenSource: String
-        /// `base_url`, default `https://api.plivo.com`.
+        /// `base_url`.
         public var baseURL: String
-        /// `max_requests_per_second`, default 10: the token bucket's rate (Plivo allows 60/s).
+        /// `max_requests_per_second`: the token bucket's rate (Plivo allows 60/s).
         public var maxRequestsPerSecond: Double
-        /// `concurrency`, default 4: pages fetched at once.
+        /// `concurrency`: pages fetched at once.
         public var concurrency: Int
-        /// `timeout`, default 30s: one request, start to end.
+        /// `timeout`: one request, start to end.
         public var timeout: Duration
-        /// `connect_timeout`, default 10s.
+        /// `connect_timeout`.
         public var connectTimeout: Duration
-        /// `max_attempts`, default 5: tries per request before the cycle is abandoned.
+        /// `max_attempts`: tries per request before the cycle gives up on it.
         public var maxAttempts: Int
-        /// `backoff_max`, default 60s: the cap on one retry delay.
+        /// `backoff_max`: the cap on one retry delay.
         public var backoffMax: Duration
+
+        /// Creates the section; every default here is the documented one.
+        public init(
+            authId: String, authToken: String, authTokenSource: String = "", baseURL: String = "https://api.plivo.com",
+            maxRequestsPerSecond: Double = 10, concurrency: Int = 4, timeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(10), maxAttempts: Int = 5, backoffMax: Duration = .seconds(60)
+        ) {
+            self.authId = authId
+            self.authToken = authToken
+            self.authTokenSource = authTokenSource
+            self.baseURL = baseURL
+            self.maxRequestsPerSecond = maxRequestsPerSecond
+            self.concurrency = concurrency
+            self.timeout = timeout
+            self.connectTimeout = connectTimeout
+            self.maxAttempts = maxAttempts
+            self.backoffMax = backoffMax
+        }
     }
 
     /// `[poll]`
     public struct Poll: Sendable {
-        /// `interval`, default 30s: how often changeable applications are listed.
+        /// `interval`: how often changeable applications are listed.
         public var interval: Duration
-        /// `settled_interval`, default 6h: how often everything, accepted included, is listed.
+        /// `settled_interval`: how often everything, accepted included, is listed.
         public var settledInterval: Duration
-        /// `jitter`, default 0.1: each wait is stretched or shrunk by up to this share.
+        /// `jitter`: each wait is stretched or shrunk by up to this share.
         public var jitter: Double
-        /// `announce_existing`, default false: the first sync announces every application as created.
+        /// `announce_existing`: the first sync announces every application as created.
         public var announceExisting: Bool
 
-        public init(interval: Duration, settledInterval: Duration, jitter: Double, announceExisting: Bool) {
+        /// Creates the section; every default here is the documented one.
+        public init(
+            interval: Duration = .seconds(30), settledInterval: Duration = .seconds(6 * 3600), jitter: Double = 0.1,
+            announceExisting: Bool = false
+        ) {
             self.interval = interval
             self.settledInterval = settledInterval
             self.jitter = jitter
@@ -51,72 +74,108 @@ public struct DaemonConfiguration: Sendable {
 
     /// `[state]`
     public struct State: Sendable {
-        /// `path`, default `/var/lib/compliance-watch/state.db`.
+        /// `path`.
         public var path: String
+
+        /// Creates the section; every default here is the documented one.
+        public init(path: String = "/var/lib/compliance-watch/state.db") {
+            self.path = path
+        }
     }
 
     /// `[delivery]`
     public struct Delivery: Sendable {
-        /// `max_attempts`: attempts before a delivery becomes a dead letter; `nil` (the default)
-        /// means no limit, so ``maxAge`` alone ends retries.
+        /// `max_attempts`: attempts before a delivery becomes a dead letter; `nil` means no
+        /// limit, so ``maxAge`` alone ends retries.
         public var maxAttempts: Int?
-        /// `max_age`, default 72h: a delivery older than this becomes a dead letter at its next
-        /// failure (never for file sinks, which retry for as long as it takes).
+        /// `max_age`: a delivery older than this becomes a dead letter at its next failure
+        /// (never for file sinks, which retry for as long as it takes).
         public var maxAge: Duration
-        /// `backoff_base`, default 1s, and `backoff_max`, default 1h: capped exponential backoff with full jitter.
+        /// `backoff_base`: the first retry delay of capped exponential backoff with full jitter.
         public var backoffBase: Duration
+        /// `backoff_max`: the cap on one retry delay.
         public var backoffMax: Duration
-        /// `concurrency`, default 8: deliveries in flight per sink (each to a different application).
+        /// `concurrency`: deliveries in flight per sink (each to a different application).
         public var concurrency: Int
-        /// `shutdown_timeout`, default 10s: how long in-flight deliveries may finish on stop.
+        /// `shutdown_timeout`: how long in-flight deliveries may finish on stop.
         public var shutdownTimeout: Duration
+
+        /// Creates the section; every default here is the documented one.
+        public init(
+            maxAttempts: Int? = nil, maxAge: Duration = .seconds(72 * 3600), backoffBase: Duration = .seconds(1),
+            backoffMax: Duration = .seconds(3600), concurrency: Int = 8, shutdownTimeout: Duration = .seconds(10)
+        ) {
+            self.maxAttempts = maxAttempts
+            self.maxAge = maxAge
+            self.backoffBase = backoffBase
+            self.backoffMax = backoffMax
+            self.concurrency = concurrency
+            self.shutdownTimeout = shutdownTimeout
+        }
     }
 
     /// `[log]`
     public struct Log: Sendable {
-        /// `level`: trace, debug, info, notice, warning, error or critical. Default info.
-        public var level: String
+        /// `level`.
+        public var level: Logger.Level
+
+        /// Creates the section; every default here is the documented one.
+        public init(level: Logger.Level = .info) {
+            self.level = level
+        }
     }
 
+    /// `[plivo]`
     public var plivo: Plivo
+    /// `[poll]`
     public var poll: Poll
+    /// `[state]`
     public var state: State
+    /// `[delivery]`
     public var delivery: Delivery
+    /// `[log]`
     public var log: Log
+    /// `[[sinks]]`, in file order.
     public var sinks: [SinkConfiguration]
     /// The file it was loaded from.
     public var sourcePath: String
 }
 
+/// `type` of a sink.
+public enum SinkKind: String, Sendable, Hashable, CaseIterable {
+    /// An append-only audit file.
+    case file
+    /// An HTTP POST (raw signed JSON or a chat format).
+    case webhook
+    /// Mail through a sendmail-style command or SMTP.
+    case mail
+}
+
+/// A sink type's own validated settings (`WebhookSink.Configuration`, …). Each type reads itself
+/// through a ``ConfigReader``; the description never shows a secret.
+public protocol SinkSettings: Sendable, CustomStringConvertible {}
+
 /// `[[sinks]]`: one destination and which events it receives.
 public struct SinkConfiguration: Sendable {
     /// `name`: unique; used in the deliveries table and logs.
     public var name: String
-    /// `type`: `file`, `webhook` or `mail`.
-    public var type: String
+    /// `type`.
+    public var kind: SinkKind
     /// `[sinks.filter]`
     public var filter: EventFilter
-    /// Type-specific settings, already validated by the sink's factory.
-    public var settings: SinkSettings
+    /// The type's settings, validated; `nil` when the file was loaded without reading sink
+    /// settings (commands that only read the state database).
+    public var settings: (any SinkSettings)?
     /// 1-based position in the file, for messages.
     public var index: Int
-}
 
-/// The type-specific keys of a sink, as read from TOML (strings, numbers, booleans, string lists
-/// and string tables). The sink factory in `WatchSinks` turns them into a typed configuration.
-public struct SinkSettings: Sendable {
-    public var values: [String: SettingValue]
-    /// Resolves a setting's line in the source file for messages.
-    public var location: @Sendable (String) -> ConfigurationError.Location
-
-    /// A loosely typed TOML value.
-    public enum SettingValue: Sendable, Equatable {
-        case string(String)
-        case int(Int)
-        case double(Double)
-        case bool(Bool)
-        case strings([String])
-        case table([String: String])
+    /// Creates a sink entry.
+    public init(name: String, kind: SinkKind, filter: EventFilter = EventFilter(), settings: (any SinkSettings)?, index: Int) {
+        self.name = name
+        self.kind = kind
+        self.filter = filter
+        self.settings = settings
+        self.index = index
     }
 }
 
@@ -149,11 +208,5 @@ extension DaemonConfiguration.Plivo: CustomStringConvertible, CustomDebugStringC
     public var description: String {
         "Plivo(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL), maxRequestsPerSecond: \(maxRequestsPerSecond), concurrency: \(concurrency))"
     }
-    public var debugDescription: String { description }
-}
-
-extension SinkSettings: CustomStringConvertible, CustomDebugStringConvertible {
-    /// Only the keys: values may be secrets.
-    public var description: String { "SinkSettings(keys: \(values.keys.sorted()))" }
     public var debugDescription: String { description }
 }

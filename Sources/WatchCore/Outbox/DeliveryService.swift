@@ -5,59 +5,49 @@ import Synchronization
 /// A one-way flag: raised once, never lowered.
 public final class StopSignal: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// A lowered flag.
     public init() {}
+    /// Raises the flag; it stays raised.
     public func raise() { flag.store(true, ordering: .sequentiallyConsistent) }
+    /// Whether ``raise()`` was called.
     public var isRaised: Bool { flag.load(ordering: .sequentiallyConsistent) }
 }
 
-/// Runs every sink's dispatcher. On graceful shutdown it stops taking new deliveries and gives
-/// the in-flight ones `shutdownTimeout` to finish before cancelling them (they stay pending and
-/// are retried after the restart).
+/// Runs every sink's dispatcher. On graceful shutdown it stops taking new deliveries and lets
+/// the in-flight ones finish. How long they may take is the service group's
+/// `maximumGracefulShutdownDuration` (`[delivery] shutdown_timeout`); after it the group cancels,
+/// and what was in flight stays pending for the next start.
 public struct DeliveryService: Service {
+    /// One per sink.
     public let dispatchers: [Dispatcher]
-    public let shutdownTimeout: Duration
+    /// Where the shutdown is reported.
     public let logger: Logger
 
-    public init(dispatchers: [Dispatcher], shutdownTimeout: Duration, logger: Logger) {
+    /// Creates the service.
+    public init(dispatchers: [Dispatcher], logger: Logger) {
         self.dispatchers = dispatchers
-        self.shutdownTimeout = shutdownTimeout
         self.logger = logger
     }
 
+    /// Delivers until graceful shutdown (then drains in flight) or cancellation.
     public func run() async throws {
-        enum Finished { case dispatcher, deadline }
         let stop = StopSignal()
-        await withTaskGroup(of: Finished.self) { group in
-            for dispatcher in dispatchers {
-                group.addTask {
-                    await dispatcher.run(until: stop)
-                    return .dispatcher
-                }
+        let dispatchers = dispatchers
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for dispatcher in dispatchers { group.addTask { await dispatcher.run(until: stop) } }
             }
-            group.addTask {
-                try? await gracefulShutdown()
-                stop.raise()
-                for dispatcher in dispatchers { dispatcher.doorbell.ring() }
-                try? await Task.sleep(for: shutdownTimeout)
-                return .deadline
-            }
-            var running = dispatchers.count
-            if running == 0 {
-                // No sinks, or every sink disabled later: stay up until asked to stop, because a
-                // service that returns early would bring the whole daemon down.
-                try? await gracefulShutdown()
-            }
-            while running > 0, let finished = await group.next() {
-                switch finished {
-                case .dispatcher:
-                    running -= 1
-                    if running == 0, !stop.isRaised { try? await gracefulShutdown() }
-                case .deadline:
-                    logger.warning("deliveries still in flight at the shutdown deadline; they stay pending")
-                    running = 0
-                }
-            }
-            group.cancelAll()
+        } onGracefulShutdown: {
+            stop.raise()
+            for dispatcher in dispatchers { dispatcher.doorbell.ring() }
+        }
+        if dispatchers.isEmpty, !Task.isCancelled {
+            // No sinks: stay up until asked to stop; a service that returns early would bring
+            // the whole daemon down.
+            try await gracefulShutdown()
+        }
+        if Task.isCancelled, !dispatchers.isEmpty, stop.isRaised {
+            logger.warning("deliveries still in flight at the shutdown deadline; they stay pending")
         }
     }
 }

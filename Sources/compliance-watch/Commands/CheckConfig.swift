@@ -14,7 +14,7 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
-            let (c, sinks) = try options.loadConfiguration()
+            let c = try options.loadConfiguration()
             print("configuration \(c.sourcePath) is valid")
             print("[plivo] auth_id = \(c.plivo.authId)")
             print("[plivo] auth token = <redacted> (from \(c.plivo.authTokenSource))")
@@ -27,19 +27,19 @@ extension ComplianceWatchCommand {
             print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
             print("[state] path = \(c.state.path)")
             print("[delivery] max_attempts = \(c.delivery.maxAttempts.map(String.init) ?? "unlimited"), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
-            for (sink, configured) in zip(sinks, c.sinks) {
+            for configured in c.sinks {
                 var filter: [String] = []
                 if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.map(\.rawValue).joined(separator: ","))") }
                 if !configured.filter.from.isEmpty { filter.append("from \(configured.filter.from.map(\.rawValue).joined(separator: ","))") }
                 if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.map(\.rawValue).joined(separator: ","))") }
                 var target = ""
-                if let webhook = sink as? WebhookSink {
-                    target = "; url = \(HTTPTransportError.redact(webhook.configuration.url))"
-                    if webhook.configuration.secrets.isEmpty, webhook.configuration.format == .json {
-                        print("warning: sink \(sink.name) has no secret: its requests are unsigned and receivers cannot verify them")
+                if let webhook = configured.settings as? WebhookSink.Configuration {
+                    target = "; url = \(HTTPTransportError.redact(webhook.url))"
+                    if webhook.secretCount == 0, webhook.format == .json {
+                        print("warning: sink \(configured.name) has no secret: its requests are unsigned and receivers cannot verify them")
                     }
                 }
-                print("[sink \(sink.name)] type = \(configured.type)\(target)\(filter.isEmpty ? "" : "; filter: " + filter.joined(separator: "; "))")
+                print("[sink \(configured.name)] type = \(configured.kind.rawValue)\(target)\(filter.isEmpty ? "" : "; filter: " + filter.joined(separator: "; "))")
             }
             if let warning = Self.exposedURLWarning(c) { print(warning) }
         }
@@ -50,8 +50,8 @@ extension ComplianceWatchCommand {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: c.sourcePath),
                   let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o004 != 0 else { return nil }
             let exposed = c.sinks.filter { sink in
-                guard sink.type == "webhook", case .string(let url)? = sink.settings.values["url"],
-                      let path = URLComponents(string: url)?.path else { return false }
+                guard let webhook = sink.settings as? WebhookSink.Configuration, webhook.urlSource == .inline,
+                      let path = URLComponents(string: webhook.url)?.path else { return false }
                 return !(path.isEmpty || path == "/")
             }
             guard !exposed.isEmpty else { return nil }

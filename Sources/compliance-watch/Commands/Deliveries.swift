@@ -86,7 +86,7 @@ extension ComplianceWatchCommand {
                     printError("no sink named \(sink) in \(configuration.sourcePath) (sinks: \(configured.joined(separator: ", ")))")
                     throw ExitCode(64)
                 }
-                let appendOnly = Set(configuration.sinks.filter { $0.type == "file" }.map(\.name))
+                let appendOnly = Set(configuration.sinks.filter { $0.kind == .file }.map(\.name))
                 let count: Int
                 do {
                     let store = try StateStore.open(path: configuration.state.path)
@@ -127,7 +127,7 @@ extension ComplianceWatchCommand {
 
             func run() async throws {
                 let configuration = try options.loadConfigurationForReading()
-                if let file = configuration.sinks.first(where: { $0.name == sink && $0.type == "file" }) {
+                if let file = configuration.sinks.first(where: { $0.name == sink && $0.kind == .file }) {
                     printError("\(file.name) is an audit file: its events are never skipped (the file would have a hole)")
                     throw ExitCode(64)
                 }

@@ -24,11 +24,15 @@ extension ComplianceWatchCommand {
                 "cw.config": "\(daemon.configuration.sourcePath)", "cw.account": "\(daemon.configuration.plivo.authId)",
                 "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
             ])
-            let group = ServiceGroup(configuration: .init(
+            // The one place SIGTERM and SIGINT are handled: services stop in reverse order, and
+            // after [delivery] shutdown_timeout what is still running is cancelled.
+            var configuration = ServiceGroupConfiguration(
                 services: daemon.services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-            try await group.run()
+                logger: logger)
+            configuration.maximumGracefulShutdownDuration = daemon.configuration.delivery.shutdownTimeout
+            try await ServiceGroup(configuration: configuration).run()
+            daemon.transport.shutdown()
             logger.info("stopped")
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import CurlHTTP
 import PlivoCompliance
 import WatchCore
 import WatchSinks
@@ -21,19 +22,15 @@ extension ComplianceWatchCommand {
 
         func run() async throws {
             // The sink's own secrets are read; the Plivo token is not needed to test a receiver.
-            let configuration = try options.loadConfigurationForReading()
-            let sinks: [any Sink]
-            do {
-                sinks = try SinkFactory.make(configuration.sinks, configurationFile: configuration.sourcePath, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                printError("configuration is invalid:\n\(error.description)")
-                throw ExitCodes.config
-            }
-            guard let sink = sinks.first(where: { $0.name == name }) else {
-                printError("no sink named '\(name)'; configured: \(sinks.map(\.name).joined(separator: ", "))")
+            let configuration = try options.loadConfigurationForReading(sinkSettings: true)
+            guard let configured = configuration.sinks.first(where: { $0.name == name }) else {
+                printError("no sink named '\(name)'; configured: \(configuration.sinks.map(\.name).joined(separator: ", "))")
                 throw ExitCode(64)
             }
-            if sink is FileSink {
+            let transport = CurlTransport()
+            defer { transport.shutdown() }
+            guard configured.kind != .file,
+                  let sink = SinkCatalog.make(configured, resources: .init(store: nil, transport: transport)) else {
                 printError("'\(name)' is a file sink; the audit trail records only real events")
                 throw ExitCode(64)
             }

@@ -1,5 +1,6 @@
 import CurlHTTP
 import Foundation
+import Subprocess
 import WatchCore
 
 /// Mails events, through a sendmail-style command or SMTP.
@@ -76,62 +77,68 @@ public struct MailSink: Sink {
         }
     }
 
-    /// Runs the command with the message on stdin; a non-zero exit or a timeout is retryable and
-    /// keeps the command's stderr.
+    /// How much of the command's stderr is kept for the error message.
+    static let stderrLimit = 2048
+
+    /// Runs the command (no shell) with the message on stdin. A non-zero exit, a timeout or a
+    /// command that cannot start is retryable and keeps the first ``stderrLimit`` bytes of its
+    /// stderr; the rest is read and dropped, so a chatty command never blocks on a full pipe.
+    /// On timeout the task is cancelled and swift-subprocess's teardown sends SIGTERM, then
+    /// SIGKILL two seconds later.
     static func runCommand(_ argv: [String], input: Data, timeout: Duration) async throws(DeliveryError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        let stdin = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
-        let exited = AsyncExit()
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try process.run()
-        } catch {
-            throw .retryable("cannot run \(argv[0]): \(error.localizedDescription)")
+        // The message goes in as an unlinked temporary file, not a pipe: a command that exits
+        // without reading it cannot raise SIGPIPE or EPIPE in the daemon, and nothing has to feed it.
+        var template = Array((NSTemporaryDirectory() + "/compliance-watch-mail.XXXXXX").utf8CString)
+        let message = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard message >= 0 else { throw .retryable("cannot hold the message for \(argv[0]): \(String(cString: strerror(errno)))") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        _ = fcntl(message, F_SETFD, FD_CLOEXEC)  // only the command inherits it, as its stdin
+        var handedOver = false
+        defer { if !handedOver { close(message) } }
+        let written = input.withUnsafeBytes { raw in raw.isEmpty ? 0 : write(message, raw.baseAddress!, raw.count) }
+        guard written == input.count, lseek(message, 0, SEEK_SET) == 0 else {
+            throw .retryable("cannot hold the message for \(argv[0]): \(String(cString: strerror(errno)))")
         }
-        // Feeding stdin and draining stderr block, so they run on a Dispatch thread while we wait
-        // for the exit with a deadline.
-        async let errorOutput = withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-            DispatchQueue.global().async {
-                try? stdin.fileHandleForWriting.write(contentsOf: input)
-                try? stdin.fileHandleForWriting.close()
-                continuation.resume(returning: stderr.fileHandleForReading.readDataToEndOfFile())
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
+        handedOver = true
+        let run = Task { () async throws -> ExecutionResult<Data, DiscardedOutput, SequenceOutput> in
+            try await Subprocess.run(
+                .path(.init(argv[0])), arguments: Arguments(Array(argv.dropFirst())), platformOptions: options,
+                input: .fileDescriptor(.init(rawValue: message), closeAfterSpawningProcess: true),
+                output: .discarded, error: .sequence
+            ) { execution in
+                var kept = Data()
+                for try await buffer in execution.standardError where kept.count < stderrLimit {
+                    buffer.withUnsafeBytes { kept.append(contentsOf: $0.prefix(stderrLimit - kept.count)) }
+                }
+                return kept
             }
         }
-        if await !exited.wait(timeout: timeout) {
-            // SIGKILL: a child may have inherited a blocked SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            _ = await exited.wait(timeout: .seconds(5))
-            _ = await errorOutput
-            throw .retryable("\(argv[0]) did not finish within \(timeout)")
+        let timedOut = Task {
+            try await Task.sleep(for: timeout)
+            run.cancel()
         }
-        let output = await errorOutput
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: output.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw .retryable("\(argv[0]) exited with status \(process.terminationStatus)\(text.isEmpty ? "" : ": \(text)")")
+        defer { timedOut.cancel() }
+        let result: ExecutionResult<Data, DiscardedOutput, SequenceOutput>
+        do {
+            result = try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
+        } catch {
+            if run.isCancelled, !Task.isCancelled { throw .retryable("\(argv[0]) did not finish within \(timeout)") }
+            throw .retryable("cannot run \(argv[0]): \(error)")
+        }
+        // Cancelled by the deadline: the teardown ended it, whatever status that left.
+        if run.isCancelled, !Task.isCancelled { throw .retryable("\(argv[0]) did not finish within \(timeout)") }
+        guard case .exited(0) = result.terminationStatus else {
+            let text = String(decoding: result.closureResult, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw .retryable("\(argv[0]) \(describe(result.terminationStatus))\(text.isEmpty ? "" : ": \(text)")")
         }
     }
-}
 
-/// Waits for a process's termination handler, with a timeout.
-final class AsyncExit: Sendable {
-    private let doorbell = Doorbell()
-    private let done = StopSignal()
-
-    func signal() {
-        done.raise()
-        doorbell.ring()
-    }
-
-    func wait(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !done.isRaised, ContinuousClock.now < deadline {
-            await doorbell.wait(timeout: deadline - ContinuousClock.now)
+    private static func describe(_ status: TerminationStatus) -> String {
+        switch status {
+        case .exited(let code): "exited with status \(code)"
+        case .signaled(let signal): "was killed by signal \(signal)"
         }
-        return done.isRaised
     }
 }

@@ -99,6 +99,34 @@ struct MailTests {
         #expect(notFound?.message.hasPrefix("cannot run /nonexistent/sendmail") == true)
     }
 
+    @Test("a command that never reads its input, or floods stderr, is an error with bounded text, never a crash or a hang")
+    func hostileCommands() async throws {
+        // 1 MiB of message to a command that exits at once: the daemon must get EPIPE, not SIGPIPE.
+        var big = makeEvent()
+        big.data.application.alias = String(repeating: "x", count: 1 << 20)
+        let deaf = MailSink(name: "m", configuration: .init(
+            message: message, transport: .command(argv: ["/bin/sh", "-c", "echo 'not reading' >&2; exit 75"], timeout: .seconds(5))))
+        let refused = await #expect(throws: DeliveryError.self) { try await deaf.deliver(big) }
+        #expect(refused?.isRetryable == true)
+        #expect(refused?.message.isEmpty == false)
+
+        // 4 MiB on stderr, then a failure: kept to the limit, and the pipe never fills up.
+        let chatty = MailSink(name: "m", configuration: .init(
+            message: message,
+            transport: .command(argv: ["/bin/sh", "-c", "cat >/dev/null; head -c 4194304 /dev/zero | tr '\\0' e >&2; exit 2"], timeout: .seconds(20))))
+        let flooded = await #expect(throws: DeliveryError.self) { try await chatty.deliver(makeEvent()) }
+        #expect(flooded?.message.hasPrefix("/bin/sh exited with status 2: eeee") == true)
+        #expect((flooded?.message.count ?? .max) < MailSink.stderrLimit + 100)
+
+        // A command that ignores SIGTERM is killed by the teardown's SIGKILL.
+        let stubborn = MailSink(name: "m", configuration: .init(
+            message: message, transport: .command(argv: ["/bin/sh", "-c", "trap '' TERM; cat >/dev/null; sleep 30"], timeout: .milliseconds(300))))
+        let started = ContinuousClock.now
+        let killed = await #expect(throws: DeliveryError.self) { try await stubborn.deliver(makeEvent()) }
+        #expect(killed?.message.contains("did not finish within") == true)
+        #expect(ContinuousClock.now - started < .seconds(25), "the teardown ended it, not the command's own sleep")
+    }
+
     static let smtpAvailable = FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/aiosmtpd")
 
     /// Starts scripts/smtp-capture.py, a real SMTP server (aiosmtpd) on loopback.

@@ -91,6 +91,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test doubles and fixtures every test target shares (not a product).
+        .target(
+            name: "WatchTesting",
+            dependencies: [
+                "WatchCore", "PlivoCompliance", "PlivoSandbox", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "compliance-watch",
             dependencies: [
@@ -126,12 +135,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PlivoComplianceTests",
-            dependencies: ["PlivoCompliance", "PlivoSandbox", "CurlHTTP"],
+            dependencies: ["PlivoCompliance", "PlivoSandbox", "CurlHTTP", "WatchTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PlivoSandboxTests",
-            dependencies: ["PlivoSandbox", "CurlHTTP", "PlivoCompliance"],
+            dependencies: ["PlivoSandbox", "CurlHTTP", "PlivoCompliance", "WatchTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -142,9 +151,24 @@ let package = Package(
         .testTarget(
             name: "WatchCoreTests",
             dependencies: [
-                "WatchCore", "WatchSinks", "WatchDaemon", "PlivoSandbox", "PlivoCompliance", "CurlHTTP",
+                "WatchCore", "WatchSinks", "WatchTesting", "PlivoSandbox", "PlivoCompliance", "CurlHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WatchDaemonTests",
+            dependencies: ["WatchDaemon", "WatchCore", "WatchSinks", "WatchTesting", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WatchSystemdTests",
+            dependencies: ["WatchSystemd", "WatchCore", "WatchTesting", "PlivoSandbox"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ComplianceWatchTests",
+            dependencies: ["WatchCore", "WatchSystemd", "WatchTesting", "PlivoSandbox", "PlivoCompliance"],
             swiftSettings: swiftSettings
         ),
     ]

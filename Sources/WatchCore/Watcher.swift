@@ -14,6 +14,8 @@ public struct Watcher: Service {
     public let logger: Logger
     /// When this watcher was made: the reference for "no complete poll yet".
     let startedAt: Date
+    /// The poll loop's clock (the heartbeat's).
+    var clock: any WatchClock { poller.heartbeat.clock }
 
     public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
         self.poller = poller
@@ -22,7 +24,7 @@ public struct Watcher: Service {
         self.doorbells = doorbells
         self.status = status
         self.logger = logger
-        startedAt = Date()
+        startedAt = poller.heartbeat.clock.now
     }
 
     public func run() async throws {
@@ -32,17 +34,17 @@ public struct Watcher: Service {
     }
 
     public func loop() async {
-        var nextFullSync = ContinuousClock.now
+        var nextFullSync = clock.uptime
         var failures = 0
         var fullFailures = 0
         while !Task.isCancelled {
-            let full = ContinuousClock.now >= nextFullSync
+            let full = clock.uptime >= nextFullSync
             var wait: Duration
             do {
                 let report = try await cycle(full: full)
                 if report.full {
                     fullFailures = 0
-                    nextFullSync = ContinuousClock.now + jittered(poll.settledInterval)
+                    nextFullSync = clock.uptime + jittered(poll.settledInterval)
                 }
                 if report.complete {
                     failures = 0
@@ -59,11 +61,11 @@ public struct Watcher: Service {
                 if full, case .api = error, storeRead("poll state", { try poller.store.pollState(account: poller.account) })?.baselineDone == true {
                     // A failed full sync is retried with its own backoff; hot scans go on meanwhile.
                     fullFailures += 1
-                    nextFullSync = ContinuousClock.now + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
+                    nextFullSync = clock.uptime + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
                     wait = min(wait, jittered(poll.interval))
                 }
                 do {
-                    try poller.store.recordPollFailure(account: poller.account, error: error.description, at: Date())
+                    try poller.store.recordPollFailure(account: poller.account, error: error.description, at: clock.now)
                 } catch {
                     logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
                 }
@@ -73,7 +75,7 @@ public struct Watcher: Service {
                     "cw.cycle": "\(full ? "full" : "hot")",
                 ])
                 status.update {
-                    $0.lastPollAt = Date()
+                    $0.lastPollAt = clock.now
                     $0.lastPollOK = false
                     $0.lastError = error.short
                     $0.retryIn = wait
@@ -102,7 +104,8 @@ public struct Watcher: Service {
 
     /// Says loudly (warning log, status line) when no cycle has completed for ``stallAfter``, or
     /// an application's confirmation has kept failing that long; clears it when that ends.
-    func checkStall(now: Date = Date()) {
+    func checkStall() {
+        let now = clock.now
         let limit = Backoff.seconds(stallAfter)
         var reasons: [String] = []
         if let state = storeRead("poll state", { try poller.store.pollState(account: poller.account) }),
@@ -152,7 +155,7 @@ public struct Watcher: Service {
         }
         if !report.complete, let first = report.listFailures.first {
             do {
-                try poller.store.recordPollFailure(account: poller.account, error: first.description, at: Date())
+                try poller.store.recordPollFailure(account: poller.account, error: first.description, at: clock.now)
             } catch {
                 logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
             }
@@ -164,7 +167,7 @@ public struct Watcher: Service {
         if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
         let summary = storeRead("status summary", { try poller.store.summary() })
         status.update {
-            $0.lastPollAt = Date()
+            $0.lastPollAt = clock.now
             $0.lastPollOK = report.complete
             $0.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
             $0.retryIn = nil

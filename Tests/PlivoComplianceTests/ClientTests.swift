@@ -3,6 +3,7 @@ import Foundation
 import PlivoCompliance
 import PlivoSandbox
 import Testing
+import WatchTesting
 
 /// A sandbox on loopback and a client for it; stops the sandbox when released.
 final class SandboxFixture: Sendable {
@@ -235,5 +236,31 @@ struct ClientTests {
             credentials: BasicCredentials(username: SandboxFixture.authId, password: "fixture-token")))
         #expect(raw.status == 400)
         #expect(try await f.client.applications.submit(app.id).status == .submitted)
+    }
+}
+
+@Suite("PlivoClient over a scripted transport")
+struct ScriptedClientTests {
+    @Test("credentials go as Basic auth, never in the URL; a proxy's HTML 404 is a transport error, Plivo's is not found")
+    func requestsAndErrors() async throws {
+        let transport = ScriptedTransport { request in
+            if request.url.contains("/proxied/") {
+                return HTTPResponse(status: 404, headers: HTTPHeaders([("Content-Type", "text/html")]), body: Data("<html>nope</html>".utf8))
+            }
+            return ScriptedTransport.json(404, #"{"api_id":"a1","error":"not found"}"#, headers: [("Retry-After", "inf")])
+        }
+        let client = PlivoClient(
+            configuration: .init(authId: "MASCRIPT", authToken: "s3cr3t-token", baseURL: "https://api.example"), transport: transport)
+        let gone = await #expect(throws: PlivoError.self) { try await client.applications.get("gone") }
+        #expect(gone?.isNotFound == true)
+        #expect(gone?.retryAfter == nil, "Retry-After: inf is ignored")
+        let proxied = await #expect(throws: PlivoError.self) { try await client.applications.get("proxied") }
+        #expect(proxied?.kind == .transport)
+        #expect(proxied?.isRetryable == true)
+        let sent = transport.requests
+        #expect(sent.count == 2)
+        #expect(sent.allSatisfy { $0.credentials == BasicCredentials(username: "MASCRIPT", password: "s3cr3t-token") })
+        #expect(sent.allSatisfy { !$0.url.contains("s3cr3t") })
+        #expect(sent.first?.url == "https://api.example/v1/Account/MASCRIPT/ComplianceApplication/gone/")
     }
 }

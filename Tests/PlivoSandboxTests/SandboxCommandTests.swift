@@ -2,22 +2,14 @@ import CurlHTTP
 import Foundation
 import PlivoCompliance
 import Testing
-
-/// The build directory holding the products (`.build/<triple>/debug`).
-let productDirectory: URL = {
-    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    while url.path != "/", !FileManager.default.fileExists(atPath: url.appendingPathComponent("plivo-sandbox").path) {
-        url.deleteLastPathComponent()
-    }
-    return url
-}()
+import WatchTesting
 
 /// Runs the real `plivo-sandbox` binary as a child process.
 @Suite("plivo-sandbox executable", .timeLimit(.minutes(1)))
 struct SandboxCommandTests {
     static var binary: URL {
         // The product sits beside the test bundle in the build directory.
-        productDirectory.appendingPathComponent("plivo-sandbox")
+        TestBinaries.plivoSandbox
     }
 
     /// Starts the binary and returns it with the one line it printed once ready.

@@ -1,9 +1,7 @@
 import Foundation
 import Testing
 @testable import WatchCore
-import CurlHTTP
-import WatchDaemon
-@testable import WatchSinks
+import WatchSinks
 
 @Suite("Configuration")
 struct ConfigurationTests {
@@ -25,7 +23,7 @@ struct ConfigurationTests {
     @Test("the shipped example is valid and documents the defaults")
     func example() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/compliance-watch.toml")
-        let c = try Daemon.loadConfiguration(path: url.path, environment: Self.env)
+        let c = try DaemonConfiguration.load(path: url.path, environment: Self.env, readSink: SinkCatalog.read)
         let sinks = c.sinks
         #expect(c.plivo.authId == "MAXXXXXXXXXXXXXXXXXX")
         #expect(c.plivo.authToken == "env-token-s3cr3t")
@@ -35,52 +33,6 @@ struct ConfigurationTests {
         #expect(c.poll.settledInterval == .seconds(6 * 3600))
         #expect(c.state.path == "/var/lib/compliance-watch/state.db")
         #expect(sinks.map(\.name) == ["audit"])
-    }
-
-    @Test("the daemon builds each sink once, and every HTTP and SMTP sink shares the Plivo client's transport")
-    func sinksBuiltOnce() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-once-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent("cw.toml").path
-        try """
-            [plivo]
-            auth_id = "MA1"
-            [state]
-            path = "state.db"
-            [[sinks]]
-            name = "audit"
-            type = "file"
-            path = "audit.jsonl"
-            [[sinks]]
-            name = "hook"
-            type = "webhook"
-            url = "http://127.0.0.1:9/hook"
-            [[sinks]]
-            name = "chat"
-            type = "webhook"
-            url = "http://127.0.0.1:9/chat"
-            format = "slack"
-            [[sinks]]
-            name = "mail"
-            type = "mail"
-            from = "a@example.com"
-            to = ["b@example.com"]
-            transport = "smtp"
-            url = "smtp://127.0.0.1:2525"
-            starttls = "none"
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        let configuration = try Daemon.loadConfiguration(path: path, environment: Self.env)
-        #expect(configuration.sinks.map(\.kind) == [.file, .webhook, .webhook, .mail])
-        #expect(configuration.sinks.allSatisfy { $0.settings != nil }, "settings are read once, at load")
-        let daemon = Daemon(configuration: configuration, store: try StateStore.inMemory(), logger: .quiet)
-        #expect(daemon.sinks.map(\.name) == ["audit", "hook", "chat", "mail"])
-        #expect(daemon.dispatchers.map(\.sink.name) == daemon.sinks.map(\.name))
-        let webhooks = daemon.sinks.compactMap { $0 as? WebhookSink }
-        #expect(webhooks.count == 2)
-        #expect(webhooks.allSatisfy { ($0.transport as? CurlTransport) === daemon.transport })
-        // Enough transfer slots for the poller and every sink at full concurrency.
-        #expect(daemon.transport.configuration.maxConcurrentTransfers
-            == configuration.plivo.concurrency + 2 * configuration.delivery.concurrency + 2)
     }
 
     @Test("defaults apply when sections are absent; relative paths follow the file")
@@ -208,7 +160,7 @@ struct ConfigurationTests {
                 pth = "x.jsonl"
                 """) } catch { Issue.record("cannot write temp file"); return }
         do {
-            _ = try Daemon.loadConfiguration(path: path, environment: Self.env)
+            _ = try DaemonConfiguration.load(path: path, environment: Self.env, readSink: SinkCatalog.read)
             Issue.record("expected an error")
         } catch {
             let text = error.problems.map(\.description)

@@ -3,6 +3,7 @@ import Foundation
 import PlivoCompliance
 import PlivoSandbox
 import Testing
+import WatchTesting
 @testable import WatchCore
 
 /// The API as it arrives through proxies and middleboxes: every fault the sandbox can make, and

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import PlivoCompliance
 import Testing
+import WatchTesting
 @testable import WatchCore
 
 /// Commits status changes straight into a store, as the poller would.

@@ -2,6 +2,7 @@ import Foundation
 import PlivoCompliance
 import PlivoSandbox
 import Testing
+import WatchTesting
 @testable import WatchCore
 
 @Suite("Poller against the sandbox", .timeLimit(.minutes(1)))
@@ -187,4 +188,30 @@ struct PollerTests {
         #expect(approvals.map(\.applicationId) == [ids[0]])
         #expect(approvals.allSatisfy { $0.state == .pending })
     }
+
+    @Test("without a sandbox: a deletion needs two scans, each with Plivo's 404; a GET that fails deletes nothing")
+    func scriptedDeletion() async throws {
+        let source = ScriptedApplicationSource()
+        for id in ["app-a", "app-b", "app-c"] { source.put(ComplianceApplication(id: id, alias: id, status: .submitted)) }
+        let store = try StateStore.inMemory()
+        let poller = Poller(
+            source: source, store: store, bucket: TokenBucket(rate: 1000, burst: 10),
+            settings: .init(concurrency: 2, maxAttempts: 2, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)), announceExisting: false),
+            sinks: [SinkRoute(name: "test", filter: EventFilter())])
+        #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty)
+
+        source.delete("app-a")
+        source.hideFromLists("app-b")
+        source.failGet("app-b", with: PlivoError(kind: .api, status: 503, message: "unavailable"))
+        let first = try await poller.runCycle(full: false, logger: .quiet)
+        #expect(first.events.isEmpty, "one miss is not a deletion")
+        #expect(first.problems.keys.sorted() == ["app-b"])
+        #expect(source.requests.contains("get app-a"))
+
+        let second = try await poller.runCycle(full: false, logger: .quiet)
+        #expect(second.events.map(\.type) == [.deleted])
+        #expect(second.events.first?.data.application.complianceApplicationId == "app-a")
+        #expect(try store.snapshots(account: source.account).keys.sorted() == ["app-b", "app-c"])
+    }
 }
+

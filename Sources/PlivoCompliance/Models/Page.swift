@@ -2,12 +2,25 @@
 public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
     /// Paging information.
     public struct Meta: Sendable, Hashable {
+        /// The page size asked for.
         public var limit: Int
+        /// Where this page starts.
         public var offset: Int
+        /// How many objects match in all, when Plivo says.
         public var totalCount: Int?
         /// A relative URL, or `nil` on the last page (`null`, `""` and a missing key alike).
         public var next: String?
+        /// A relative URL, or `nil` on the first page.
         public var previous: String?
+
+        /// Creates paging information.
+        public init(limit: Int, offset: Int, totalCount: Int?, next: String?, previous: String? = nil) {
+            self.limit = limit
+            self.offset = offset
+            self.totalCount = totalCount
+            self.next = next
+            self.previous = previous
+        }
     }
 
     public var apiId: String?

@@ -28,14 +28,17 @@ public struct Dispatcher: Sendable {
     public let logger: Logger
     /// Shared with the poller and the status line.
     public let sinkStates: SinkStates
+    /// Tells the time for due dates, ages and retry times.
+    public let clock: any WatchClock
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
     var idlePoll: Duration = .seconds(5)
 
     public init(
         sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger,
-        sinkStates: SinkStates = SinkStates()
+        sinkStates: SinkStates = SinkStates(), clock: any WatchClock = SystemClock()
     ) {
         self.sinkStates = sinkStates
+        self.clock = clock
         self.sink = sink
         self.store = store
         self.settings = settings
@@ -97,7 +100,7 @@ public struct Dispatcher: Sendable {
     /// What is due now; a store failure is logged and treated as nothing due (tried again soon).
     private func due(limit: Int, busy: Set<String>) -> [DeliveryRecord] {
         do {
-            return try store.dueDeliveries(sink: sink.name, now: Date(), limit: limit, busy: busy)
+            return try store.dueDeliveries(sink: sink.name, now: clock.now, limit: limit, busy: busy)
         } catch {
             logger.error("cannot read due deliveries", metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"])
             return []
@@ -113,7 +116,7 @@ public struct Dispatcher: Sendable {
             return idlePoll
         }
         guard let next else { return idlePoll }
-        let seconds = max(0.005, min(next.timeIntervalSinceNow, Backoff.seconds(idlePoll)))
+        let seconds = max(0.005, min(next.timeIntervalSince(clock.now), Backoff.seconds(idlePoll)))
         return .milliseconds(Int64(seconds * 1000))
     }
 
@@ -129,7 +132,7 @@ public struct Dispatcher: Sendable {
         do {
             try await sink.deliver(record.event)
             do {
-                try store.markDelivered(eventSeq: record.eventSeq, sink: sink.name, at: Date())
+                try store.markDelivered(eventSeq: record.eventSeq, sink: sink.name, at: clock.now)
             } catch {
                 // The row stays pending and the event goes out again later, with the same id.
                 log.error("delivered, but cannot record it; it will be sent again", metadata: ["cw.error": "\(error)"])
@@ -138,16 +141,16 @@ public struct Dispatcher: Sendable {
             return true
         } catch {
             let attempts = record.attempts + 1
-            let age = Date().timeIntervalSince(record.createdAt)
+            let age = clock.now.timeIntervalSince(record.createdAt)
             let exhausted = attempts >= settings.maxAttempts || age >= Backoff.seconds(settings.maxAge)
             switch error.disposition {
             case .disableSink:
                 // First, so the next commit records new deliveries for this sink as held.
                 sinkStates.disable(sink.name, reason: error.message)
                 let held = sinkStates.heldReasons[sink.name] ?? error.message
-                self.recordFailure(held, for: record, retryAt: Date(), log: log)
+                self.recordFailure(held, for: record, retryAt: clock.now, log: log)
                 do {
-                    try store.recordSinkDisabled(sink.name, reason: error.message, at: Date())
+                    try store.recordSinkDisabled(sink.name, reason: error.message, at: clock.now)
                     try store.holdPending(sink: sink.name, reason: held)
                 } catch {
                     log.error("cannot record that the sink is disabled", metadata: ["cw.error": "\(error)"])
@@ -158,7 +161,7 @@ public struct Dispatcher: Sendable {
             case .retry where !exhausted, _ where sink.isAuditTrail:
                 // An audit trail never gives up: a hole in it would verify as a shorter chain.
                 let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
-                self.recordFailure(error.message, for: record, retryAt: Date().addingTimeInterval(Backoff.seconds(delay)), log: log)
+                self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(Backoff.seconds(delay)), log: log)
                 log.log(level: sink.isAuditTrail && attempts > 1 ? .warning : .notice, "delivery failed, will retry", metadata: [
                     "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
                 ])

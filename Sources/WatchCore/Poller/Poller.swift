@@ -165,7 +165,7 @@ public struct Poller: Sendable {
 
         let outcome = CycleOutcome(
             account: account, observations: observations, deletions: deletions, misses: misses, problems: problems,
-            fullSync: full, complete: listFailures.isEmpty, at: Date())
+            fullSync: full, complete: listFailures.isEmpty, at: heartbeat.clock.now)
         if Task.isCancelled { throw CycleError.cancelled }
         let result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
         return Report(

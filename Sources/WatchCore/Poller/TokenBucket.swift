@@ -19,24 +19,30 @@ public actor TokenBucket {
     private let window: Duration
     /// The last `windowLimit` requests, a ring buffer indexed by ticket: when each was allowed
     /// to start, and when it finished (`nil` while in flight).
-    private var recent: [(slot: ContinuousClock.Instant, done: ContinuousClock.Instant?)] = []
+    /// Times are the clock's ``WatchClock/uptime``.
+    private var recent: [(slot: Duration, done: Duration?)] = []
     private var tickets = 0
-    private var nextFree: ContinuousClock.Instant
-    private var pausedUntil: ContinuousClock.Instant
-    private let clock = ContinuousClock()
+    private var nextFree: Duration
+    private var pausedUntil: Duration
+    private let clock: any WatchClock
 
     /// - Parameters:
     ///   - rate: Requests per second.
     ///   - burst: Requests allowed back to back after an idle spell.
     ///   - windowLimit: At most this many requests in any `window`.
-    public init(rate: Double, burst: Int = 1, windowLimit: Int = plivoWindow.limit, window: Duration = plivoWindow.window) {
+    ///   - clock: Tells the time and sleeps.
+    public init(
+        rate: Double, burst: Int = 1, windowLimit: Int = plivoWindow.limit, window: Duration = plivoWindow.window,
+        clock: any WatchClock = SystemClock()
+    ) {
+        self.clock = clock
         // Nanoseconds, rounded up: 1000 / 60 truncated to 16 ms would send 62.5 a second.
         interval = .nanoseconds(Int64((1e9 / max(rate, 0.001)).rounded(.up)))
         burstWindow = interval * max(burst - 1, 0)
         self.windowLimit = max(windowLimit, 1)
         self.window = window + Self.margin
-        nextFree = clock.now
-        pausedUntil = clock.now
+        nextFree = clock.uptime
+        pausedUntil = clock.uptime
     }
 
     /// A request's place in the log, for ``finished(_:)``.
@@ -48,7 +54,8 @@ public actor TokenBucket {
     @discardableResult
     public func acquire() async throws -> Ticket {
         let (slot, ticket) = reserve()
-        if slot > clock.now { try await clock.sleep(until: slot) }
+        let now = clock.uptime
+        if slot > now { try await clock.sleep(for: slot - now) }
         return ticket
     }
 
@@ -57,11 +64,11 @@ public actor TokenBucket {
         let index = ticket.number % windowLimit
         // A ticket that has been overwritten is long finished; nothing to record.
         guard ticket.number > tickets - windowLimit, index < recent.count else { return }
-        recent[index].done = clock.now
+        recent[index].done = clock.uptime
     }
 
-    private func reserve() -> (ContinuousClock.Instant, Ticket) {
-        let now = clock.now
+    private func reserve() -> (Duration, Ticket) {
+        let now = clock.uptime
         var slot = max(nextFree, now - burstWindow, pausedUntil)
         let index = tickets % windowLimit
         if recent.count < windowLimit {
@@ -80,6 +87,6 @@ public actor TokenBucket {
 
     /// Holds back every request not yet reserved for `duration` (the server said 429).
     public func pause(for duration: Duration) {
-        pausedUntil = max(pausedUntil, clock.now + duration)
+        pausedUntil = max(pausedUntil, clock.uptime + duration)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PlivoSandbox
 import Testing
+import WatchTesting
 import WatchCore
 
 /// scripts/test-receiver.py: a real webhook receiver process, steered through files.

@@ -2,6 +2,7 @@ import Foundation
 import PlivoCompliance
 import PlivoSandbox
 import Testing
+import WatchTesting
 @testable import WatchCore
 
 /// Commits one status change per (application, status) pair, as the poller would.

@@ -2,6 +2,7 @@ import Foundation
 import PlivoCompliance
 import PlivoSandbox
 import Testing
+import WatchTesting
 import WatchCore
 
 /// A seeded, replayable random walk: applications are created, submitted, reviewed, resubmitted,
@@ -295,7 +296,7 @@ struct Walk {
         if try store.pendingCount() != 0 { problems.append("deliveries still pending after settling") }
 
         let verify = Process()
-        verify.executableURL = productDirectory.appendingPathComponent("compliance-watch")
+        verify.executableURL = TestBinaries.complianceWatch
         verify.arguments = ["audit", "verify", fixture.auditPath, "--config", fixture.configPath]
         let output = Pipe()
         verify.standardOutput = output

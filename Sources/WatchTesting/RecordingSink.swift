@@ -4,15 +4,18 @@ import Logging
 import PlivoCompliance
 import PlivoSandbox
 import Synchronization
-@testable import WatchCore
+import WatchCore
 
 /// A sink that records what it receives and can be told to fail.
-final class RecordingSink: Sink {
-    let name: String
+public final class RecordingSink: Sink {
+    /// The sink's name.
+    public let name: String
     private let state = Mutex<(events: [Event], failuresLeft: Int, disposition: DeliveryError.Disposition, concurrent: Int, maxConcurrent: Int)>(([], 0, .retry, 0, 0))
-    let delay: Duration
+    /// How long each delivery takes.
+    public let delay: Duration
 
-    init(name: String, failures: Int = 0, disposition: DeliveryError.Disposition = .retry, delay: Duration = .zero) {
+    /// A sink that fails its first `failures` deliveries with `disposition`.
+    public init(name: String, failures: Int = 0, disposition: DeliveryError.Disposition = .retry, delay: Duration = .zero) {
         self.name = name
         self.delay = delay
         state.withLock {
@@ -21,17 +24,21 @@ final class RecordingSink: Sink {
         }
     }
 
-    var events: [Event] { state.withLock { $0.events } }
-    var maxConcurrent: Int { state.withLock { $0.maxConcurrent } }
+    /// What it accepted, in order.
+    public var events: [Event] { state.withLock { $0.events } }
+    /// The most deliveries it ever had in flight at once.
+    public var maxConcurrent: Int { state.withLock { $0.maxConcurrent } }
 
-    func setFailures(_ count: Int, disposition: DeliveryError.Disposition = .retry) {
+    /// Fails the next `count` deliveries.
+    public func setFailures(_ count: Int, disposition: DeliveryError.Disposition = .retry) {
         state.withLock {
             $0.failuresLeft = count
             $0.disposition = disposition
         }
     }
 
-    func deliver(_ event: Event) async throws(DeliveryError) {
+    /// Records `event`, or fails as told.
+    public func deliver(_ event: Event) async throws(DeliveryError) {
         state.withLock {
             $0.concurrent += 1
             $0.maxConcurrent = max($0.maxConcurrent, $0.concurrent)
@@ -50,16 +57,18 @@ final class RecordingSink: Sink {
     }
 }
 
-/// A sandbox plus a poller over a fresh store.
-struct PollFixture {
-    static let authId = "MAPOLL00000000000000"
-    let sandbox: SandboxServer
-    let client: PlivoClient
-    let transport: CurlTransport
-    let store: StateStore
-    let baseURL: String
+/// A sandbox on loopback plus a client and a fresh in-memory store.
+public struct PollFixture {
+    /// The sandbox account.
+    public static let authId = "MAPOLL00000000000000"
+    public let sandbox: SandboxServer
+    public let client: PlivoClient
+    public let transport: CurlTransport
+    public let store: StateStore
+    public let baseURL: String
 
-    init(faults: Faults = Faults(), rateLimit: Int = 0) async throws {
+    /// Starts a sandbox with `faults`.
+    public init(faults: Faults = Faults(), rateLimit: Int = 0) async throws {
         sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "t", rateLimit: rateLimit, faults: faults))
         baseURL = await sandbox.baseURL
         transport = CurlTransport(configuration: .init(timeout: .seconds(5)))
@@ -67,37 +76,44 @@ struct PollFixture {
         store = try StateStore.inMemory()
     }
 
-    func poller(sinks: [SinkRoute] = [SinkRoute(name: "test", filter: EventFilter())], announceExisting: Bool = false, maxAttempts: Int = 50) -> Poller {
+    /// A poller over the sandbox with fast retries.
+    public func poller(sinks: [SinkRoute] = [SinkRoute(name: "test", filter: EventFilter())], announceExisting: Bool = false, maxAttempts: Int = 50) -> Poller {
         Poller(
             source: client, store: store, bucket: TokenBucket(rate: 1000, burst: 50),
             settings: .init(concurrency: 4, maxAttempts: maxAttempts, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(20)), announceExisting: announceExisting),
             sinks: sinks)
     }
 
+    /// POSTs to a sandbox control endpoint.
     @discardableResult
-    func control(_ path: String, _ body: String = "{}") async throws -> [String: Any] {
+    public func control(_ path: String, _ body: String = "{}") async throws -> [String: Any] {
         let response = try await transport.send(HTTPRequest(method: .post, url: baseURL + path, body: .data(Data(body.utf8), contentType: "application/json")))
         return (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
     }
 
-    func seed(_ count: Int, statuses: String = #"{"submitted": 1}"#) async throws -> [String] {
+    /// Seeds `count` applications; returns their ids.
+    public func seed(_ count: Int, statuses: String = #"{"submitted": 1}"#) async throws -> [String] {
         try await control("/_sandbox/seed", #"{"count": \#(count), "statuses": \#(statuses)}"#)["application_ids"] as? [String] ?? []
     }
 
-    func review(_ id: String, _ status: String, reason: String? = nil) async throws {
+    /// Decides an application as Plivo's reviewers would.
+    public func review(_ id: String, _ status: String, reason: String? = nil) async throws {
         let body = reason.map { #"{"status":"\#(status)","rejection_reason":"\#($0)"}"# } ?? #"{"status":"\#(status)"}"#
         try await control("/_sandbox/applications/\(id)/review", body)
     }
 
-    func setFaults(_ json: String) async throws {
+    /// Replaces the sandbox's faults.
+    public func setFaults(_ json: String) async throws {
         try await control("/_sandbox/faults", json)
     }
 
-    func stop() { sandbox.stop() }
+    /// Stops the sandbox.
+    public func stop() { sandbox.stop() }
 }
 
 extension Logger {
-    static let quiet: Logger = {
+    /// A logger that prints nothing.
+    public static let quiet: Logger = {
         var logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         logger.logLevel = .critical
         return logger

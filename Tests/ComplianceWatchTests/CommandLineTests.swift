@@ -1,34 +1,9 @@
 import Foundation
 import PlivoSandbox
 import Testing
+import WatchTesting
 import WatchCore
 import WatchSystemd
-
-/// Runs the built `compliance-watch` and returns (status, stdout, stderr). The waiting happens
-/// on a thread of its own: blocking the cooperative pool (two threads on two cores) would starve
-/// the in-process sandbox the command talks to.
-func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(with: Result { try runCLIBlocking(arguments, environment: environment) })
-        }
-    }
-}
-
-private func runCLIBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
-    let process = Process()
-    process.executableURL = productDirectory.appendingPathComponent("compliance-watch")
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-}
 
 @Suite("Command line", .timeLimit(.minutes(1)))
 struct CommandLineTests {

@@ -10,12 +10,16 @@ public final class SMTPTransport: Sendable {
     public struct Configuration: Sendable {
         /// `smtp://host:port` or `smtps://host:port`.
         public var url: String
+        /// SMTP AUTH user and password, when the relay wants them.
         public var credentials: BasicCredentials?
         /// Skip STARTTLS on `smtp://` (loopback relays only).
         public var allowPlaintext: Bool
+        /// The whole conversation's limit (connecting: at most 10 s of it).
         public var timeout: Duration
+        /// A PEM file of CA certificates to trust instead of the system store.
         public var caBundlePath: String?
 
+        /// Creates the settings; STARTTLS is required unless `allowPlaintext`.
         public init(url: String, credentials: BasicCredentials? = nil, allowPlaintext: Bool = false, timeout: Duration = .seconds(30), caBundlePath: String? = nil) {
             self.url = url
             self.credentials = credentials

@@ -35,6 +35,7 @@ public struct PlivoClient: Sendable {
     /// The `User-Agent` sent with every request.
     public static let userAgent = "compliance-watch/\(complianceWatchVersion)"
 
+    /// The account, token and endpoint.
     public let configuration: Configuration
     let transport: any HTTPTransport
 

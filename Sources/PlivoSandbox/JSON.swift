@@ -99,6 +99,7 @@ public enum JSON: Sendable, Equatable, Decodable {
         try? JSONDecoder().decode(JSON.self, from: data)
     }
 
+    /// The member `key` of an object.
     public subscript(_ key: String) -> JSON? {
         guard case .object(let pairs) = self else { return nil }
         return pairs.first { $0.0 == key }?.1
@@ -115,6 +116,7 @@ public enum JSON: Sendable, Equatable, Decodable {
         }
     }
 
+    /// The number, if this is one.
     public var double: Double? {
         switch self {
         case .int(let i): Double(i)

@@ -17,13 +17,17 @@ import Synchronization
 public final class SandboxServer: Sendable {
     /// Settings for a sandbox.
     public struct Configuration: Sendable {
+        /// The address to listen on (loopback by default).
         public var host: String
         /// 0 picks a free port.
         public var port: UInt16
+        /// The account the sandbox serves.
         public var authId: String
+        /// Its auth token, checked with Basic auth.
         public var authToken: String
         /// Requests allowed per account in `rateWindow`; 0 disables the limit.
         public var rateLimit: Int
+        /// The window `rateLimit` counts requests in.
         public var rateWindow: Duration
         /// Submitted applications are reviewed this long after submission; `nil` waits for a command.
         public var reviewAfter: Duration?
@@ -57,6 +61,7 @@ public final class SandboxServer: Sendable {
         var limiter: RateLimiter
     }
 
+    /// How it was started.
     public let configuration: Configuration
     let store: SandboxStore
     let counters: Mutex<Counters>

@@ -1,9 +1,12 @@
 /// Capped exponential backoff with full jitter: a uniformly random delay in
 /// `0 … min(cap, base × 2^attempt)`, so retrying clients spread out instead of pulsing.
 public struct Backoff: Sendable {
+    /// The first delay's ceiling.
     public var base: Duration
+    /// No delay exceeds this (a server's `Retry-After` aside).
     public var cap: Duration
 
+    /// Creates a policy.
     public init(base: Duration, cap: Duration) {
         self.base = base
         self.cap = cap

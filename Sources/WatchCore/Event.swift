@@ -3,25 +3,40 @@ import PlivoCompliance
 
 /// The application as it appears in events: Plivo's fields, snake_case, stable order.
 public struct EventApplication: Sendable, Equatable, Codable {
+    /// The application's id (`compliance_application_id`).
     public var complianceApplicationId: String
+    /// The operator's name for it, when set.
     public var alias: String?
     /// The status as Plivo sent it (compared case-insensitively).
     public var status: ApplicationStatus
+    /// Why Plivo rejected it (`rejected` only).
     public var rejectionReason: String?
+    /// The end user the application is for.
     public var endUserId: String?
+    /// `business` or `individual`.
     public var endUserType: String?
+    /// The country of the numbers, ISO 3166-1 alpha-2.
     public var countryISO2: String?
+    /// `local`, `mobile`, `tollfree`, ….
     public var numberType: String?
+    /// The compliance requirement it answers.
     public var complianceRequirementId: String?
+    /// The proof documents attached.
     public var documents: [Document]
+    /// When Plivo created it, as Plivo wrote it.
     public var createdAt: String?
 
     /// A document reference in an event.
     public struct Document: Sendable, Equatable, Codable {
+        /// The document's id.
         public var documentId: String
+        /// The requirement's name for the proof (e.g. "Proof of Address").
         public var name: String?
+        /// The operator's name for the document.
         public var documentName: String?
+        /// The document type's id.
         public var documentTypeId: String?
+        /// The document type's name.
         public var documentTypeName: String?
 
         enum CodingKeys: String, CodingKey {
@@ -37,6 +52,7 @@ public struct EventApplication: Sendable, Equatable, Codable {
         case createdAt = "created_at"
     }
 
+    /// The event form of an application from the API.
     public init(_ application: ComplianceApplication) {
         complianceApplicationId = application.id
         alias = application.alias
@@ -82,11 +98,15 @@ public struct EventApplication: Sendable, Equatable, Codable {
 /// application's event count and the transition, and stored with the event, so every retry and
 /// replay carries the same id (see ``makeId(salt:account:applicationId:version:transition:)``).
 public struct Event: Sendable, Equatable, Codable {
+    /// `evt_` and 32 hex digits; stable across retries (see ``makeId(salt:account:applicationId:version:transition:)``).
     public var id: String
+    /// What happened.
     public var type: EventType
     /// When the event was recorded, RFC 3339 with milliseconds.
     public var timestamp: String
+    /// The Plivo account (auth id).
     public var account: String
+    /// The application and what it was before.
     public var data: Payload
     /// `true` on a synthetic event from `compliance-watch test-sink` (its id starts `evt_test_`);
     /// absent from real events. Receivers should ignore test events.
@@ -94,12 +114,16 @@ public struct Event: Sendable, Equatable, Codable {
 
     /// `data`.
     public struct Payload: Sendable, Equatable, Codable {
+        /// The application as now observed (as last seen, for `deleted`).
         public var application: EventApplication
+        /// The stored state before the change; `nil` for `created` of a new id.
         public var previous: Previous?
+        /// When the poller saw the change, RFC 3339 with milliseconds.
         public var detectedAt: String
 
         enum CodingKeys: String, CodingKey { case application, previous, detectedAt = "detected_at" }
 
+        /// Creates the payload.
         public init(application: EventApplication, previous: Previous?, detectedAt: String) {
             self.application = application
             self.previous = previous
@@ -118,10 +142,12 @@ public struct Event: Sendable, Equatable, Codable {
     public struct Previous: Sendable, Equatable, Codable {
         /// The stored status, or `deleted` for an application that came back.
         public var status: ApplicationStatus
+        /// The rejection reason then, if any.
         public var rejectionReason: String?
 
         enum CodingKeys: String, CodingKey { case status, rejectionReason = "rejection_reason" }
 
+        /// Creates the previous state.
         public init(status: ApplicationStatus, rejectionReason: String?) {
             self.status = status
             self.rejectionReason = rejectionReason
@@ -134,6 +160,7 @@ public struct Event: Sendable, Equatable, Codable {
         }
     }
 
+    /// Creates an event; the store gives it its id when it is recorded.
     public init(id: String, type: EventType, timestamp: String, account: String, data: Payload) {
         self.id = id
         self.type = type
@@ -176,11 +203,13 @@ public struct Event: Sendable, Equatable, Codable {
 
     /// The application's status before (for status changes) and now.
     public var fromStatus: ApplicationStatus? { data.previous?.status }
+    /// The application's status now (`deleted` is not a status: see ``type``).
     public var toStatus: ApplicationStatus { data.application.status }
 }
 
 /// RFC 3339 UTC with milliseconds, as events use.
 public enum EventTime {
+    /// `date` as `2026-11-30T09:00:00.123Z`.
     public static func format(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

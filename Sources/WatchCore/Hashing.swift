@@ -3,10 +3,12 @@ import Foundation
 
 /// SHA-256 helpers used for event ids and the audit chain.
 public enum Hashing {
+    /// SHA-256 of the UTF-8 text, lowercase hex.
     public static func sha256Hex(_ text: String) -> String {
         sha256Hex(Data(text.utf8))
     }
 
+    /// SHA-256 of the bytes, lowercase hex.
     public static func sha256Hex(_ data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }

@@ -3,12 +3,17 @@ import Synchronization
 
 /// What the daemon is doing, for the systemd STATUS line and the watchdog.
 public struct WatchStatus: Sendable, Equatable {
+    /// Live applications in the store.
     public var tracked: Int = 0
+    /// The last cycle.
     public var lastPollAt: Date?
+    /// Whether it read everything.
     public var lastPollOK: Bool?
     /// What went wrong, as shown: "API unreachable (HTTP 503)", "state database error".
     public var lastError: String?
+    /// The wait before the next try, after a failure.
     public var retryIn: Duration?
+    /// Deliveries not yet made, across sinks.
     public var pendingDeliveries: Int = 0
     /// Set when a reload was refused, shown until the next good reload.
     public var configWarning: String?
@@ -51,7 +56,10 @@ public struct WatchStatus: Sendable, Equatable {
 /// Shared, thread-safe holder of ``WatchStatus``.
 public final class StatusBoard: Sendable {
     private let state = Mutex(WatchStatus())
+    /// An empty board.
     public init() {}
+    /// The status now.
     public var current: WatchStatus { state.withLock { $0 } }
+    /// Changes the status under the lock.
     public func update(_ change: (inout WatchStatus) -> Void) { state.withLock { change(&$0) } }
 }

@@ -6,17 +6,24 @@ import ServiceLifecycle
 /// The poll loop: a full sync at start and every `settledInterval`, a hot scan every `interval`,
 /// retries with backoff when a cycle fails. An API that misbehaves never ends the loop.
 public struct Watcher: Service {
+    /// Runs each cycle.
     public let poller: Poller
+    /// Intervals and jitter.
     public let poll: DaemonConfiguration.Poll
+    /// The delay after failed cycles.
     public let backoff: Backoff
+    /// Rung when a cycle recorded events, so dispatchers wake at once.
     public let doorbells: [Doorbell]
+    /// Where the cycle's outcome is shown.
     public let status: StatusBoard
+    /// The daemon's logger.
     public let logger: Logger
     /// When this watcher was made: the reference for "no complete poll yet".
     let startedAt: Date
     /// The poll loop's clock (the heartbeat's).
     var clock: any WatchClock { poller.heartbeat.clock }
 
+    /// Creates the loop.
     public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
         self.poller = poller
         self.poll = poll
@@ -33,6 +40,7 @@ public struct Watcher: Service {
         }
     }
 
+    /// Polls until the task is cancelled: full syncs on their schedule, hot scans in between, backoff after failures.
     public func loop() async {
         var nextFullSync = clock.uptime
         var failures = 0

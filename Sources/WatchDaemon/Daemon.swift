@@ -10,14 +10,23 @@ import WatchSystemd
 /// The single wiring function: configuration in, services out. The executable and the tests
 /// both build the daemon through it.
 public struct Daemon: Sendable {
+    /// The configuration it was built from.
     public let configuration: DaemonConfiguration
+    /// Every sink, built once, in configuration order.
     public let sinks: [any Sink]
+    /// The state store.
     public let store: StateStore
+    /// What the systemd status line and `status` show.
     public let status: StatusBoard
+    /// The poll loop's liveness, for the watchdog.
     public let heartbeat: Heartbeat
+    /// The daemon's logger.
     public let logger: Logger
+    /// The poll loop.
     public let watcher: Watcher
+    /// One dispatcher per sink.
     public let dispatchers: [Dispatcher]
+    /// Runs the dispatchers and drains them on shutdown.
     public let delivery: DeliveryService
     /// Sinks their receivers switched off (410 Gone) since start.
     public let sinkStates: SinkStates

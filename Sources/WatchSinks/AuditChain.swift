@@ -9,6 +9,7 @@ import WatchCore
 /// inserting a line breaks either its own hash or the next line's `prev`/`seq`; truncation is
 /// caught by comparing with the head the daemon records in its state database.
 public enum AuditChain {
+    /// The `prev` of the first line ever: 64 zeros.
     public static let genesis = String(repeating: "0", count: 64)
 
     /// Builds the line (without the newline) that follows `previous`.
@@ -28,10 +29,14 @@ public enum AuditChain {
 
     /// The outcome of ``verify(files:head:)``.
     public struct Verdict: Sendable, CustomStringConvertible {
+        /// Lines read.
         public var lines: Int
+        /// The last line's `seq`.
         public var lastSeq: Int
+        /// The first break: where, what kind, and detail.
         public var problem: (file: String, line: Int, kind: Break, detail: String)?
 
+        /// Whether the chain held throughout.
         public var isIntact: Bool { problem == nil }
 
         public var description: String {

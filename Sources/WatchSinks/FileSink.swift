@@ -20,11 +20,15 @@ public actor FileSink: Sink {
         /// `path`: the JSON Lines file.
         public var path: String
 
+        /// A sink writing to `path`.
         public init(path: String) { self.path = path }
     }
 
+    /// The sink's name.
     public nonisolated let name: String
+    /// Always: a hole in the chain would verify as a shorter chain, so it never dead-letters.
     public nonisolated var isAuditTrail: Bool { true }
+    /// Where it writes.
     public let configuration: Configuration
     private let store: StateStore?
     private let syncer: Syncer
@@ -47,6 +51,7 @@ public actor FileSink: Sink {
     private var knownOrder: [String] = []
     static let rememberedIds = 10_000
 
+    /// Creates the sink; `store` records the chain head (nil: not recorded), `syncer` runs fsync.
     public init(name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer()) {
         self.syncer = syncer
         self.name = name

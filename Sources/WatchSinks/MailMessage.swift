@@ -10,10 +10,14 @@ import WatchCore
 /// - No header injection: CR, LF and other control characters in values that came from the API
 ///   are replaced by spaces before they reach a header.
 public struct MailMessage: Sendable {
+    /// `From:`, a plain address.
     public var from: String
+    /// `To:`, plain addresses.
     public var to: [String]
+    /// Starts every subject.
     public var subjectPrefix: String
 
+    /// Creates the message settings.
     public init(from: String, to: [String], subjectPrefix: String = "[compliance]") {
         self.from = from
         self.to = to

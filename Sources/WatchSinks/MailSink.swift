@@ -34,16 +34,21 @@ public struct MailSink: Sink {
 
     /// `type = "mail"` settings.
     public struct Configuration: Sendable {
+        /// Addresses and subject.
         public var message: MailMessage
+        /// How it leaves the machine.
         public var transport: Transport
 
+        /// Creates the settings.
         public init(message: MailMessage, transport: Transport) {
             self.message = message
             self.transport = transport
         }
     }
 
+    /// The sink's name.
     public let name: String
+    /// Its settings.
     public let configuration: Configuration
     private let smtp: SMTPTransport?
 

@@ -28,6 +28,7 @@ public struct StandardWebhooks: Sendable {
 
     /// A secret is not `whsec_` followed by base64 of at least 16 bytes.
     public struct SecretFormatError: Error, Sendable {
+        /// 0-based position of the bad secret in the configured list.
         public var index: Int
     }
 

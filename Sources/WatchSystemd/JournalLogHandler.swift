@@ -10,6 +10,7 @@ public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     let identifier: String
 
+    /// A handler that tags every entry with `SYSLOG_IDENTIFIER=identifier`.
     public init(identifier: String) { self.identifier = identifier }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -66,6 +67,7 @@ public struct StderrLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     let prefixPriority: Bool
 
+    /// A handler; with `prefixPriority` each line starts `<N>` for the journal's stdout stream.
     public init(prefixPriority: Bool) { self.prefixPriority = prefixPriority }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

@@ -4,6 +4,7 @@ import Foundation
 /// Talks to the service manager through `sd_notify(3)`. Every call is a no-op when
 /// `NOTIFY_SOCKET` is unset (a terminal, a test, cron).
 public struct SystemdNotifier: Sendable {
+    /// A notifier for `NOTIFY_SOCKET`; without it every call is a no-op.
     public init() {}
 
     /// Whether a service manager listens.
@@ -15,9 +16,13 @@ public struct SystemdNotifier: Sendable {
         _ = sd_notify(0, fields.joined(separator: "\n"))
     }
 
+    /// `READY=1` with the first status line.
     public func ready(status: String) { send(["READY=1", "STATUS=\(Self.oneLine(status))"]) }
+    /// A new status line (one line, bounded).
     public func status(_ status: String) { send(["STATUS=\(Self.oneLine(status))"]) }
+    /// `WATCHDOG=1`: the loop is alive.
     public func watchdog() { send(["WATCHDOG=1"]) }
+    /// `STOPPING=1` with a last status line.
     public func stopping(status: String) { send(["STOPPING=1", "STATUS=\(Self.oneLine(status))"]) }
 
     /// `RELOADING=1` with `MONOTONIC_USEC` in the same datagram (required by systemd ≥ 253, harmless on 252).

@@ -27,6 +27,7 @@ public struct SystemdService: Service {
     let logger: Logger
     let statusInterval: Duration
 
+    /// Creates the service; `reload` runs on SIGHUP and returns the problems, or `nil`.
     public init(
         notifier: SystemdNotifier = SystemdNotifier(), status: StatusBoard, heartbeat: Heartbeat, reload: @escaping Reload,
         logger: Logger, statusInterval: Duration = .seconds(5)

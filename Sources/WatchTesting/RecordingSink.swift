@@ -61,10 +61,15 @@ public final class RecordingSink: Sink {
 public struct PollFixture {
     /// The sandbox account.
     public static let authId = "MAPOLL00000000000000"
+    /// The sandbox on loopback.
     public let sandbox: SandboxServer
+    /// A client for its account.
     public let client: PlivoClient
+    /// The transport the client and the control calls use.
     public let transport: CurlTransport
+    /// A fresh in-memory store.
     public let store: StateStore
+    /// `http://127.0.0.1:PORT`.
     public let baseURL: String
 
     /// Starts a sandbox with `faults`.

@@ -25,9 +25,13 @@ public struct ApplicationStatus: Sendable, Hashable, Codable, CustomStringConver
     public func hash(into hasher: inout Hasher) { hasher.combine(normalized) }
     public var description: String { rawValue }
 
+    /// Being prepared; documents can change.
     public static let draft: Self = "draft"
+    /// Sent for review.
     public static let submitted: Self = "submitted"
+    /// Approved: numbers can be activated.
     public static let accepted: Self = "accepted"
+    /// Refused, with a reason; can be corrected and submitted again.
     public static let rejected: Self = "rejected"
 
     /// The statuses Plivo documents.

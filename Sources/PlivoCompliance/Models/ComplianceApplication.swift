@@ -4,16 +4,25 @@ import Foundation
 public struct ComplianceApplication: Sendable, Hashable, Decodable {
     /// `compliance_application_id`.
     public var id: String
+    /// The operator's name for it.
     public var alias: String?
+    /// Where it is in review; compared case-insensitively.
     public var status: ApplicationStatus
     /// Present only when Plivo gives one; `null`, `""` and a missing key are all `nil`.
     public var rejectionReason: String?
+    /// The end user it is for.
     public var endUserId: String?
+    /// `business` or `individual`.
     public var endUserType: String?
+    /// The country, ISO 3166-1 alpha-2.
     public var countryISO2: String?
+    /// The number type.
     public var numberType: String?
+    /// The requirement it answers.
     public var complianceRequirementId: String?
+    /// The proof documents attached.
     public var documents: [ApplicationDocument]
+    /// When Plivo created it.
     public var createdAt: PlivoTimestamp?
 
     /// Creates an application value (tests, the sandbox's seeds).
@@ -63,12 +72,17 @@ public struct ComplianceApplication: Sendable, Hashable, Decodable {
 
 /// A document attached to an application (`documents[]` on the application object).
 public struct ApplicationDocument: Sendable, Hashable, Decodable {
+    /// The document's id (required: an application with a document without one is malformed).
     public var documentId: String
     /// The requirement group, e.g. "Proof of Address".
     public var name: String?
+    /// The operator's name for the document.
     public var documentName: String?
+    /// The document type's id.
     public var documentTypeId: String?
+    /// The document type's name.
     public var documentTypeName: String?
+    /// Plivo's scope for the proof.
     public var scope: String?
 
     /// Creates a document reference.

@@ -3,13 +3,19 @@
 /// Lists call the id `compliance_document_id` and the file `file`; get and create call them
 /// `document_id` and `file_name`. Both spellings decode into the same fields.
 public struct ComplianceDocument: Sendable, Hashable, Decodable {
+    /// The document's id.
     public var id: String
+    /// Its document type.
     public var documentTypeId: String?
+    /// The end user it belongs to.
     public var endUserId: String?
+    /// The operator's name for it.
     public var alias: String?
+    /// The uploaded proof's file name.
     public var fileName: String?
     /// The metadata fields, gathered by Plivo from the form parts.
     public var metaInformation: [String: String]
+    /// When Plivo created it.
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {

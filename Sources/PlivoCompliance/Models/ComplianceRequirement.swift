@@ -1,15 +1,23 @@
 /// What an application for one country, number type and end-user type must contain.
 public struct ComplianceRequirement: Sendable, Hashable, Decodable {
+    /// The requirement's id.
     public var id: String
+    /// The country, ISO 3166-1 alpha-2.
     public var countryISO2: String?
+    /// The number type it covers.
     public var numberType: String?
+    /// `business` or `individual`.
     public var endUserType: String?
+    /// The proofs needed: one document from each group.
     public var acceptableDocumentTypes: [Group]
 
     /// A requirement group: one of `acceptableDocuments` satisfies it.
     public struct Group: Sendable, Hashable, Decodable {
+        /// What the group proves, e.g. "Proof of Address".
         public var name: String?
+        /// Plivo's scope for the group.
         public var scope: String?
+        /// Document types that satisfy the group.
         public var acceptableDocuments: [AcceptableDocument]
 
         enum CodingKeys: String, CodingKey { case name, scope, acceptableDocuments = "acceptable_documents" }
@@ -24,7 +32,9 @@ public struct ComplianceRequirement: Sendable, Hashable, Decodable {
 
     /// A document type that satisfies a group.
     public struct AcceptableDocument: Sendable, Hashable, Decodable {
+        /// The document type's id.
         public var documentTypeId: String
+        /// The document type's name.
         public var documentTypeName: String?
 
         enum CodingKeys: String, CodingKey { case documentTypeId = "document_type_id", documentTypeName = "document_type_name" }

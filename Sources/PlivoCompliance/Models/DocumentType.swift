@@ -1,12 +1,15 @@
 /// A document type from Plivo's catalogue (`/ComplianceDocumentType/`).
 public struct DocumentType: Sendable, Hashable, Decodable {
+    /// The document type's id.
     public var id: String
+    /// Its name, e.g. "Utility Bill".
     public var documentName: String?
     public var description: String?
     /// The data fields a document of this type carries.
     public var information: [InformationField]
     /// Text in Plivo's examples, typed loosely by every SDK: kept as any JSON value.
     public var proofRequired: JSONValue?
+    /// When Plivo created it.
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {
@@ -27,13 +30,21 @@ public struct DocumentType: Sendable, Hashable, Decodable {
 
 /// One data field of a document type (`information[]`).
 public struct InformationField: Sendable, Hashable, Decodable {
+    /// The form field's key.
     public var fieldName: String
+    /// `string`, `date`, `enum`, ….
     public var fieldType: String?
+    /// A label for people.
     public var friendlyName: String?
+    /// Guidance for filling it in.
     public var helpText: String?
+    /// The shortest value accepted.
     public var minLength: Int?
+    /// The longest value accepted.
     public var maxLength: Int?
+    /// A format hint, e.g. a date pattern.
     public var format: String?
+    /// The allowed values of an `enum` field.
     public var enums: [String]
 
     enum CodingKeys: String, CodingKey {

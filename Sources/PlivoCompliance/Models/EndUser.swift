@@ -2,10 +2,13 @@
 public struct EndUser: Sendable, Hashable, Decodable {
     /// `end_user_id`.
     public var id: String
+    /// The business name, or the person's first name.
     public var name: String?
+    /// The person's last name.
     public var lastName: String?
     /// `individual` or `business`, in whatever case Plivo stored.
     public var endUserType: String?
+    /// When Plivo created it.
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {

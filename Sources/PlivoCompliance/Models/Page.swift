@@ -23,8 +23,11 @@ public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
         }
     }
 
+    /// Plivo's request id.
     public var apiId: String?
+    /// Paging information.
     public var meta: Meta
+    /// The page's objects, newest first.
     public var objects: [Element]
 
     enum CodingKeys: String, CodingKey { case apiId = "api_id", meta, objects }
@@ -54,7 +57,9 @@ public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
 
 /// The `{api_id, message}` answer to an update.
 public struct UpdateResponse: Sendable, Hashable, Decodable {
+    /// Plivo's request id.
     public var apiId: String?
+    /// Plivo's message, e.g. "changed".
     public var message: String?
 
     enum CodingKeys: String, CodingKey { case apiId = "api_id", message }

@@ -3,11 +3,17 @@ import Foundation
 extension PlivoClient {
     /// Filters for listing applications; `nil` fields are not sent.
     public struct ApplicationFilter: Sendable, Hashable {
+        /// Only this status (Plivo filters one status per request).
         public var status: ApplicationStatus?
+        /// Only this end-user type.
         public var endUserType: String?
+        /// Only this number type.
         public var numberType: String?
+        /// Only this country.
         public var countryISO2: String?
+        /// Only this alias.
         public var alias: String?
+        /// Only this end user's.
         public var endUserId: String?
 
         /// Creates a filter.

@@ -4,7 +4,9 @@ import Foundation
 extension PlivoClient {
     /// A proof file to upload.
     public struct ProofFile: Sendable, Hashable {
+        /// The name sent with the upload; Plivo keeps it as `file_name`.
         public var filename: String
+        /// The proof's bytes.
         public var data: Data
         /// e.g. `application/pdf`; `nil` lets curl guess from the name.
         public var contentType: String?
@@ -19,8 +21,11 @@ extension PlivoClient {
 
     /// Filters for listing documents.
     public struct DocumentFilter: Sendable, Hashable {
+        /// Only this end user's.
         public var endUserId: String?
+        /// Only this document type.
         public var documentTypeId: String?
+        /// Only this alias.
         public var alias: String?
 
         /// Creates a filter.

@@ -1,8 +1,11 @@
 extension PlivoClient {
     /// Filters for listing end users.
     public struct EndUserFilter: Sendable, Hashable {
+        /// Only this name.
         public var name: String?
+        /// Only this last name.
         public var lastName: String?
+        /// Only this end-user type.
         public var endUserType: String?
 
         /// Creates a filter.

@@ -235,15 +235,19 @@ extension DaemonConfiguration {
 /// Resolves secrets in the documented order: the `*_file` key, then the systemd credential,
 /// then an environment variable. Values are trimmed of a trailing newline.
 public struct SecretReader: Sendable {
+    /// Supplies `CREDENTIALS_DIRECTORY` and the variables.
     public var environment: [String: String]
 
+    /// A reader over `environment`.
     public init(environment: [String: String]) {
         self.environment = environment
     }
 
     /// A secret and where it came from (never the value itself).
     public struct Secret: Sendable {
+        /// The secret.
         public var value: String
+        /// Where it came from, for messages (a path, a credential or a variable name).
         public var source: String
     }
 
@@ -299,7 +303,9 @@ public struct SecretReader: Sendable {
         return .success(nil)
     }
 
+    /// A named secret file that cannot be used.
     public struct SecretError: Error, Sendable {
+        /// Why, naming the file.
         public var message: String
     }
 }

@@ -7,12 +7,18 @@ import Logging
 /// up another. While the receiver has disabled the sink (410 Gone) nothing is sent and nothing is
 /// dropped: deliveries wait, pending, until a reload or restart.
 public struct Dispatcher: Sendable {
+    /// How hard to try.
     public struct Settings: Sendable {
+        /// Deliveries in flight, each to a different application.
         public var concurrency: Int
+        /// Attempts before a dead letter.
         public var maxAttempts: Int
+        /// Age after which the next failure is a dead letter.
         public var maxAge: Duration
+        /// The delay between attempts.
         public var backoff: Backoff
 
+        /// Creates the settings.
         public init(concurrency: Int, maxAttempts: Int, maxAge: Duration, backoff: Backoff) {
             self.concurrency = concurrency
             self.maxAttempts = maxAttempts
@@ -21,10 +27,15 @@ public struct Dispatcher: Sendable {
         }
     }
 
+    /// The sink delivered to.
     public let sink: any Sink
+    /// Where delivery rows are read and updated.
     public let store: StateStore
+    /// How hard to try.
     public let settings: Settings
+    /// Rung by the poller after a commit, and on reload.
     public let doorbell: Doorbell
+    /// Where attempts are logged.
     public let logger: Logger
     /// Shared with the poller and the status line.
     public let sinkStates: SinkStates
@@ -33,6 +44,7 @@ public struct Dispatcher: Sendable {
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
     var idlePoll: Duration = .seconds(5)
 
+    /// Creates a dispatcher.
     public init(
         sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger,
         sinkStates: SinkStates = SinkStates(), clock: any WatchClock = SystemClock()

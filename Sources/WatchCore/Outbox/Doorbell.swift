@@ -10,8 +10,10 @@ public final class Doorbell: Sendable {
 
     private let state = Mutex(State())
 
+    /// A doorbell nobody has rung.
     public init() {}
 
+    /// Wakes the waiter now, or makes its next wait return at once.
     public func ring() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {

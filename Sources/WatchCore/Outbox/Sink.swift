@@ -27,6 +27,7 @@ public protocol Sink: Sendable {
 }
 
 extension Sink {
+    /// Not an audit trail, unless a sink says so.
     public var isAuditTrail: Bool { false }
 }
 
@@ -43,24 +44,31 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
         case disableSink
     }
 
+    /// What went wrong, for `deliveries list` and the log; never a secret.
     public var message: String
+    /// What the dispatcher does next.
     public var disposition: Disposition
+    /// The delay the receiver asked for.
     public var retryAfter: Duration?
 
+    /// Creates the error.
     public init(_ message: String, disposition: Disposition, retryAfter: Duration? = nil) {
         self.message = message
         self.disposition = disposition
         self.retryAfter = retryAfter
     }
 
+    /// Worth trying again later.
     public static func retryable(_ message: String, retryAfter: Duration? = nil) -> DeliveryError {
         DeliveryError(message, disposition: .retry, retryAfter: retryAfter)
     }
 
+    /// Will not succeed as it is: a dead letter.
     public static func final(_ message: String) -> DeliveryError {
         DeliveryError(message, disposition: .final)
     }
 
+    /// Whether the dispatcher will try again.
     public var isRetryable: Bool { disposition == .retry }
     public var description: String { message }
 }

@@ -7,12 +7,15 @@ import Synchronization
 public final class SinkStates: Sendable {
     /// Why and when a sink was disabled.
     public struct Disabled: Sendable, Equatable {
+        /// Why the receiver refused.
         public var reason: String
+        /// When.
         public var at: Date
     }
 
     private let disabled = Mutex<[String: Disabled]>([:])
 
+    /// Every sink enabled.
     public init() {}
 
     /// Records that `sink` takes no more events.

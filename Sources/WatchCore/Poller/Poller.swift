@@ -10,12 +10,18 @@ import PlivoCompliance
 /// scans. So a network error never produces a false event, and one failing part never holds up
 /// the rest.
 public struct Poller: Sendable {
+    /// How the poller talks to the API.
     public struct Settings: Sendable {
+        /// Requests in flight at once (pages, confirming GETs).
         public var concurrency: Int
+        /// Tries per request while the error is retryable.
         public var maxAttempts: Int
+        /// The delay between tries.
         public var backoff: Backoff
+        /// Whether the baseline announces what it finds as `created`.
         public var announceExisting: Bool
 
+        /// Creates the settings.
         public init(concurrency: Int, maxAttempts: Int, backoff: Backoff, announceExisting: Bool) {
             self.concurrency = concurrency
             self.maxAttempts = maxAttempts
@@ -26,9 +32,13 @@ public struct Poller: Sendable {
 
     /// What a cycle did, for logs and the systemd status line.
     public struct Report: Sendable {
+        /// Whether it was a full sync.
         public var full: Bool
+        /// Applications seen.
         public var observed: Int
+        /// Events recorded, in order.
         public var events: [Event]
+        /// API requests made, retries included.
         public var requests: Int
         /// Lists that failed in a hot scan (their applications were not checked for
         /// disappearance); empty when the cycle read everything it asked for.
@@ -44,10 +54,15 @@ public struct Poller: Sendable {
 
     /// Where applications are read from: ``PlivoClient`` in the daemon.
     public let source: any ApplicationSource
+    /// Where snapshots, events and deliveries are committed.
     public let store: StateStore
+    /// Keeps requests under the account's rate and window limits.
     public let bucket: TokenBucket
+    /// Concurrency, retries and the baseline's behaviour.
     public let settings: Settings
+    /// The sinks and filters deliveries are recorded for.
     public let sinks: [SinkRoute]
+    /// Beaten on every answer; its clock is the poll loop's.
     public let heartbeat: Heartbeat
     /// Sinks that refused all further events (410 Gone): new deliveries are recorded as held.
     public let sinkStates: SinkStates
@@ -58,6 +73,7 @@ public struct Poller: Sendable {
     /// before it is announced as deleted.
     public static let missesToDelete = 2
 
+    /// Creates a poller.
     public init(
         source: any ApplicationSource, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
         heartbeat: Heartbeat = Heartbeat(), sinkStates: SinkStates = SinkStates()

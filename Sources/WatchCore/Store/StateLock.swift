@@ -16,7 +16,9 @@ public final class StateLock: Sendable {
 
     /// Another process holds the lock.
     public struct Busy: Error, Sendable, CustomStringConvertible {
+        /// The state database the lock is for.
         public var statePath: String
+        /// The process holding it, when the lock file says.
         public var pid: Int32?
         public var description: String {
             "state \(statePath) is in use by " + (pid.map { "pid \($0)" } ?? "another process")

@@ -4,9 +4,12 @@ import PlivoCompliance
 
 /// A sink's name and filter, as the outbox needs them when recording deliveries.
 public struct SinkRoute: Sendable {
+    /// The sink's name.
     public var name: String
+    /// Which events get a delivery row for it.
     public var filter: EventFilter
 
+    /// Creates a route.
     public init(name: String, filter: EventFilter) {
         self.name = name
         self.filter = filter
@@ -15,11 +18,17 @@ public struct SinkRoute: Sendable {
 
 /// Poll bookkeeping for one account.
 public struct PollState: Sendable, Equatable {
+    /// Whether the first full sync (the silent baseline) has been committed.
     public var baselineDone = false
+    /// The last full sync committed.
     public var lastFullSyncAt: Date?
+    /// The last cycle, complete or not.
     public var lastPollAt: Date?
+    /// Whether that cycle read everything it asked for.
     public var lastPollOK: Bool?
+    /// Why it did not, bounded.
     public var lastError: String?
+    /// Failed or partial cycles in a row.
     public var consecutiveFailures = 0
     /// The last cycle that completed every list it made.
     public var lastSuccessAt: Date?
@@ -29,16 +38,21 @@ public struct PollState: Sendable, Equatable {
 public struct CycleOutcome: Sendable {
     /// An observed application and what it means.
     public struct Observation: Sendable {
+        /// The application as observed, with the stored version.
         public var snapshot: Snapshot
+        /// What the tracker made of it.
         public var change: Tracker.Change
 
+        /// Creates an observation.
         public init(snapshot: Snapshot, change: Tracker.Change) {
             self.snapshot = snapshot
             self.change = change
         }
     }
 
+    /// The account polled.
     public var account: String
+    /// Applications seen and changed (or whose suspicion is cleared).
     public var observations: [Observation]
     /// Stored snapshots confirmed deleted: missed by two consecutive scans, each time with
     /// Plivo's 404 on a direct GET.
@@ -48,12 +62,15 @@ public struct CycleOutcome: Sendable {
     /// Applications whose confirming GET kept failing this cycle, with the reason. Their stored
     /// snapshot is kept as it is.
     public var problems: [String: String]
+    /// Whether this was a full sync (everything listed), not a hot scan.
     public var fullSync: Bool
     /// Whether every list the cycle asked for was read completely. A partial hot scan still
     /// commits what it saw, but does not count as a successful poll.
     public var complete: Bool
+    /// When the cycle ran (the clock's wall time).
     public var at: Date
 
+    /// Creates an outcome.
     public init(
         account: String, observations: [Observation], deletions: [Snapshot], misses: [String] = [],
         problems: [String: String] = [:], fullSync: Bool, complete: Bool = true, at: Date
@@ -73,7 +90,9 @@ public struct CycleOutcome: Sendable {
 public struct CommitResult: Sendable {
     /// Two rows that would have shared one event id: a bug, never a reason to lose the cycle.
     public struct Conflict: Sendable, CustomStringConvertible {
+        /// The application skipped.
         public var applicationId: String
+        /// The id both rows wanted.
         public var eventId: String
         /// The stored event's type and body.
         public var existing: String

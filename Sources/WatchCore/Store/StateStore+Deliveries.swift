@@ -16,27 +16,42 @@ public struct DeliveryRecord: Sendable {
         case skipped
     }
 
+    /// The event's row number: the delivery order.
     public var eventSeq: Int64
+    /// The sink's name.
     public var sink: String
+    /// The event's account.
     public var account: String
+    /// The event's application.
     public var applicationId: String
+    /// Where it stands.
     public var state: State
+    /// Attempts made.
     public var attempts: Int
+    /// When a pending delivery may next be tried.
     public var nextAttemptAt: Date
+    /// The last failure, or why it is held.
     public var lastError: String?
+    /// When the event was recorded.
     public var createdAt: Date
+    /// When the sink accepted it.
     public var deliveredAt: Date?
+    /// The event, as recorded.
     public var event: Event
 
 }
 
 /// An application whose events wait behind a dead delivery to one sink.
 public struct BlockedApplication: Sendable, Equatable {
+    /// The sink.
     public var sink: String
+    /// The application's account.
     public var account: String
+    /// The application held back.
     public var applicationId: String
     /// The dead event everything after waits for (redeliver or skip it).
     public var blockingEventId: String
+    /// The dead delivery's last error.
     public var reason: String
     /// How many later events wait.
     public var waiting: Int
@@ -44,17 +59,23 @@ public struct BlockedApplication: Sendable, Equatable {
 
 /// How one sink is doing, from its delivery rows.
 public struct SinkHealth: Sendable, Equatable {
+    /// The sink.
     public var sink: String
     /// Pending deliveries that have failed at least once, and the newest error among them.
     public var retrying: Int
+    /// The newest error among them.
     public var lastError: String?
 }
 
 /// Counts for `status`.
 public struct StatusSummary: Sendable {
+    /// Live applications by lowercased status, most first.
     public var applicationsByStatus: [(status: String, count: Int)]
+    /// Delivery rows by sink and state.
     public var deliveries: [(sink: String, state: String, count: Int)]
+    /// Each account's poll bookkeeping.
     public var pollStates: [(account: String, state: PollState)]
+    /// Events recorded.
     public var events: Int
     /// Sinks the running daemon disabled (410 Gone), with why and when.
     public var disabledSinks: [(sink: String, reason: String, at: Date)] = []

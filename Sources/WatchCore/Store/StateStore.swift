@@ -205,9 +205,12 @@ public struct StateStore: Sendable {
 
 /// A state database that cannot be used.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// The database file.
     public var path: String
+    /// What is wrong with it.
     public var message: String
 
+    /// Creates the error.
     public init(path: String, message: String) {
         self.path = path
         self.message = message

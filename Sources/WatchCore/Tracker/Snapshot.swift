@@ -4,9 +4,13 @@ import PlivoCompliance
 /// What the store remembers of one application between polls: the fields whose change makes an
 /// event. Everything else Plivo sends is kept in `application` for the event body.
 public struct Snapshot: Sendable, Equatable {
+    /// The account.
     public var account: String
+    /// The application's id.
     public var applicationId: String
+    /// Its status as last seen.
     public var status: ApplicationStatus
+    /// Its rejection reason as last seen.
     public var rejectionReason: String?
     /// Sorted document ids.
     public var documentIds: [String]
@@ -22,6 +26,7 @@ public struct Snapshot: Sendable, Equatable {
     /// Set on a tombstone: the application was confirmed deleted at this time.
     public var deletedAt: Date?
 
+    /// Creates a snapshot.
     public init(
         account: String, applicationId: String, status: ApplicationStatus, rejectionReason: String?,
         documentIds: [String], body: String, version: Int

@@ -23,13 +23,28 @@ struct SystemdTests {
         return (process, stderr)
     }
 
+    /// SIGTERM: a clean exit with STOPPING=1, and the status line never flips back after it.
+    func stopAndCheck(_ process: Process, _ socket: FakeNotifySocket) throws {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(socket.count("STOPPING=1") >= 1)
+        let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
+        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
+        #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
+    }
+
+    /// A sandbox for `authId` and a fixture over it; stop the sandbox when done.
+    func sandboxAndFixture(_ authId: String) async throws -> (SandboxServer, DaemonFixture) {
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        return (sandbox, try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token))
+    }
+
     @Test("READY, STATUS, watchdog cadence, reload good and bad, watchdog stops while stuck, STOPPING; no secret logged")
     func lifecycle() async throws {
-        let authId = "MANOTIFY000000000000"
-        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        let (sandbox, fixture) = try await sandboxAndFixture("MANOTIFY000000000000")
         defer { sandbox.stop() }
         await sandbox.seed(count: 30)
-        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
         let socket = try FakeNotifySocket(abstract: false)
         let (process, stderr) = try launch(fixture, socket: socket, extraEnvironment: ["WATCHDOG_USEC": "1000000"])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -80,13 +95,7 @@ struct SystemdTests {
         #expect(await socket.wait { _ in socket.count("WATCHDOG=1") > resumedCount + 1 }, "pings resume")
 
         // SIGTERM: STOPPING=1, and a clean exit.
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(socket.count("STOPPING=1") >= 1)
-        let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
-        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
-        #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
+        try stopAndCheck(process, socket)
         try await Task.sleep(for: .milliseconds(200))
         log = logLock.withLock { $0 }
         let text = String(decoding: log, as: UTF8.self)
@@ -97,20 +106,12 @@ struct SystemdTests {
 
     @Test("abstract @name sockets work; a fatal start sends STATUS and ERRNO and exits 78")
     func abstractAndFatal() async throws {
-        let authId = "MANOTIFY000000000001"
-        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        let (sandbox, fixture) = try await sandboxAndFixture("MANOTIFY000000000001")
         defer { sandbox.stop() }
-        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
         let socket = try FakeNotifySocket(abstract: true)
         let (process, _) = try launch(fixture, socket: socket)
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(socket.count("STOPPING=1") >= 1)
-        let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
-        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
-        #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
+        try stopAndCheck(process, socket)
 
         try "[plivo]\nauth_id = 42\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         let fatalSocket = try FakeNotifySocket(abstract: true)
@@ -123,10 +124,8 @@ struct SystemdTests {
 
     @Test("the reload helper sends RELOADING=1 itself, then SIGHUPs the daemon")
     func reloadHelper() async throws {
-        let authId = "MANOTIFY000000000002"
-        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: Self.token, rateLimit: 0))
+        let (sandbox, fixture) = try await sandboxAndFixture("MANOTIFY000000000002")
         defer { sandbox.stop() }
-        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token)
         let socket = try FakeNotifySocket(abstract: false)
         let (daemon, _) = try launch(fixture, socket: socket)
         defer { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }

@@ -180,7 +180,7 @@ public struct Watcher: Service {
             $0.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
             $0.retryIn = nil
             $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
-            $0.pendingDeliveries = summary?.deliveries.filter { $0.state == "pending" }.reduce(0) { $0 + $1.count } ?? 0
+            $0.pendingDeliveries = summary?.deliveries.filter { $0.state == .pending }.reduce(0) { $0 + $1.count } ?? 0
             $0.disabledSinks = poller.sinkStates.all.mapValues { "\($0.reason) at \(EventTime.format($0.at))" }
             if let summary { $0.sinkNotes = Self.sinkNotes(summary, disabled: Set($0.disabledSinks.keys)) }
         }

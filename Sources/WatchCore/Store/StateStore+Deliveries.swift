@@ -72,7 +72,7 @@ public struct StatusSummary: Sendable {
     /// Live applications by lowercased status, most first.
     public var applicationsByStatus: [(status: String, count: Int)]
     /// Delivery rows by sink and state.
-    public var deliveries: [(sink: String, state: String, count: Int)]
+    public var deliveries: [(sink: String, state: DeliveryRecord.State, count: Int)]
     /// Each account's poll bookkeeping.
     public var pollStates: [(account: String, state: PollState)]
     /// Events recorded.
@@ -305,7 +305,7 @@ extension StateStore {
             let apps = try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC")
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
             let deliveries = try Row.fetchAll(db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery GROUP BY sink, state ORDER BY sink, state")
-                .map { (sink: $0["sink"] as String, state: $0["state"] as String, count: $0["n"] as Int) }
+                .map { (sink: $0["sink"] as String, state: $0["state"] as DeliveryRecord.State, count: $0["n"] as Int) }
             let polls = try Row.fetchAll(db, sql: "SELECT * FROM pollState ORDER BY account").map { row in
                 (account: row["account"] as String, state: PollState(row: row))
             }

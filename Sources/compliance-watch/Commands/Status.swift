@@ -73,7 +73,7 @@ extension ComplianceWatchCommand {
             print("deliveries:")
             if summary.deliveries.isEmpty { print("  none") }
             for (sink, state, count) in summary.deliveries {
-                print("  \(sink.padding(toLength: 16, withPad: " ", startingAt: 0)) \(state.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
+                print("  \(sink.padding(toLength: 16, withPad: " ", startingAt: 0)) \(state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
             }
             let sinks = Set(summary.deliveries.map(\.sink)).union(summary.disabledSinks.map(\.sink)).sorted()
             if !sinks.isEmpty { print("sinks:") }
@@ -141,7 +141,7 @@ extension ComplianceWatchCommand.Status {
                 total: summary.applicationsByStatus.reduce(0) { $0 + $1.count },
                 byStatus: Dictionary(summary.applicationsByStatus.map { ($0.status, $0.count) }, uniquingKeysWith: +)),
             events: summary.events,
-            deliveries: summary.deliveries.map { .init(sink: $0.sink, state: $0.state, count: $0.count) },
+            deliveries: summary.deliveries.map { .init(sink: $0.sink, state: $0.state.rawValue, count: $0.count) },
             sinks: sinks, unconfirmed: unconfirmed,
             stalled: accounts.contains { $0.stalled } || unconfirmed.contains { $0.stalled })
     }

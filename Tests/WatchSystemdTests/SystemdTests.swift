@@ -144,3 +144,51 @@ struct SystemdTests {
         #expect(socket.count("RELOADING=1") >= 2, "one from the helper, one from the daemon")
     }
 }
+
+/// The shipped unit under a real systemd 252 user manager (`scripts/systemd-user-test.sh`, which
+/// names every change user mode needs). It needs root for its private mount namespace.
+@Suite("The shipped unit under a real systemd user manager", .serialized, .timeLimit(.minutes(5)),
+       .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/lib/systemd/systemd")))
+struct RealSystemdTests {
+    /// `credential`: start returns after READY=1, the token arrives as a credential, mail goes out
+    /// over SMTP to a loopback relay, a SIGSTOPped daemon is restarted by the watchdog, stop keeps
+    /// pending deliveries. `reload`: reload of a good and a broken file, and exit 78 without a
+    /// restart loop.
+    @Test("each phase passes every one of its checks", arguments: [("credential", 9), ("reload", 12)])
+    func phase(_ name: String, checks: Int) async throws {
+        let output = try await Self.run(phase: name)
+        let lines = output.text.split(separator: "\n")
+        let failed = lines.filter { $0.hasPrefix("not ok") }
+        #expect(failed.isEmpty, "\(failed.joined(separator: "\n"))\n\(output.text)")
+        #expect(lines.filter { $0.hasPrefix("ok - ") }.count == checks, "every check ran:\n\(output.text)")
+        #expect(output.status == 0)
+    }
+
+    static func run(phase: String) async throws -> (status: Int32, text: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    // Through Python, to give the script default signal handling: signals this
+                    // test process ignores would stay ignored in everything it starts.
+                    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+                    process.arguments = [
+                        "-c",
+                        "import os, signal, sys\n"
+                            + "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE): signal.signal(s, signal.SIG_DFL)\n"
+                            + "os.execv('/usr/bin/unshare', ['unshare', '-m'] + sys.argv[1:])",
+                        TestBinaries.sourceFile("scripts/systemd-user-test.sh"),
+                        TestBinaries.directory(holding: "compliance-watch").path, phase,
+                    ]
+                    let out = Pipe()
+                    process.standardOutput = out
+                    process.standardError = out
+                    try process.run()
+                    let data = out.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+                })
+            }
+        }
+    }
+}

@@ -28,17 +28,20 @@ public enum TestBinaries {
 /// Runs the built `compliance-watch` and returns (status, stdout, stderr). The waiting happens
 /// on a thread of its own: blocking the cooperative pool (two threads on two cores) would starve
 /// an in-process sandbox the command talks to.
-public func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String, String) {
+/// `executable` runs instead when given (e.g. `setpriv … compliance-watch …`).
+public func runCLI(
+    _ arguments: [String], environment: [String: String] = [:], executable: URL = TestBinaries.complianceWatch
+) async throws -> (Int32, String, String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
-            continuation.resume(with: Result { try runCLIBlocking(arguments, environment: environment) })
+            continuation.resume(with: Result { try runCLIBlocking(arguments, environment: environment, executable: executable) })
         }
     }
 }
 
-private func runCLIBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
+private func runCLIBlocking(_ arguments: [String], environment: [String: String], executable: URL) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = TestBinaries.complianceWatch
+    process.executableURL = executable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()

@@ -123,6 +123,35 @@ struct CommandLineTests {
         #expect(!quiet.contains("readable by other users"))
     }
 
+    @Test("check-config warns about a sendmail command only when no_new_privs is set, as under the shipped unit")
+    func sendmailUnderNoNewPrivs() async throws {
+        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MASENDMAIL0000000000", token: "t", extra: """
+            [[sinks]]
+            name = "queue"
+            type = "mail"
+            from = "watch@example.com"
+            to = ["ops@example.com"]
+            command = ["/usr/sbin/sendmail", "-t", "-oi"]
+            [[sinks]]
+            name = "relay"
+            type = "mail"
+            from = "watch@example.com"
+            to = ["ops@example.com"]
+            transport = "smtp"
+            url = "smtp://localhost:25"
+            starttls = "none"
+            """)
+        let (code, plain, _) = try await runCLI(["check-config", "--config", fixture.configPath])
+        #expect(code == 0)
+        #expect(!plain.contains("no_new_privs"))
+        let (restrictedCode, restricted, err) = try await runCLI(
+            ["--no-new-privs", TestBinaries.complianceWatch.path, "check-config", "--config", fixture.configPath],
+            executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
+        #expect(restrictedCode == 0, "\(err)")
+        #expect(restricted.contains("warning: sink queue runs /usr/sbin/sendmail, but this process has no_new_privs set"))
+        #expect(!restricted.contains("sink relay runs"), "SMTP to the local relay needs no privileges")
+    }
+
     @Test("test-sink sends a synthetic event through a sink without the Plivo token, and refuses the audit file")
     func testSink() async throws {
         let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path

@@ -42,6 +42,22 @@ extension ComplianceWatchCommand {
                 print("[sink \(configured.name)] type = \(configured.kind.rawValue)\(target)\(filter.isEmpty ? "" : "; filter: " + filter.joined(separator: "; "))")
             }
             if let warning = Self.exposedURLWarning(c) { print(warning) }
+            for warning in Self.sendmailWarnings(c) { print(warning) }
+        }
+
+        /// Under `NoNewPrivileges=` (the shipped unit) a queueing MTA's sendmail cannot queue:
+        /// nullmailer's and exim's setuid and postfix's setgid helper lose their privileges, and
+        /// `/var/spool` is read-only. msmtp talks SMTP itself and works.
+        static func sendmailWarnings(_ c: DaemonConfiguration, status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> [String] {
+            guard let status, status.split(separator: "\n").contains(where: { $0.hasPrefix("NoNewPrivs:") && $0.hasSuffix("1") }) else { return [] }
+            return c.sinks.compactMap { sink in
+                guard let mail = sink.settings as? MailSink.Configuration, case .command(let argv, _) = mail.transport else { return nil }
+                let program = URL(fileURLWithPath: argv[0]).resolvingSymlinksInPath().lastPathComponent
+                guard !program.contains("msmtp") else { return nil }
+                return "warning: sink \(sink.name) runs \(argv[0]), but this process has no_new_privs set (NoNewPrivileges=): "
+                    + "a queueing MTA's sendmail (nullmailer, postfix, exim) cannot queue under it. Use transport = \"smtp\" with "
+                    + "url = \"smtp://localhost:25\" and starttls = \"none\", or msmtp as the command (README, \"Mail\")"
+            }
         }
 
         /// A webhook URL with a path is a bearer secret for chat platforms; in a file others can

@@ -6,7 +6,7 @@ APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config py
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test check-unit demo bench sandbox clean
+.PHONY: deps build test check-unit extras demo bench sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -24,10 +24,17 @@ deps:
 build: deps
 	$(SWIFT) build --build-tests
 
-## test: install what is missing, build, run the whole suite, and check the systemd unit
+## test: install what is missing, build, run the whole suite, check the systemd unit, build the man page and completions
 test: build
 	$(SWIFT) test --skip-build
 	./scripts/check-unit.sh
+	$(MAKE) --no-print-directory extras
+
+## extras: the man page and bash, zsh and fish completions of a built compliance-watch, in .build/share (checked)
+EXTRAS_BIN ?= .build/debug/compliance-watch
+extras:
+	$(SWIFT) build --product generate-manual
+	./scripts/build-extras.sh $(EXTRAS_BIN) .build/debug/generate-manual .build/share
 
 ## check-unit: systemd-analyze verify and security (exposure <= 2.0) on systemd/compliance-watch.service
 check-unit:

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # System packages the build and the tests need (Debian 12 names).
-APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3 python3-aiosmtpd
+APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3 python3-aiosmtpd prometheus
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
@@ -28,6 +28,7 @@ build: deps
 test: build
 	$(SWIFT) test --skip-build
 	./scripts/check-unit.sh
+	promtool check rules config/prometheus-alerts.yml
 	$(MAKE) --no-print-directory extras
 
 ## extras: the man page and bash, zsh and fish completions of a built compliance-watch, in .build/share (checked)

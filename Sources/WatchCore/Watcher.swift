@@ -138,7 +138,17 @@ public struct Watcher: Service {
     /// One cycle, with its logging and status updates; used by `run` and by `once`.
     @discardableResult
     public func cycle(full: Bool) async throws(CycleError) -> Poller.Report {
-        let report = try await poller.runCycle(full: full, logger: logger)
+        let started = clock.uptime
+        let report: Poller.Report
+        do {
+            report = try await poller.runCycle(full: full, logger: logger)
+        } catch {
+            WatchMetrics.pollCycle(account: poller.account, full: full, ok: false, duration: clock.uptime - started)
+            throw error
+        }
+        WatchMetrics.pollCycle(account: poller.account, full: report.full, ok: report.complete, duration: clock.uptime - started)
+        if report.complete { WatchMetrics.lastSuccessfulPoll(account: poller.account, at: clock.now) }
+        WatchMetrics.events(report.events)
         for event in report.events {
             logger.info("application changed", metadata: [
                 "cw.event.id": "\(event.id)", "cw.event.type": "\(event.type)",

@@ -70,6 +70,18 @@ extension DaemonConfiguration.Delivery {
     }
 }
 
+extension DaemonConfiguration.Metrics {
+    init(reading m: ConfigReader) {
+        var listen: Listen?
+        if let text = m.string("listen") {
+            listen = Listen(parsing: text)
+            if listen == nil { m.problem("listen", "'\(text)' is not ADDRESS:PORT (127.0.0.1:9464, [::1]:9464)") }
+        }
+        self.init(listen: listen)
+        m.rejectUnknownKeys()
+    }
+}
+
 extension DaemonConfiguration.Log {
     init(reading l: ConfigReader) {
         self.init(level: l.choice("level", Self().level))
@@ -179,6 +191,7 @@ extension DaemonConfiguration {
         let state = State(reading: section("state"))
         let delivery = Delivery(reading: section("delivery"))
         let log = Log(reading: section("log"))
+        let metrics = Metrics(reading: section("metrics"))
 
         var sinks: [SinkConfiguration] = []
         if let node = top.raw("sinks") {
@@ -203,7 +216,8 @@ extension DaemonConfiguration {
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
         return DaemonConfiguration(
-            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, sinks: sinks, sourcePath: path)
+            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, sinks: sinks,
+            sourcePath: path)
     }
 
     /// `nil` when `text` is an absolute http(s) URL with a host; otherwise why not.

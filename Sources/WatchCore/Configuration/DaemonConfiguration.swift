@@ -125,6 +125,51 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
+    /// `[metrics]`
+    public struct Metrics: Sendable {
+        /// An address and port to serve `/metrics` and `/healthz` on.
+        public struct Listen: Sendable, Equatable, CustomStringConvertible {
+            /// An IPv4 or IPv6 address (`127.0.0.1`, `::1`, `0.0.0.0`).
+            public var host: String
+            /// The TCP port.
+            public var port: UInt16
+
+            /// Creates an address.
+            public init(host: String, port: UInt16) {
+                self.host = host
+                self.port = port
+            }
+
+            /// `host:port`, IPv6 in brackets.
+            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+            /// Parses `127.0.0.1:9464` or `[::1]:9464`; `nil` when it is neither.
+            public init?(parsing text: String) {
+                let host: Substring, port: Substring
+                if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
+                    host = text[text.index(after: text.startIndex)..<close]
+                    port = text[text.index(close, offsetBy: 2)...]
+                } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+                    host = text[..<colon]
+                    port = text[text.index(after: colon)...]
+                } else {
+                    return nil
+                }
+                guard let number = UInt16(port), number > 0, !host.isEmpty,
+                      host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) else { return nil }
+                self.init(host: String(host), port: number)
+            }
+        }
+
+        /// `listen`: off when `nil` (the default).
+        public var listen: Listen?
+
+        /// Creates the section; metrics are off by default.
+        public init(listen: Listen? = nil) {
+            self.listen = listen
+        }
+    }
+
     /// `[plivo]`
     public var plivo: Plivo
     /// `[poll]`
@@ -135,6 +180,8 @@ public struct DaemonConfiguration: Sendable {
     public var delivery: Delivery
     /// `[log]`
     public var log: Log
+    /// `[metrics]`
+    public var metrics = Metrics()
     /// `[[sinks]]`, in file order.
     public var sinks: [SinkConfiguration]
     /// The file it was loaded from.

@@ -150,6 +150,7 @@ public struct Dispatcher: Sendable {
                 log.error("delivered, but cannot record it; it will be sent again", metadata: ["cw.error": "\(error)"])
             }
             log.info("event delivered", metadata: ["cw.event.type": "\(record.event.type)"])
+            WatchMetrics.deliveryAttempt(sink: sink.name, .delivered, sinceDetection: clock.now.timeIntervalSince(record.createdAt))
             return true
         } catch {
             let attempts = record.attempts + 1
@@ -167,6 +168,7 @@ public struct Dispatcher: Sendable {
                 } catch {
                     log.error("cannot record that the sink is disabled", metadata: ["cw.error": "\(error)"])
                 }
+                WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
                 log.error("the receiver disabled the sink; its deliveries are held until a reload or restart", metadata: [
                     "cw.error": "\(error.message)",
                 ])
@@ -174,11 +176,13 @@ public struct Dispatcher: Sendable {
                 // An audit trail never gives up: a hole in it would verify as a shorter chain.
                 let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
                 self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(Backoff.seconds(delay)), log: log)
+                WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
                 log.log(level: sink.isAuditTrail && attempts > 1 ? .warning : .notice, "delivery failed, will retry", metadata: [
                     "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
                 ])
             default:
                 self.recordFailure(error.message, for: record, retryAt: nil, log: log)
+                WatchMetrics.deliveryAttempt(sink: sink.name, .failed)
                 log.warning("delivery dead-lettered; the application's later events wait until it is redelivered or skipped", metadata: [
                     "cw.error": "\(error.message)",
                 ])

@@ -239,9 +239,11 @@ public struct Poller: Sendable {
                 defer { heartbeat.beat() }
                 let result = try await body()
                 await bucket.finished(ticket)
+                WatchMetrics.apiRequest(account: account, .ok)
                 return result
             } catch {
                 await bucket.finished(ticket)
+                WatchMetrics.apiRequest(account: account, .init(error))
                 guard error.isRetryable, attempt + 1 < settings.maxAttempts, !Task.isCancelled else { throw error }
                 let delay = settings.backoff.delay(attempt: attempt, retryAfter: error.retryAfter)
                 if error.status == 429 { await bucket.pause(for: max(delay, error.retryAfter ?? .zero)) }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import WatchCore
 import WatchDaemon
@@ -26,8 +28,16 @@ extension ComplianceWatchCommand {
             ])
             // The one place SIGTERM and SIGINT are handled: services stop in reverse order, and
             // after [delivery] shutdown_timeout what is still running is cancelled.
+            var services = daemon.services
+            if let listen = daemon.configuration.metrics.listen {
+                // Once per process: every WatchMetrics call from here on lands in this registry.
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(DocumentedMetricsFactory(registry: registry))
+                // After the notifier, before delivery and polling: up first, down last.
+                services.insert(MetricsServer(daemon: daemon, listen: listen, registry: registry), at: 1)
+            }
             var configuration = ServiceGroupConfiguration(
-                services: daemon.services.map { .init(service: $0) },
+                services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
             configuration.maximumGracefulShutdownDuration = daemon.configuration.delivery.shutdownTimeout

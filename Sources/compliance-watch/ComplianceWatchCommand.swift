@@ -14,7 +14,7 @@ struct ComplianceWatchCommand: AsyncParsableCommand {
         commandName: "compliance-watch",
         abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
         version: complianceWatchVersion,
-        subcommands: [Run.self, Once.self, Status.self, CheckConfig.self, Deliveries.self, Audit.self, TestSink.self, Reload.self],
+        subcommands: [Run.self, Once.self, Status.self, History.self, CheckConfig.self, Deliveries.self, Audit.self, TestSink.self, Reload.self],
         defaultSubcommand: Run.self)
 }
 

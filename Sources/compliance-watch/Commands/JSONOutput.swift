@@ -69,6 +69,27 @@ enum JSONOutput {
         }
     }
 
+    /// One transition in `history --json`.
+    struct HistoryEntry: Encodable {
+        var detectedAt: String
+        var type: String
+        var account: String
+        var applicationId: String
+        var alias: Nullable<String>
+        var from: Nullable<String>
+        var to: String
+        var rejectionReason: Nullable<String>
+        var eventId: String
+        var deliveries: [SinkDelivery]
+
+        struct SinkDelivery: Encodable {
+            var sink: String
+            var state: String
+            var attempts: Int
+            var lastError: Nullable<String>
+        }
+    }
+
     struct Delivery: Encodable {
         var eventId: String
         var sink: String

@@ -86,7 +86,7 @@ public enum AuditChain {
         var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)
         var expectedSeq: Int?
         var prevHash: String?
-        var lastLineHash: String?
+        var headLineHash: String?
         for (name, data) in files {
             var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
             let endsWithNewline = data.last == 0x0A
@@ -127,7 +127,7 @@ public enum AuditChain {
                 let rawHash = Hashing.sha256Hex(raw)
                 expectedSeq = line.seq + 1
                 prevHash = rawHash
-                lastLineHash = rawHash
+                if line.seq == head?.seq { headLineHash = rawHash }
                 verdict.lines += 1
                 verdict.lastSeq = line.seq
             }
@@ -136,10 +136,70 @@ public enum AuditChain {
             if verdict.lastSeq < head.seq {
                 verdict.problem = (files.last?.name ?? "", verdict.lines, .truncated,
                                    "the state database records seq \(head.seq), but the files end at seq \(verdict.lastSeq)")
-            } else if verdict.lastSeq == head.seq, lastLineHash != head.hash {
-                verdict.problem = (files.last?.name ?? "", verdict.lines, .edited, "the last line differs from the one the daemon recorded")
+            } else if let headLineHash, headLineHash != head.hash {
+                // Wherever it is: a rewritten chain with lines appended after it still carries
+                // the recorded seq, but not the recorded line.
+                verdict.problem = (files.last?.name ?? "", verdict.lines, .edited,
+                                   "the line with seq \(head.seq) differs from the one the daemon recorded: the chain was rewritten")
             }
         }
         return verdict
+    }
+
+    /// What a file sink may append after, from the end of its file and the last head it knows.
+    public enum TailCheck: Equatable, Sendable {
+        /// The file is consistent with the head: continue from this line.
+        case continueFrom(AuditHead)
+        /// The file is not the one the head describes; never append to it.
+        case refused(String)
+    }
+
+    /// Checks the end of an audit file (`window`: its last bytes, complete lines only) against
+    /// `known`, the newest head recorded (in the state database, or this process's own).
+    ///
+    /// The line with the known `seq` must be there with the known hash, and every line after it
+    /// must chain from it; a new file (after rotation) may instead start right after the known
+    /// head. A file rewritten from an earlier line (even with lines appended so that it is longer
+    /// than the head) or one that ends before the head is refused, so a forged or damaged file is
+    /// never extended. Without a known head, the window must at least chain on its own.
+    public static func checkTail(window: Data, path: String, known: AuditHead?) -> TailCheck {
+        let raws = window.split(separator: 0x0A).map { Data($0) }
+        var lines: [(parsed: ParsedLine, hash: String)] = []
+        for raw in raws {
+            guard let parsed = parse(raw), Hashing.sha256Hex(parsed.content) == parsed.hash else {
+                return .refused("a line near the end is not a valid audit line (edited or damaged)")
+            }
+            lines.append((parsed, Hashing.sha256Hex(raw)))
+        }
+        func chains(_ slice: ArraySlice<(parsed: ParsedLine, hash: String)>, from start: (seq: Int, hash: String)) -> Bool {
+            var previous = start
+            for line in slice {
+                guard line.parsed.seq == previous.seq + 1, line.parsed.prev == previous.hash else { return false }
+                previous = (line.parsed.seq, line.hash)
+            }
+            return true
+        }
+        guard let last = lines.last else {
+            return .continueFrom(known ?? AuditHead(seq: 0, hash: genesis, path: path))
+        }
+        let end = AuditHead(seq: last.parsed.seq, hash: last.hash, path: path)
+        guard let known else {
+            return chains(lines.dropFirst(), from: (lines[0].parsed.seq, lines[0].hash))
+                ? .continueFrom(end) : .refused("the last lines do not chain")
+        }
+        if let index = lines.firstIndex(where: { $0.parsed.seq == known.seq }) {
+            guard lines[index].hash == known.hash else {
+                return .refused("the line with seq \(known.seq) differs from the one recorded: the chain was rewritten")
+            }
+            return chains(lines[(index + 1)...], from: (known.seq, known.hash))
+                ? .continueFrom(end) : .refused("the lines after seq \(known.seq) do not chain from it")
+        }
+        if end.seq < known.seq {
+            return .refused("the file ends at seq \(end.seq), but seq \(known.seq) was recorded: it is truncated or an older file")
+        }
+        if lines[0].parsed.seq == known.seq + 1, chains(lines[...], from: (known.seq, known.hash)) {
+            return .continueFrom(end)  // a new file that continues the recorded head
+        }
+        return .refused("seq \(known.seq), recorded as the head, is not where the file says it should be")
     }
 }

@@ -48,6 +48,8 @@ public actor FileSink: Sink {
     private var knownIds: Set<String> = []
     /// The newest fsynced head while the state database has not recorded it.
     private var unrecordedHead: AuditHead?
+    /// Set by ``reopen()``: the file now at the path must continue the head before it is used.
+    private var needsTailCheck = false
     private var knownOrder: [String] = []
     static let rememberedIds = 10_000
 
@@ -90,6 +92,7 @@ public actor FileSink: Sink {
             close(descriptor)
         }
         descriptor = -1
+        needsTailCheck = true
     }
 
     // MARK: Writing
@@ -206,42 +209,44 @@ public actor FileSink: Sink {
         }
     }
 
-    /// The chain's head: the newer of the file's last line and the database's record.
+    /// The chain's head. On first use, and after a reopen, the file's end is checked against the
+    /// newest known head (this process's, else the state database's): a file that does not
+    /// continue it is never appended to. Its deliveries stay pending, with the reason, until an
+    /// operator moves the file aside; the chain then continues from the head in a new file.
     private func currentHead() throws(DeliveryError) -> AuditHead {
-        if let head { return head }
-        let recorded: AuditHead?
-        do {
-            recorded = try store?.auditHead(sink: name)
-        } catch {
-            throw .retryable("cannot read the chain head from the state database: \(error)")
+        if let head, !needsTailCheck { return head }
+        var known = head
+        if known == nil {
+            do {
+                known = try store?.auditHead(sink: name)
+            } catch {
+                throw .retryable("cannot read the chain head from the state database: \(error)")
+            }
         }
-        let (tail, ids) = Self.tail(of: configuration.path)
-        ids.forEach(remember)
-        let chosen: AuditHead
-        if let tail, tail.seq >= (recorded?.seq ?? 0) {
-            chosen = tail
-        } else if let recorded {
-            chosen = recorded
-        } else {
-            chosen = AuditHead(seq: 0, hash: AuditChain.genesis, path: configuration.path)
+        let (window, ids) = Self.tailWindow(of: configuration.path)
+        switch AuditChain.checkTail(window: window, path: configuration.path, known: known) {
+        case .continueFrom(let verified):
+            ids.forEach(remember)
+            head = verified
+            needsTailCheck = false
+            return verified
+        case .refused(let reason):
+            throw .retryable(
+                "audit file \(configuration.path) failed verification: \(reason); nothing is appended to it until it is moved aside")
         }
-        head = chosen
-        return chosen
     }
 
-    /// Reads the last MiB of the file: the last complete line, if it is an audit line, and the
-    /// event ids of the lines there (those a crash may have left written but unrecorded).
-    static func tail(of path: String) -> (last: AuditHead?, ids: [String]) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return (nil, []) }
+    /// The last MiB of the file, from its first complete line, and the event ids in it.
+    static func tailWindow(of path: String) -> (window: Data, ids: [String]) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return (Data(), []) }
         defer { try? handle.close() }
-        guard let size = try? handle.seekToEnd(), size > 0 else { return (nil, []) }
-        let window = min(size, 1 << 20)
-        try? handle.seek(toOffset: size - window)
-        guard let data = try? handle.readToEnd() else { return (nil, []) }
-        let ids = AuditChain.entries(data).map(\.eventId)
-        let lines = data.split(separator: 0x0A)
-        guard let last = lines.last.map({ Data($0) }), let parsed = AuditChain.parse(last) else { return (nil, ids) }
-        return (AuditHead(seq: parsed.seq, hash: Hashing.sha256Hex(last), path: path), ids)
+        guard let size = try? handle.seekToEnd(), size > 0 else { return (Data(), []) }
+        let length = min(size, 1 << 20)
+        try? handle.seek(toOffset: size - length)
+        guard var data = try? handle.readToEnd() else { return (Data(), []) }
+        // Started mid-line: drop the partial first line.
+        if length < size, let newline = data.firstIndex(of: 0x0A) { data = Data(data[data.index(after: newline)...]) }
+        return (data, AuditChain.entries(data).map(\.eventId))
     }
 
 

@@ -35,6 +35,82 @@ struct AuditFileTests {
         #expect(try readOnly.auditHead(sink: "audit") == nil)
     }
 
+    /// The attack issue 12 describes: one decision rewritten, every hash after it
+    /// recomputed, optionally with one line appended so the file is longer than the recorded head.
+    func forge(_ lines: [Data], at index: Int, append: Bool) throws -> [Data] {
+        var forged = Array(lines[..<index])
+        var prev = index == 0 ? AuditChain.genesis : Hashing.sha256Hex(lines[index - 1])
+        var events = try lines[index...].map { line -> Event in
+            let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+            return try Event.decode(try JSONSerialization.data(withJSONObject: try #require(object["event"])))
+        }
+        // writeChain's events are accepted; the forger turns this one around (the other way
+        // round from the issue's example, same attack).
+        events[0].data.application.status = events[0].toStatus == .accepted ? "rejected" : "accepted"
+        events[0].data.application.rejectionReason = events[0].toStatus == .rejected ? "forged" : nil
+        if append { events.append(makeEvent(app: "appX", version: 99)) }
+        for (offset, event) in events.enumerated() {
+            let (line, hash) = AuditChain.line(for: event, seq: index + offset + 1, prev: prev)
+            forged.append(line)
+            prev = hash
+        }
+        return forged
+    }
+
+    @Test("a rewritten and recomputed chain fails verify against the recorded head, with or without a line appended")
+    func rewriteAttack() async throws {
+        let store = try StateStore.inMemory()
+        let (path, lines, _) = try await writeChain(5, store: store)
+        let head = try #require(try store.auditHead(sink: "audit"))
+        #expect(AuditChain.verify(files: [(path, join(lines))], head: head).isIntact)
+        for append in [false, true] {
+            let forged = try forge(lines, at: 2, append: append)
+            #expect(AuditChain.verify(files: [(path, join(forged))]).isIntact, "the forgery is a valid chain on its own")
+            let verdict = AuditChain.verify(files: [(path, join(forged))], head: head)
+            #expect(!verdict.isIntact)
+            #expect(verdict.description.contains("the chain was rewritten"), "\(verdict)")
+        }
+    }
+
+    @Test("a forged file is never extended: deliveries wait with the reason, and moving it aside continues the chain")
+    func forgedTailRefused() async throws {
+        let store = try StateStore.inMemory()
+        let (path, lines, _) = try await writeChain(5, store: store)
+        let head = try #require(try store.auditHead(sink: "audit"))
+        let forged = join(try forge(lines, at: 2, append: true))
+        try forged.write(to: URL(fileURLWithPath: path))
+
+        // A restart: the new sink checks the file against the recorded head before appending.
+        let restarted = FileSink(name: "audit", configuration: .init(path: path), store: store)
+        let next = makeEvent(app: "app-next", version: 7)
+        let refused = await #expect(throws: DeliveryError.self) { try await restarted.deliver(next) }
+        #expect(refused?.disposition == .retry, "retried, so nothing is lost")
+        #expect(refused?.message.contains("audit file \(path) failed verification") == true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == forged, "not a byte appended")
+        #expect(try store.auditHead(sink: "audit") == head, "the forged head is not adopted")
+
+        // The operator moves the file aside: the chain continues from the recorded head.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".forged")
+        try await restarted.deliver(next)
+        let fresh = try #require(FileManager.default.contents(atPath: path)).split(separator: 0x0A).map { Data($0) }
+        #expect(fresh.count == 1)
+        let line = try #require(try JSONSerialization.jsonObject(with: fresh[0]) as? [String: Any])
+        #expect(line["seq"] as? Int == head.seq + 1)
+        #expect(line["prev"] as? String == head.hash)
+        #expect(AuditChain.verify(files: [(path + ".genuine", join(lines)), (path, join(fresh))],
+                                  head: try store.auditHead(sink: "audit")).isIntact)
+    }
+
+    @Test("after a reopen, a forged file put at the path is refused too")
+    func forgedAfterReopen() async throws {
+        let store = try StateStore.inMemory()
+        let (path, lines, sink) = try await writeChain(4, store: store)
+        try join(try forge(lines, at: 1, append: false)).write(to: URL(fileURLWithPath: path))
+        await sink.reopen()
+        let refused = await #expect(throws: DeliveryError.self) { try await sink.deliver(makeEvent(app: "later", version: 9)) }
+        #expect(refused?.message.contains("failed verification") == true)
+    }
+
     func join(_ lines: [Data]) -> Data {
         lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
     }

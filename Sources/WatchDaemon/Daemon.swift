@@ -91,7 +91,8 @@ public struct Daemon: Sendable {
     /// systemd notifier last.
     public var services: [any Service] {
         let systemd = SystemdService(status: status, heartbeat: heartbeat, reload: { await self.reload() }, logger: logger)
-        return [systemd, delivery, watcher]
+        let retention = RetentionService(store: store, state: configuration.state, clock: heartbeat.clock, logger: logger)
+        return [systemd, retention, delivery, watcher]
     }
 
     /// Makes the store match this configuration before anything runs: every sink enabled again,

@@ -35,6 +35,17 @@ struct ConfigurationTests {
         #expect(sinks.map(\.name) == ["audit"])
     }
 
+    @Test("state retention: 30 days of delivered rows by default, events kept unless event_retention is set")
+    func retentionSettings() throws {
+        let defaults = try parse("[plivo]\nauth_id = \"MA1\"\n")
+        #expect(defaults.state.deliveryRetention == .seconds(30 * 86400))
+        #expect(defaults.state.eventRetention == nil)
+        let set = try parse("[plivo]\nauth_id = \"MA1\"\n[state]\ndelivery_retention = \"7d\"\nevent_retention = \"730d\"\n")
+        #expect(set.state.deliveryRetention == .seconds(7 * 86400))
+        #expect(set.state.eventRetention == .seconds(730 * 86400))
+        #expect(problems("[plivo]\nauth_id = \"MA1\"\n[state]\nevent_retention = \"1h\"\n").contains { $0.contains("state.event_retention: must be at least") })
+    }
+
     @Test("defaults apply when sections are absent; relative paths follow the file")
     func defaults() throws {
         let c = try parse("[plivo]\nauth_id = \"MA1234\"\n[state]\npath = \"state.db\"\n")

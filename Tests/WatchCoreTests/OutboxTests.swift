@@ -210,6 +210,35 @@ struct OutboxTests {
         #expect(Set(gone.events.map(\.data.application.complianceApplicationId)) == ["a", "b", "c"])
     }
 
+    @Test("retention prunes old delivered rows, and old events only when asked; pending and dead rows stay")
+    func retention() throws {
+        let store = try StateStore.inMemory()
+        let old = Date(timeIntervalSinceNow: -40 * 86400)
+        let events = try record(store, sinks: ["file", "hook"], changes: [("a", "draft"), ("b", "draft"), ("c", "draft")])
+        let rows = try store.deliveries(limit: 100)
+        func seq(_ event: Event, _ sink: String) throws -> Int64 {
+            try #require(rows.first { $0.event.id == event.id && $0.sink == sink }).eventSeq
+        }
+        // a: delivered long ago everywhere; b: delivered long ago to file, dead for hook; c: delivered just now.
+        for sink in ["file", "hook"] { try store.markDelivered(eventSeq: try seq(events[0], sink), sink: sink, at: old) }
+        try store.markDelivered(eventSeq: try seq(events[1], "file"), sink: "file", at: old)
+        try store.markFailed(eventSeq: try seq(events[1], "hook"), sink: "hook", error: "gone", retryAt: nil)
+        for sink in ["file", "hook"] { try store.markDelivered(eventSeq: try seq(events[2], sink), sink: sink, at: Date()) }
+
+        let cutoff = Date(timeIntervalSinceNow: -30 * 86400)
+        #expect(try store.prune(deliveredBefore: cutoff) == .init(deliveries: 3, events: 0))
+        #expect(try store.events().count == 3, "events are the approvals history: kept unless asked")
+        let left = try store.deliveries(limit: 100)
+        #expect(Set(left.map { "\($0.event.data.application.complianceApplicationId)/\($0.sink)/\($0.state.rawValue)" })
+                == ["b/hook/dead", "c/file/delivered", "c/hook/delivered"])
+
+        // Events recorded before "now + 1 s" are all old enough, but b still has a dead letter.
+        #expect(try store.prune(deliveredBefore: cutoff, eventsBefore: Date(timeIntervalSinceNow: 1)) == .init(deliveries: 0, events: 2))
+        #expect(try store.events().map(\.data.application.complianceApplicationId) == ["b"])
+        #expect(try store.deliveries(limit: 100).map(\.state) == [.dead])
+        #expect(try store.snapshots(account: "MA1").count == 3, "snapshots keep each application's event count")
+    }
+
     @Test("a failing sink does not hold up another")
     func isolation() async throws {
         let store = try StateStore.inMemory()

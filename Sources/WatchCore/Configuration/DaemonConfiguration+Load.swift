@@ -51,7 +51,12 @@ extension DaemonConfiguration.Poll {
 
 extension DaemonConfiguration.State {
     init(reading s: ConfigReader) {
-        self.init(path: s.path("path") ?? Self().path)
+        let defaults = Self()
+        let eventRetention = s.string("event_retention") == nil ? nil : s.duration("event_retention", .zero, minimum: .seconds(86400))
+        self.init(
+            path: s.path("path") ?? defaults.path,
+            deliveryRetention: s.duration("delivery_retention", defaults.deliveryRetention, minimum: .seconds(3600)),
+            eventRetention: eventRetention)
         s.rejectUnknownKeys()
     }
 }

@@ -76,10 +76,21 @@ public struct DaemonConfiguration: Sendable {
     public struct State: Sendable {
         /// `path`.
         public var path: String
+        /// `delivery_retention`: delivered delivery rows older than this are pruned. Pending,
+        /// dead and skipped rows never are.
+        public var deliveryRetention: Duration
+        /// `event_retention`: events older than this, with nothing pending or dead, are pruned;
+        /// `nil` (the default) keeps them, and so the approvals history, for ever.
+        public var eventRetention: Duration?
 
         /// Creates the section; every default here is the documented one.
-        public init(path: String = "/var/lib/compliance-watch/state.db") {
+        public init(
+            path: String = "/var/lib/compliance-watch/state.db", deliveryRetention: Duration = .seconds(30 * 86400),
+            eventRetention: Duration? = nil
+        ) {
             self.path = path
+            self.deliveryRetention = deliveryRetention
+            self.eventRetention = eventRetention
         }
     }
 

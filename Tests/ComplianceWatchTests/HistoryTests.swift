@@ -8,7 +8,7 @@ import WatchTesting
 
 @Suite("history", .timeLimit(.minutes(1)))
 struct HistoryTests {
-    @Test("history lists an application's transitions from a real daemon's state, by id or alias, as text or JSON")
+    @Test("history and audit report on a real daemon's output: by id or alias, text, CSV or JSON, and never silently from a damaged file")
     func history() async throws {
         let authId = "MAHISTORY00000000000"
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "t", rateLimit: 0))
@@ -59,5 +59,37 @@ struct HistoryTests {
         let (missingCode, _, missing) = try await runCLI(["history", "no-such-app", "--config", fixture.configPath])
         #expect(missingCode == 1)
         #expect(missing.contains("no application with id or alias 'no-such-app'"))
+
+
+        // audit report over the same daemon's file: both decisions, verified against the recorded head.
+        let window = ["--from", "2020-01-01", "--to", "2100-01-01"]
+        let (reportCode, csv, reportErr) = try await runCLI(["audit", "report", fixture.auditPath, "--format", "csv", "--config", fixture.configPath] + window)
+        #expect(reportCode == 0, "\(reportErr)")
+        let csvLines = csv.split(separator: "\n").map(String.init)
+        #expect(csvLines.first == "application_id,alias,country_iso2,number_type,end_user_type,from,to,rejection_reason,detected_at,event_id,seq")
+        let ours = csvLines.filter { $0.hasPrefix(app.id + ",") }
+        #expect(ours.count == 2)
+        #expect(ours.first?.contains(",submitted,rejected,blurry proof,") == true)
+        #expect(ours.last?.contains(",rejected,accepted,,") == true)
+        #expect(written.allSatisfy { event in ours.contains { $0.contains(event.id) } })
+        let (_, acceptedOnly, _) = try await runCLI(["audit", "report", fixture.auditPath, "--status", "accepted", "--format", "json"] + window)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(acceptedOnly.utf8)) as? [String: Any])
+        #expect(report["verified"] as? Bool == true)
+        let rows = try #require(report["rows"] as? [[String: Any]]).filter { $0["application_id"] as? String == app.id }
+        #expect(rows.map { $0["to"] as? String } == ["accepted"])
+        let (_, outside, _) = try await runCLI(["audit", "report", fixture.auditPath, "--from", "2020-01-01", "--to", "2020-02-01"])
+        #expect(outside.hasPrefix("0 decisions"))
+
+        // A damaged file: refused, unless --unverified, which says so.
+        var damaged = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)
+        damaged = damaged.replacingOccurrences(of: "blurry proof", with: "clear proof")
+        try damaged.write(toFile: fixture.auditPath, atomically: true, encoding: .utf8)
+        let (refusedCode, _, refusedErr) = try await runCLI(["audit", "report", fixture.auditPath] + window)
+        #expect(refusedCode == 1)
+        #expect(refusedErr.contains("refusing to report from files that do not verify"))
+        let (anywayCode, anyway, _) = try await runCLI(["audit", "report", fixture.auditPath, "--unverified"] + window)
+        #expect(anywayCode == 0)
+        #expect(anyway.hasPrefix("UNVERIFIED: BROKEN:"))
+        #expect(anyway.contains("files NOT verified"))
     }
 }

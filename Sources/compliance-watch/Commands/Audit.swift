@@ -7,7 +7,51 @@ extension ComplianceWatchCommand {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the audit trail written by file sinks.",
-            subcommands: [Verify.self])
+            subcommands: [Verify.self, Report.self])
+
+        /// The files' contents, in the order given (which must be chain order, oldest first).
+        /// Exits 2 when a file cannot be read and 1 when the order is wrong.
+        static func read(_ files: [String]) throws -> [(name: String, data: Data)] {
+            var inputs: [(name: String, data: Data)] = []
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    printError("cannot read \(file)")
+                    throw ExitCode(2)
+                }
+                inputs.append((file, data))
+            }
+            if let order = AuditChain.suggestedOrder(inputs) {
+                print("BROKEN: the files are not in chain order (oldest first); try: \(order.joined(separator: " "))")
+                throw ExitCode(1)
+            }
+            return inputs
+        }
+
+        /// The head the state database of `config` recorded for the sink that writes the last of
+        /// `files`, with the store and the sink's name (all `nil` when there is none).
+        static func recordedHead(config: String, files: [String]) throws -> (head: AuditHead?, store: StateStore?, sink: String?) {
+            let configuration: DaemonConfiguration
+            do {
+                configuration = try DaemonConfiguration.load(path: config, secrets: false)
+            } catch {
+                printError("configuration is invalid:\n\(error.description)")
+                throw ExitCodes.config
+            }
+            let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
+            var store: StateStore?
+            var heads: [String: AuditHead] = [:]
+            do {
+                store = try StateStore.openReadOnly(path: configuration.state.path)
+                heads = try store?.auditHeads() ?? [:]
+            } catch {
+                printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")
+            }
+            guard let match = heads.first(where: { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }) else {
+                print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
+                return (nil, store, nil)
+            }
+            return (match.value, store, match.key)
+        }
 
         struct Verify: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -28,43 +72,14 @@ extension ComplianceWatchCommand {
             var config: String?
 
             func run() async throws {
-                var inputs: [(name: String, data: Data)] = []
-                for file in files {
-                    guard let data = FileManager.default.contents(atPath: file) else {
-                        printError("cannot read \(file)")
-                        throw ExitCode(2)
-                    }
-                    inputs.append((file, data))
-                }
-                if let order = AuditChain.suggestedOrder(inputs) {
-                    print("BROKEN: the files are not in chain order (oldest first); try: \(order.joined(separator: " "))")
-                    throw ExitCode(1)
-                }
+                let inputs = try Audit.read(files)
                 var head: AuditHead?
                 var holes: [String] = []
                 if let config {
-                    let configuration: DaemonConfiguration
-                    do {
-                        configuration = try DaemonConfiguration.load(path: config, secrets: false)
-                    } catch {
-                        printError("configuration is invalid:\n\(error.description)")
-                        throw ExitCodes.config
-                    }
-                    let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
-                    var store: StateStore?
-                    var heads: [String: AuditHead] = [:]
-                    do {
-                        store = try StateStore.openReadOnly(path: configuration.state.path)
-                        heads = try store?.auditHeads() ?? [:]
-                    } catch {
-                        printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")
-                    }
-                    let match = heads.first { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }
-                    head = match?.value
-                    if let store, let sink = match?.key {
+                    let recorded = try Audit.recordedHead(config: config, files: files)
+                    head = recorded.head
+                    if let store = recorded.store, let sink = recorded.sink {
                         holes = Self.holes(in: inputs, sink: sink, store: store)
-                    } else {
-                        print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
                     }
                 }
                 let verdict = AuditChain.verify(files: inputs, head: head)

@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ComplianceWatchTests",
-            dependencies: ["WatchCore", "WatchSystemd", "WatchTesting", "PlivoSandbox", "PlivoCompliance"],
+            dependencies: ["WatchCore", "WatchSinks", "WatchSystemd", "WatchTesting", "PlivoSandbox", "PlivoCompliance"],
             swiftSettings: swiftSettings
         ),
     ]

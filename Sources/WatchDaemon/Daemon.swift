@@ -50,7 +50,12 @@ public struct Daemon: Sendable {
             connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
             maxConcurrentTransfers: max(plivo.concurrency, 1)
                 + SinkCatalog.transferSlots(configuration.sinks, deliveryConcurrency: d.concurrency)))
-        let resources = SinkCatalog.Resources(store: store, transport: transport)
+        let sealing = configuration.audit.seal
+            ? AuditSeal.Settings(
+                directory: URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path,
+                interval: configuration.audit.sealInterval)
+            : nil
+        let resources = SinkCatalog.Resources(store: store, transport: transport, sealing: sealing)
         let sinks = configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }
         self.transport = transport
         self.configuration = configuration

@@ -12,19 +12,28 @@ public enum AuditChain {
     /// The `prev` of the first line ever: 64 zeros.
     public static let genesis = String(repeating: "0", count: 64)
 
-    /// Builds the line (without the newline) that follows `previous`.
+    /// Builds the line (without the newline) that follows `previous`; sealed when `epoch` and
+    /// `sign` are given (``AuditSeal``): `sign` returns the seal of the line's content.
     /// - Returns: The line, and the SHA-256 of the line's bytes (the next line's `prev`).
-    public static func line(for event: Event, seq: Int, prev: String) -> (line: Data, lineHash: String) {
-        let prefix = Data(#"{"seq":\#(seq),"prev":"\#(prev)","#.utf8)
+    /// A line that opens a later epoch than the line before it carries `bridge` (``AuditSeal``).
+    public static func line(
+        for event: Event, seq: Int, prev: String, epoch: Int? = nil, bridge: String? = nil, sign: ((Data) throws -> String)? = nil
+    ) rethrows -> (line: Data, lineHash: String) {
+        let prefix = Data(#"{"seq":\#(seq),"prev":"\#(prev)","#.utf8) + (epoch.map { Data(#""epoch":\#($0),"#.utf8) } ?? Data())
+            + (bridge.map { Data(#""bridge":"\#($0)","#.utf8) } ?? Data())
         let suffix = Data(#""event":"#.utf8) + event.canonicalJSON() + Data("}".utf8)
-        let hash = Hashing.sha256Hex(prefix + suffix)
-        let line = prefix + Data(#""hash":"\#(hash)","#.utf8) + suffix
+        let content = prefix + suffix
+        let hash = Hashing.sha256Hex(content)
+        let mac = try sign.map { try $0(content) }
+        let line = prefix + Data(#""hash":"\#(hash)","#.utf8) + (mac.map { Data(#""mac":"\#($0)","#.utf8) } ?? Data()) + suffix
         return (line, Hashing.sha256Hex(line))
     }
 
     /// How a chain is broken.
     public enum Break: String, Sendable {
         case edited, deleted, reordered, inserted, truncated
+        /// A seal that does not verify: the line was rewritten, or sealed with a key it may not have.
+        case forged
     }
 
     /// The outcome of ``verify(files:head:)``.
@@ -38,6 +47,21 @@ public enum AuditChain {
 
         /// Whether the chain held throughout.
         public var isIntact: Bool { problem == nil }
+        /// Sealed lines whose seal was checked and holds.
+        public var sealsVerified = 0
+        /// Sealed lines whose seal could not be checked (no key, or a key for a later epoch).
+        public var sealsUnchecked = 0
+        /// Lines without a seal (written before sealing existed, or with sealing off).
+        public var unsealed = 0
+
+        /// One line on what the seals say, for `audit verify`.
+        public var sealSummary: String {
+            var parts: [String] = []
+            if sealsVerified > 0 { parts.append("seals verified on \(sealsVerified) lines") }
+            if sealsUnchecked > 0 { parts.append("\(sealsUnchecked) sealed lines only chain-checked (no key for their epoch)") }
+            if unsealed > 0 { parts.append("warning: \(unsealed) lines are unsealed (a plain chain: written before sealing, or with it off)") }
+            return parts.joined(separator: "; ")
+        }
 
         public var description: String {
             guard let problem else { return "OK: \(lines) lines, chain intact through seq \(lastSeq)" }
@@ -50,6 +74,9 @@ public enum AuditChain {
         var prev: String
         var hash: String
         var content: Data
+        var epoch: Int?
+        var mac: String?
+        var bridge: String?
     }
 
     static func parse(_ raw: Data) -> ParsedLine? {
@@ -59,7 +86,14 @@ public enum AuditChain {
         else { return nil }
         var content = raw
         content.removeSubrange(range)
-        return ParsedLine(seq: seq, prev: prev, hash: hash, content: content)
+        let mac = object["mac"] as? String
+        if let mac {
+            guard let macRange = content.range(of: Data(#""mac":"\#(mac)","#.utf8)) else { return nil }
+            content.removeSubrange(macRange)
+        }
+        return ParsedLine(
+            seq: seq, prev: prev, hash: hash, content: content, epoch: object["epoch"] as? Int, mac: mac,
+            bridge: object["bridge"] as? String)
     }
 
     /// The `seq` and event id of every line that parses, in file order.
@@ -81,9 +115,13 @@ public enum AuditChain {
         return sorted == files.map(\.name) ? nil : sorted
     }
 
-    /// Verifies files in order (oldest first), optionally against the head recorded by the daemon.
-    public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil) -> Verdict {
+    /// Verifies files in order (oldest first), optionally against the head recorded by the daemon,
+    /// and the seals with `key` (a verification key checks every epoch; a sealing key, its own
+    /// epoch and later ones).
+    public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil, key: AuditSeal.Key? = nil) -> Verdict {
         var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)
+        var lastEpoch: Int?
+        var keys: [Int: Data] = [:]
         var expectedSeq: Int?
         var prevHash: String?
         var headLineHash: String?
@@ -123,6 +161,42 @@ public enum AuditChain {
                 } else if line.seq == 1, line.prev != genesis {
                     verdict.problem = (name, number, .edited, "the first line of the chain must have prev = 0…0")
                     return verdict
+                }
+                if let mac = line.mac, let epoch = line.epoch {
+                    if let lastEpoch, epoch < lastEpoch {
+                        verdict.problem = (name, number, .forged, "sealed in epoch \(epoch), after a line of epoch \(lastEpoch)")
+                        return verdict
+                    }
+                    if let lastEpoch, epoch > lastEpoch {
+                        // Entering a later epoch takes the earlier epoch's key: someone holding
+                        // only today's key cannot move old lines into today's epoch.
+                        guard let bridge = line.bridge else {
+                            verdict.problem = (name, number, .forged, "epoch \(lastEpoch) ends without a bridge into epoch \(epoch)")
+                            return verdict
+                        }
+                        if let key, let oldKey = key.key(for: lastEpoch), AuditSeal.mac(Data(line.prev.utf8), key: oldKey) != bridge {
+                            verdict.problem = (name, number, .forged, "the bridge from epoch \(lastEpoch) into epoch \(epoch) does not verify")
+                            return verdict
+                        }
+                    }
+                    lastEpoch = epoch
+                    if let key, epoch >= key.epoch {
+                        let epochKey = keys[epoch] ?? key.key(for: epoch)!
+                        keys[epoch] = epochKey
+                        guard AuditSeal.mac(line.content, key: epochKey) == mac else {
+                            verdict.problem = (name, number, .forged, "the line's seal does not verify (epoch \(epoch)): rewritten or forged")
+                            return verdict
+                        }
+                        verdict.sealsVerified += 1
+                    } else {
+                        verdict.sealsUnchecked += 1
+                    }
+                } else {
+                    if lastEpoch != nil {
+                        verdict.problem = (name, number, .forged, "an unsealed line after sealed ones")
+                        return verdict
+                    }
+                    verdict.unsealed += 1
                 }
                 let rawHash = Hashing.sha256Hex(raw)
                 expectedSeq = line.seq + 1

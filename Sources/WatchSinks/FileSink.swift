@@ -32,6 +32,13 @@ public actor FileSink: Sink {
     public let configuration: Configuration
     private let store: StateStore?
     private let syncer: Syncer
+    private let sealing: AuditSeal.Settings?
+    /// Made at the first append, so a key that cannot be read is a retried delivery error.
+    private var sealer: Sealer?
+    /// The epoch of the last line in the file (once known).
+    private var lastLineEpoch: Int?
+    /// The epoch of the line being appended, until it is written.
+    private var pendingEpoch: Int?
 
     private var descriptor: Int32 = -1
     /// Descriptors closed by ``reopen()`` while a flush was in flight: fsynced, then closed, by
@@ -53,12 +60,17 @@ public actor FileSink: Sink {
     private var knownOrder: [String] = []
     static let rememberedIds = 10_000
 
-    /// Creates the sink; `store` records the chain head (nil: not recorded), `syncer` runs fsync.
-    public init(name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer()) {
+    /// Creates the sink; `store` records the chain head (nil: not recorded), `syncer` runs fsync,
+    /// and with `sealing` every line is sealed (``AuditSeal``) with the key kept in its directory.
+    public init(
+        name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer(),
+        sealing: AuditSeal.Settings? = nil
+    ) {
         self.syncer = syncer
         self.name = name
         self.configuration = configuration
         self.store = store
+        self.sealing = sealing
     }
 
     deinit {
@@ -100,7 +112,26 @@ public actor FileSink: Sink {
     private func append(_ event: Event) throws(DeliveryError) -> Int {
         let fd = try open()
         let current = try currentHead()
-        var (line, lineHash) = AuditChain.line(for: event, seq: current.seq + 1, prev: current.hash)
+        var line: Data, lineHash: String
+        if let sealing {
+            do {
+                let sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, now: sealing.now)
+                self.sealer = sealer
+                let epoch = sealer.currentEpoch
+                // The epoch of the line before: from the file, else (a new file) the key on disk,
+                // which is never ahead of the last line fsynced.
+                let previousEpoch = current.seq == 0 ? nil : (lastLineEpoch ?? sealer.persistedEpoch)
+                let bridge = try sealer.bridge(prev: current.hash, from: previousEpoch, to: epoch)
+                (line, lineHash) = AuditChain.line(
+                    for: event, seq: current.seq + 1, prev: current.hash, epoch: epoch, bridge: bridge,
+                    sign: { sealer.seal($0, epoch: epoch) })
+                pendingEpoch = epoch
+            } catch {
+                throw .retryable("cannot seal the audit line with the key in \(sealing.directory): \(error)")
+            }
+        } else {
+            (line, lineHash) = AuditChain.line(for: event, seq: current.seq + 1, prev: current.hash)
+        }
         line.append(0x0A)
         let before = lseek(fd, 0, SEEK_END)
         var offset = 0
@@ -115,6 +146,7 @@ public actor FileSink: Sink {
             offset += count
         }
         head = AuditHead(seq: current.seq + 1, hash: lineHash, path: configuration.path)
+        if let pendingEpoch { lastLineEpoch = pendingEpoch }
         remember(event.id)
         written += 1
         return written
@@ -155,6 +187,15 @@ public actor FileSink: Sink {
             for fd in fds where retired.contains(fd) { close(fd) }
             retired.removeAll { fds.contains($0) }
             flushed = max(flushed, target)
+            // The evolved sealing key replaces the old one only now that its lines are on disk.
+            do {
+                try sealer?.persist()
+            } catch {
+                let failure = DeliveryError.retryable("cannot store the evolved sealing key: \(error)")
+                waiters.forEach { $0.continuation.resume(throwing: failure) }
+                waiters.removeAll()
+                throw failure
+            }
             if let snapshot { unrecordedHead = snapshot }
             do {
                 try recordHeadIfBehind()
@@ -228,6 +269,9 @@ public actor FileSink: Sink {
         case .continueFrom(let verified):
             ids.forEach(remember)
             head = verified
+            if let last = window.split(separator: 0x0A).last, let parsed = AuditChain.parse(Data(last)) {
+                lastLineEpoch = parsed.epoch
+            }
             needsTailCheck = false
             return verified
         case .refused(let reason):

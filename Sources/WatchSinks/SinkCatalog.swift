@@ -21,11 +21,14 @@ public enum SinkCatalog {
         public var store: StateStore?
         /// The one libcurl transfer thread for every HTTP and SMTP sink.
         public var transport: CurlTransport
+        /// How file sinks seal their lines; `nil`: unsealed.
+        public var sealing: AuditSeal.Settings?
 
         /// Creates the shared resources.
-        public init(store: StateStore?, transport: CurlTransport) {
+        public init(store: StateStore?, transport: CurlTransport, sealing: AuditSeal.Settings? = nil) {
             self.store = store
             self.transport = transport
+            self.sealing = sealing
         }
     }
 
@@ -34,7 +37,7 @@ public enum SinkCatalog {
     public static func make(_ sink: SinkConfiguration, resources: Resources) -> (any Sink)? {
         switch sink.settings {
         case let file as FileSink.Configuration:
-            FileSink(name: sink.name, configuration: file, store: resources.store)
+            FileSink(name: sink.name, configuration: file, store: resources.store, sealing: resources.sealing)
         case let webhook as WebhookSink.Configuration:
             WebhookSink(name: sink.name, configuration: webhook, transport: resources.transport)
         case let mail as MailSink.Configuration:

@@ -4,6 +4,7 @@ import PlivoCompliance
 import PlivoSandbox
 import Testing
 import WatchCore
+import WatchSinks
 import WatchTesting
 
 @Suite("history", .timeLimit(.minutes(1)))
@@ -79,6 +80,16 @@ struct HistoryTests {
         #expect(rows.map { $0["to"] as? String } == ["accepted"])
         let (_, outside, _) = try await runCLI(["audit", "report", fixture.auditPath, "--from", "2020-01-01", "--to", "2020-02-01"])
         #expect(outside.hasPrefix("0 decisions"))
+
+        // The daemon sealed every line; the verification key from its state directory checks them all.
+        let stateDirectory = URL(fileURLWithPath: fixture.statePath).deletingLastPathComponent().path
+        let keyFile = AuditSeal.files(in: stateDirectory).verification
+        let (verifyCode, verified, verifyErr) = try await runCLI(["audit", "verify", fixture.auditPath, "--verification-key", keyFile])
+        #expect(verifyCode == 0, "\(verifyErr)")
+        #expect(verified.contains("seals verified on \(written.count) lines"), "\(verified)")
+        let (initCode, _, initErr) = try await runCLI(["audit", "init", "--config", fixture.configPath])
+        #expect(initCode == 1, "a sealing key exists: the chain keeps it")
+        #expect(initErr.contains("already exists"))
 
         // A damaged file: refused, unless --unverified, which says so.
         var damaged = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)

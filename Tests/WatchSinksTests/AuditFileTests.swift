@@ -111,6 +111,81 @@ struct AuditFileTests {
         #expect(refused?.message.contains("failed verification") == true)
     }
 
+    /// A clock the test moves.
+    final class TestClock: Sendable {
+        let now = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        func advance(_ seconds: Double) { now.withLock { $0 += seconds } }
+    }
+
+    /// Five sealed lines: three in epoch 0, two in epoch 2 (interval 1 h).
+    func sealedChain() async throws -> (dir: URL, path: String, lines: [Data], clock: TestClock) {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let clock = TestClock()
+        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(), sealing: sealing)
+        for i in 1...3 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
+        clock.advance(2 * 3600 + 1)
+        for i in 4...5 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
+        let lines = try #require(FileManager.default.contents(atPath: path)).split(separator: 0x0A).map { Data($0) }
+        return (dir, path, lines, clock)
+    }
+
+    @Test("sealed lines verify with the verification key after the on-host copy is gone; the sealing key has moved on")
+    func sealing() async throws {
+        let (dir, path, lines, _) = try await sealedChain()
+        let epochs = try lines.map { try #require(try JSONSerialization.jsonObject(with: $0) as? [String: Any])["epoch"] as? Int }
+        #expect(epochs == [0, 0, 0, 2, 2])
+        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path)
+        let offHost = try Data(contentsOf: URL(fileURLWithPath: verificationFile))
+        try FileManager.default.removeItem(atPath: verificationFile)
+        let verificationKey = try JSONDecoder().decode(AuditSeal.Key.self, from: offHost)
+        let full = AuditChain.verify(files: [(path, join(lines))], key: verificationKey)
+        #expect(full.isIntact)
+        #expect(full.sealsVerified == 5 && full.sealsUnchecked == 0 && full.unsealed == 0)
+        // What stays on the host is only the current epoch's key: it cannot check, or make, older seals.
+        let current = try AuditSeal.read(sealingFile)
+        #expect(current.epoch == 2)
+        #expect(current.key != verificationKey.key)
+        #expect(current.key(for: 0) == nil)
+        let partial = AuditChain.verify(files: [(path, join(lines))], key: current)
+        #expect(partial.isIntact && partial.sealsVerified == 2 && partial.sealsUnchecked == 3)
+        let mode = try FileManager.default.attributesOfItem(atPath: sealingFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test("a line sealed in an earlier epoch cannot be forged with the current key")
+    func forgedWithCurrentKey() async throws {
+        let (dir, path, lines, _) = try await sealedChain()
+        let verificationKey = try AuditSeal.read(AuditSeal.files(in: dir.path).verification)
+        let stolen = try AuditSeal.read(AuditSeal.files(in: dir.path).sealing)
+        // The thief rewrites line 2 (epoch 0), recomputes every hash after it and seals what it
+        // can with the stolen key: (a) line 2 keeps its epoch 0 label; (b) every line from 2 on
+        // is moved into the current epoch 2, with a bridge made with the only key it has.
+        for moveAll in [false, true] {
+            var forged = [lines[0]]
+            var prev = Hashing.sha256Hex(lines[0])
+            var previousEpoch = 0
+            for (offset, line) in lines.dropFirst().enumerated() {
+                let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+                var event = try Event.decode(try JSONSerialization.data(withJSONObject: try #require(object["event"])))
+                if offset == 0 { event.data.application.status = "rejected" }
+                let epoch = moveAll ? 2 : try #require(object["epoch"] as? Int)
+                let bridge = epoch > previousEpoch ? AuditSeal.mac(Data(prev.utf8), key: stolen.key) : nil
+                let (newLine, hash) = AuditChain.line(
+                    for: event, seq: offset + 2, prev: prev, epoch: epoch, bridge: bridge,
+                    sign: { AuditSeal.mac($0, key: stolen.key(for: max(epoch, stolen.epoch))!) })
+                forged.append(newLine)
+                prev = hash
+                previousEpoch = epoch
+            }
+            let verdict = AuditChain.verify(files: [(path, join(forged))], key: verificationKey)
+            #expect(!verdict.isIntact)
+            #expect(verdict.problem?.kind == .forged, "\(verdict)")
+            #expect(verdict.problem?.line == 2, "caught at the first forged line: \(verdict)")
+        }
+    }
+
     func join(_ lines: [Data]) -> Data {
         lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
     }

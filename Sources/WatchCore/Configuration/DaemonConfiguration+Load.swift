@@ -75,6 +75,16 @@ extension DaemonConfiguration.Delivery {
     }
 }
 
+extension DaemonConfiguration.Audit {
+    init(reading a: ConfigReader) {
+        let defaults = Self()
+        self.init(
+            seal: a.bool("seal", defaults.seal),
+            sealInterval: a.duration("seal_interval", defaults.sealInterval, minimum: .seconds(60)))
+        a.rejectUnknownKeys()
+    }
+}
+
 extension DaemonConfiguration.Metrics {
     init(reading m: ConfigReader) {
         var listen: Listen?
@@ -197,6 +207,7 @@ extension DaemonConfiguration {
         let delivery = Delivery(reading: section("delivery"))
         let log = Log(reading: section("log"))
         let metrics = Metrics(reading: section("metrics"))
+        let audit = Audit(reading: section("audit"))
 
         var sinks: [SinkConfiguration] = []
         if let node = top.raw("sinks") {
@@ -221,7 +232,7 @@ extension DaemonConfiguration {
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
         return DaemonConfiguration(
-            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, sinks: sinks,
+            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, audit: audit, sinks: sinks,
             sourcePath: path)
     }
 

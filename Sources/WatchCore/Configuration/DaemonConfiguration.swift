@@ -136,6 +136,20 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
+    /// `[audit]`
+    public struct Audit: Sendable {
+        /// `seal`: seal every audit line with a forward-secure key (README, "Audit trail").
+        public var seal: Bool
+        /// `seal_interval`: how often the sealing key evolves.
+        public var sealInterval: Duration
+
+        /// Creates the section; every default here is the documented one.
+        public init(seal: Bool = true, sealInterval: Duration = .seconds(3600)) {
+            self.seal = seal
+            self.sealInterval = sealInterval
+        }
+    }
+
     /// `[metrics]`
     public struct Metrics: Sendable {
         /// An address and port to serve `/metrics` and `/healthz` on.
@@ -193,6 +207,8 @@ public struct DaemonConfiguration: Sendable {
     public var log: Log
     /// `[metrics]`
     public var metrics = Metrics()
+    /// `[audit]`
+    public var audit = Audit()
     /// `[[sinks]]`, in file order.
     public var sinks: [SinkConfiguration]
     /// The file it was loaded from.

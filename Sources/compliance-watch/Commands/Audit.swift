@@ -7,7 +7,7 @@ extension ComplianceWatchCommand {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the audit trail written by file sinks.",
-            subcommands: [Verify.self, Report.self])
+            subcommands: [Verify.self, Report.self, AuditInit.self])
 
         /// The files' contents, in the order given (which must be chain order, oldest first).
         /// Exits 2 when a file cannot be read and 1 when the order is wrong.
@@ -29,7 +29,9 @@ extension ComplianceWatchCommand {
 
         /// The head the state database of `config` recorded for the sink that writes the last of
         /// `files`, with the store and the sink's name (all `nil` when there is none).
-        static func recordedHead(config: String, files: [String]) throws -> (head: AuditHead?, store: StateStore?, sink: String?) {
+        static func recordedHead(
+            config: String, files: [String]
+        ) throws -> (head: AuditHead?, store: StateStore?, sink: String?, stateDirectory: String?) {
             let configuration: DaemonConfiguration
             do {
                 configuration = try DaemonConfiguration.load(path: config, secrets: false)
@@ -38,6 +40,7 @@ extension ComplianceWatchCommand {
                 throw ExitCodes.config
             }
             let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
+            let directory = URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path
             var store: StateStore?
             var heads: [String: AuditHead] = [:]
             do {
@@ -48,9 +51,9 @@ extension ComplianceWatchCommand {
             }
             guard let match = heads.first(where: { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }) else {
                 print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
-                return (nil, store, nil)
+                return (nil, store, nil, directory)
             }
-            return (match.value, store, match.key)
+            return (match.value, store, match.key, directory)
         }
 
         struct Verify: AsyncParsableCommand {
@@ -71,19 +74,38 @@ extension ComplianceWatchCommand {
             @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.")
             var config: String?
 
+            @Option(name: .customLong("verification-key"), help: "The verification key (audit init, or audit-verification.key) that checks every line's seal.")
+            var verificationKey: String?
+
             func run() async throws {
                 let inputs = try Audit.read(files)
                 var head: AuditHead?
                 var holes: [String] = []
+                var key: AuditSeal.Key?
+                if let verificationKey {
+                    do {
+                        key = try AuditSeal.read(verificationKey)
+                    } catch {
+                        printError("cannot read the verification key \(verificationKey): \(error)")
+                        throw ExitCode(2)
+                    }
+                }
                 if let config {
                     let recorded = try Audit.recordedHead(config: config, files: files)
                     head = recorded.head
                     if let store = recorded.store, let sink = recorded.sink {
                         holes = Self.holes(in: inputs, sink: sink, store: store)
                     }
+                    if key == nil, let directory = recorded.stateDirectory {
+                        // What is still on this host: the verification key while it is here (every
+                        // epoch), else the current sealing key (its epoch and later ones).
+                        let (sealing, verification) = AuditSeal.files(in: directory)
+                        key = (try? AuditSeal.read(verification)) ?? (try? AuditSeal.read(sealing))
+                    }
                 }
-                let verdict = AuditChain.verify(files: inputs, head: head)
+                let verdict = AuditChain.verify(files: inputs, head: head, key: key)
                 print(verdict.description)
+                if !verdict.sealSummary.isEmpty { print(verdict.sealSummary) }
                 if !holes.isEmpty {
                     print("HOLE: \(holes.count) event\(holes.count == 1 ? "" : "s") recorded for this file are not in it: \(holes.joined(separator: " "))")
                 }
@@ -112,6 +134,45 @@ extension ComplianceWatchCommand {
                     guard let from else { return true }
                     return delivery.state == .dead || (delivery.deliveredAt ?? .distantPast) >= from
                 }.map(\.eventId)
+            }
+        }
+    }
+
+    struct AuditInit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "Create the audit sealing key and print the verification key once.",
+            discussion: """
+                Writes audit-sealing.key and audit-verification.key (mode 0600) next to the state database, as the \
+                daemon does on its first start, and prints the verification key. Keep that key off this host (and \
+                delete audit-verification.key here): with it, audit verify --verification-key checks every line ever \
+                sealed, and a key stolen from this host cannot forge a line sealed before the theft. Refuses when a \
+                sealing key exists.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            let configuration = try options.loadConfigurationForReading()
+            let directory = URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                guard let key = try AuditSeal.initialize(directory: directory, interval: configuration.audit.sealInterval) else {
+                    printError("a sealing key already exists in \(directory); the chain keeps using it")
+                    throw ExitCode(1)
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(key), as: UTF8.self))
+                printError("""
+                    verification key printed above and written to \(AuditSeal.files(in: directory).verification).
+                    Store it off this host, then delete that file: audit verify --verification-key FILE checks every seal.
+                    """)
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                printError("cannot create the sealing key in \(directory): \(error)")
+                throw ExitCodes.state
             }
         }
     }

@@ -1,0 +1,161 @@
+import Crypto
+import Foundation
+import WatchCore
+
+/// Forward-secure sealing of audit lines, after journald's Forward Secure Sealing.
+///
+/// Each line carries `epoch` and `mac` = HMAC-SHA256(k_epoch, the line's content). The key
+/// evolves one way every `interval`: k₍ᵢ₊₁₎ = HMAC(kᵢ, "next"), and the daemon keeps only the
+/// current one, so a key stolen today forges nothing sealed before today's epoch. The
+/// *verification key* (k₀ with the epoch clock) derives every epoch's key and belongs off the host.
+public enum AuditSeal {
+    /// A key for one epoch and the epoch clock: it derives its own epoch's key and every later one.
+    public struct Key: Codable, Sendable, Equatable {
+        /// The epoch `key` is for (0 in a verification key).
+        public var epoch: Int
+        /// The key bytes.
+        public var key: Data
+        /// When epoch 0 began (Unix time).
+        public var start: Double
+        /// Seconds per epoch.
+        public var interval: Double
+
+        /// The epoch `date` falls in.
+        public func epoch(at date: Date) -> Int {
+            max(0, Int(((date.timeIntervalSince1970 - start) / interval).rounded(.down)))
+        }
+
+        /// The key for `target`, or `nil` for an epoch before this key's (forward security).
+        public func key(for target: Int) -> Data? {
+            guard target >= epoch else { return nil }
+            var current = key
+            for _ in epoch..<target { current = AuditSeal.next(current) }
+            return current
+        }
+    }
+
+    /// Where a file sink keeps its sealing key, and how often the key evolves.
+    public struct Settings: Sendable {
+        /// The state directory (the key files are `audit-sealing.key` and `audit-verification.key`).
+        public var directory: String
+        /// `[audit] seal_interval`.
+        public var interval: Duration
+        /// The clock that decides each line's epoch.
+        public var now: @Sendable () -> Date
+
+        /// Creates the settings.
+        public init(directory: String, interval: Duration, now: @escaping @Sendable () -> Date = { Date() }) {
+            self.directory = directory
+            self.interval = interval
+            self.now = now
+        }
+    }
+
+    /// The one-way step between epochs.
+    static func next(_ key: Data) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data("next".utf8), using: SymmetricKey(data: key)))
+    }
+
+    /// The seal of a line's content under `key`, lowercase hex.
+    public static func mac(_ content: Data, key: Data) -> String {
+        HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The current sealing key file and the verification key file in a state directory.
+    public static func files(in directory: String) -> (sealing: String, verification: String) {
+        (directory + "/audit-sealing.key", directory + "/audit-verification.key")
+    }
+
+    /// Creates both key files in `directory` (mode 0600) unless the sealing key exists; returns
+    /// the verification key when it made one.
+    @discardableResult
+    public static func initialize(directory: String, interval: Duration, now: Date = Date()) throws -> Key? {
+        let (sealing, verification) = files(in: directory)
+        if FileManager.default.fileExists(atPath: sealing) { return nil }
+        var seed = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in seed.indices { seed[index] = generator.next() }
+        let key = Key(epoch: 0, key: Data(seed), start: now.timeIntervalSince1970.rounded(.down), interval: Backoff.seconds(interval))
+        try store(key, to: verification)
+        try store(key, to: sealing)
+        return key
+    }
+
+    /// Reads a key file.
+    public static func read(_ path: String) throws -> Key {
+        try JSONDecoder().decode(Key.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// Replaces a key file atomically, mode 0600, fsynced: after an evolution the old key is gone.
+    static func store(_ key: Key, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(key) + Data("\n".utf8)
+        let temporary = path + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SealError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == data.count, synced == 0, rename(temporary, path) == 0 else {
+            throw SealError("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// A key file that cannot be used.
+    public struct SealError: Error, CustomStringConvertible {
+        /// What went wrong, naming the file.
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
+
+/// The file sink's sealing state. The key evolves in memory when a line falls in a later epoch;
+/// the evolved key replaces the one on disk only after that line is fsynced (``persist()``), so the
+/// key file is never ahead of the file: every epoch change in the file can be bridged.
+final class Sealer: @unchecked Sendable {
+    private let path: String
+    private var key: AuditSeal.Key
+    /// The epoch of the key on disk.
+    private(set) var persistedEpoch: Int
+    private let now: @Sendable () -> Date
+
+    /// Loads the sealing key from `directory`, creating the key files on first use.
+    init(directory: String, interval: Duration, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        try AuditSeal.initialize(directory: directory, interval: interval, now: now())
+        path = AuditSeal.files(in: directory).sealing
+        key = try AuditSeal.read(path)
+        persistedEpoch = key.epoch
+        self.now = now
+    }
+
+    /// The epoch for a line written now; never earlier than one already used.
+    var currentEpoch: Int { max(key.epoch, key.epoch(at: now())) }
+
+    /// The bridge a line opening `epoch` after a line of `previousEpoch` carries: `prev` sealed
+    /// with the previous epoch's key. `nil` when the epoch does not change.
+    /// - Throws: when the previous epoch's key is already gone (the key file was ahead).
+    func bridge(prev: String, from previousEpoch: Int?, to epoch: Int) throws -> String? {
+        guard let previousEpoch, epoch > previousEpoch else { return nil }
+        guard let old = key.key(for: previousEpoch) else {
+            throw AuditSeal.SealError("the key for epoch \(previousEpoch) is gone; cannot bridge to epoch \(epoch)")
+        }
+        return AuditSeal.mac(Data(prev.utf8), key: old)
+    }
+
+    /// The seal of `content` in `epoch`, evolving the in-memory key forward when needed.
+    func seal(_ content: Data, epoch: Int) -> String {
+        if epoch > key.epoch, let evolved = key.key(for: epoch) {
+            key = AuditSeal.Key(epoch: epoch, key: evolved, start: key.start, interval: key.interval)
+        }
+        return AuditSeal.mac(content, key: key.key)
+    }
+
+    /// Replaces the key on disk with the evolved one (call after the lines sealed with it are
+    /// fsynced): from then on, nothing sealed in an earlier epoch can be sealed again.
+    func persist() throws {
+        guard key.epoch > persistedEpoch else { return }
+        try AuditSeal.store(key, to: path)
+        persistedEpoch = key.epoch
+    }
+}

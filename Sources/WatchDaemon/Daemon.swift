@@ -53,7 +53,7 @@ public struct Daemon: Sendable {
         let sealing = configuration.audit.seal
             ? AuditSeal.Settings(
                 directory: URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path,
-                interval: configuration.audit.sealInterval)
+                interval: configuration.audit.sealInterval, seed: configuration.audit.seed)
             : nil
         let resources = SinkCatalog.Resources(store: store, transport: transport, sealing: sealing)
         let sinks = configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }

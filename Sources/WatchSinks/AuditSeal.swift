@@ -42,11 +42,15 @@ public enum AuditSeal {
         public var interval: Duration
         /// The clock that decides each line's epoch.
         public var now: @Sendable () -> Date
+        /// The operator's seed (the epoch-0 key), when configured: then no verification key file
+        /// is written, since the operator holds it. Secret.
+        public var seed: Data?
 
         /// Creates the settings.
-        public init(directory: String, interval: Duration, now: @escaping @Sendable () -> Date = { Date() }) {
+        public init(directory: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
             self.directory = directory
             self.interval = interval
+            self.seed = seed
             self.now = now
         }
     }
@@ -68,15 +72,26 @@ public enum AuditSeal {
 
     /// Creates both key files in `directory` (mode 0600) unless the sealing key exists; returns
     /// the verification key when it made one.
+    /// With `seed` (the operator's, from `sealing_key_file`/`sealing_key_credential`) no
+    /// verification key file is written, and an existing sealing key must come from that seed.
     @discardableResult
-    public static func initialize(directory: String, interval: Duration, now: Date = Date()) throws -> Key? {
+    public static func initialize(directory: String, interval: Duration, seed: Data? = nil, now: Date = Date()) throws -> Key? {
         let (sealing, verification) = files(in: directory)
-        if FileManager.default.fileExists(atPath: sealing) { return nil }
-        var seed = [UInt8](repeating: 0, count: 32)
+        if FileManager.default.fileExists(atPath: sealing) {
+            if let seed {
+                let current = try read(sealing)
+                let derived = Key(epoch: 0, key: seed, start: current.start, interval: current.interval).key(for: current.epoch)
+                guard derived == current.key else {
+                    throw SealError("\(sealing) does not come from the configured sealing key; move it aside only if the chain is to start afresh")
+                }
+            }
+            return nil
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
-        for index in seed.indices { seed[index] = generator.next() }
-        let key = Key(epoch: 0, key: Data(seed), start: now.timeIntervalSince1970.rounded(.down), interval: Backoff.seconds(interval))
-        try store(key, to: verification)
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let key = Key(epoch: 0, key: seed ?? Data(bytes), start: now.timeIntervalSince1970.rounded(.down), interval: Backoff.seconds(interval))
+        if seed == nil { try store(key, to: verification) }
         try store(key, to: sealing)
         return key
     }
@@ -121,13 +136,16 @@ final class Sealer: @unchecked Sendable {
     private let now: @Sendable () -> Date
 
     /// Loads the sealing key from `directory`, creating the key files on first use.
-    init(directory: String, interval: Duration, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        try AuditSeal.initialize(directory: directory, interval: interval, now: now())
+    init(directory: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        try AuditSeal.initialize(directory: directory, interval: interval, seed: seed, now: now())
         path = AuditSeal.files(in: directory).sealing
         key = try AuditSeal.read(path)
         persistedEpoch = key.epoch
         self.now = now
     }
+
+    /// The key as it is now, to check seals of this epoch and later ones.
+    var currentKey: AuditSeal.Key { key }
 
     /// The epoch for a line written now; never earlier than one already used.
     var currentEpoch: Int { max(key.epoch, key.epoch(at: now())) }

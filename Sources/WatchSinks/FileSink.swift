@@ -115,7 +115,7 @@ public actor FileSink: Sink {
         var line: Data, lineHash: String
         if let sealing {
             do {
-                let sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, now: sealing.now)
+                let sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
                 self.sealer = sealer
                 let epoch = sealer.currentEpoch
                 // The epoch of the line before: from the file, else (a new file) the key on disk,
@@ -267,6 +267,22 @@ public actor FileSink: Sink {
         let (window, ids) = Self.tailWindow(of: configuration.path)
         switch AuditChain.checkTail(window: window, path: configuration.path, known: known) {
         case .continueFrom(let verified):
+            // Lines after the recorded head were sealed with a key no older than the one on
+            // disk: their seals must hold, or someone without the key wrote them.
+            if let sealing {
+                let sealer: Sealer
+                do {
+                    sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
+                } catch {
+                    throw .retryable("cannot read the sealing key in \(sealing.directory): \(error)")
+                }
+                self.sealer = sealer
+                let verdict = AuditChain.verify(files: [(configuration.path, window)], key: sealer.currentKey)
+                if let problem = verdict.problem, problem.kind == .forged {
+                    throw .retryable(
+                        "audit file \(configuration.path) failed verification: \(problem.detail); nothing is appended to it until it is moved aside")
+                }
+            }
             ids.forEach(remember)
             head = verified
             if let last = window.split(separator: 0x0A).last, let parsed = AuditChain.parse(Data(last)) {

@@ -46,6 +46,26 @@ struct ConfigurationTests {
         #expect(problems("[plivo]\nauth_id = \"MA1\"\n[state]\nevent_retention = \"1h\"\n").contains { $0.contains("state.event_retention: must be at least") })
     }
 
+    @Test("the audit sealing seed comes from a file or a credential, as 64 hex digits or base64 of 32 bytes, and is never shown")
+    func sealingSeed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-seed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let hex = String(repeating: "ab", count: 32)
+        try (hex + "\n").write(to: dir.appendingPathComponent("seed"), atomically: true, encoding: .utf8)
+        try "short".write(to: dir.appendingPathComponent("bad"), atomically: true, encoding: .utf8)
+        let base = "[plivo]\nauth_id = \"MA1\"\n[audit]\n"
+        func load(_ extra: String) throws(ConfigurationError) -> DaemonConfiguration {
+            try DaemonConfiguration.parse(text: base + extra, path: dir.appendingPathComponent("cw.toml").path, environment: Self.env)
+        }
+        let configured = try load("sealing_key_file = \"seed\"\n")
+        #expect(configured.audit.seed == Data(repeating: 0xAB, count: 32))
+        #expect(!"\(configured.audit)".contains("ab"), "\(configured.audit)")
+        #expect(try load("").audit.seed == nil)
+        #expect(try load("").audit.seal)
+        #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"bad\"\n") }
+        #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"seed\"\nsealing_key_credential = \"x\"\n") }
+    }
+
     @Test("defaults apply when sections are absent; relative paths follow the file")
     func defaults() throws {
         let c = try parse("[plivo]\nauth_id = \"MA1234\"\n[state]\npath = \"state.db\"\n")

@@ -186,6 +186,52 @@ struct AuditFileTests {
         }
     }
 
+    @Test("with an operator's seed, no verification key is left on the host, and a sealing key from another seed is refused")
+    func operatorSeed() async throws {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let seed = Data(repeating: 7, count: 32)
+        let sink = FileSink(
+            name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(),
+            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: seed))
+        try await sink.deliver(makeEvent())
+        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path)
+        #expect(!FileManager.default.fileExists(atPath: verificationFile))
+        let onDisk = try AuditSeal.read(sealingFile)
+        let operatorKey = AuditSeal.Key(epoch: 0, key: seed, start: onDisk.start, interval: onDisk.interval)
+        let lines = try #require(FileManager.default.contents(atPath: path))
+        #expect(AuditChain.verify(files: [(path, lines)], key: operatorKey).sealsVerified == 1)
+
+        let other = FileSink(
+            name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(),
+            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: Data(repeating: 8, count: 32)))
+        let refused = await #expect(throws: DeliveryError.self) { try await other.deliver(makeEvent(app: "x", version: 2)) }
+        #expect(refused?.message.contains("does not come from the configured sealing key") == true)
+    }
+
+    @Test("a line appended after the recorded head without the sealing key is refused at the next start")
+    func unsealedTailRefused() async throws {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("events.jsonl").path
+        let store = try StateStore.inMemory()
+        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600))
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: store, sealing: sealing)
+        for i in 1...3 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
+        let head = try #require(try store.auditHead(sink: "audit"))
+        // Someone without the key appends a well-chained line with a made-up seal.
+        let current = try AuditSeal.read(AuditSeal.files(in: dir.path).sealing)
+        let (forged, _) = AuditChain.line(
+            for: makeEvent(app: "intruder", version: 9), seq: head.seq + 1, prev: head.hash, epoch: current.epoch,
+            sign: { _ in String(repeating: "0", count: 64) })
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: forged + Data("\n".utf8))
+        try handle.close()
+        let restarted = FileSink(name: "audit", configuration: .init(path: path), store: store, sealing: sealing)
+        let refused = await #expect(throws: DeliveryError.self) { try await restarted.deliver(makeEvent(app: "next", version: 10)) }
+        #expect(refused?.message.contains("failed verification: the line's seal does not verify") == true, "\(String(describing: refused))")
+    }
+
     func join(_ lines: [Data]) -> Data {
         lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
     }

@@ -76,12 +76,43 @@ extension DaemonConfiguration.Delivery {
 }
 
 extension DaemonConfiguration.Audit {
-    init(reading a: ConfigReader) {
+    init(reading a: ConfigReader, secrets: Bool) {
         let defaults = Self()
+        let file = a.path("sealing_key_file")
+        let credential = a.string("sealing_key_credential")
+        var seed: Data?
+        if file != nil, credential != nil {
+            a.problem("sealing_key_file", "set only one of sealing_key_file and sealing_key_credential")
+        } else if secrets {
+            let text = file.flatMap { a.secret(fileAt: $0, key: "sealing_key_file") }
+                ?? credential.flatMap { a.credential($0, key: "sealing_key_credential") }
+            if let text {
+                seed = Self.decodeSeed(text)
+                if seed == nil {
+                    a.problem(file != nil ? "sealing_key_file" : "sealing_key_credential", "not 32 bytes as 64 hex digits or base64")
+                }
+            }
+        }
         self.init(
             seal: a.bool("seal", defaults.seal),
-            sealInterval: a.duration("seal_interval", defaults.sealInterval, minimum: .seconds(60)))
+            sealInterval: a.duration("seal_interval", defaults.sealInterval, minimum: .seconds(60)), seed: seed)
         a.rejectUnknownKeys()
+    }
+
+    /// 64 hex digits or base64, decoding to exactly 32 bytes.
+    static func decodeSeed(_ text: String) -> Data? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count == 64, trimmed.allSatisfy(\.isHexDigit) {
+            var bytes: [UInt8] = []
+            var index = trimmed.startIndex
+            while index < trimmed.endIndex {
+                let next = trimmed.index(index, offsetBy: 2)
+                bytes.append(UInt8(trimmed[index..<next], radix: 16)!)
+                index = next
+            }
+            return Data(bytes)
+        }
+        return Data(base64Encoded: trimmed).flatMap { $0.count == 32 ? $0 : nil }
     }
 }
 
@@ -207,7 +238,7 @@ extension DaemonConfiguration {
         let delivery = Delivery(reading: section("delivery"))
         let log = Log(reading: section("log"))
         let metrics = Metrics(reading: section("metrics"))
-        let audit = Audit(reading: section("audit"))
+        let audit = Audit(reading: section("audit"), secrets: secrets)
 
         var sinks: [SinkConfiguration] = []
         if let node = top.raw("sinks") {

@@ -142,11 +142,15 @@ public struct DaemonConfiguration: Sendable {
         public var seal: Bool
         /// `seal_interval`: how often the sealing key evolves.
         public var sealInterval: Duration
+        /// The 32-byte seed (the epoch-0 key) from `sealing_key_file` or `sealing_key_credential`;
+        /// `nil`: the daemon makes one on its first start. Secret.
+        public var seed: Data?
 
         /// Creates the section; every default here is the documented one.
-        public init(seal: Bool = true, sealInterval: Duration = .seconds(3600)) {
+        public init(seal: Bool = true, sealInterval: Duration = .seconds(3600), seed: Data? = nil) {
             self.seal = seal
             self.sealInterval = sealInterval
+            self.seed = seed
         }
     }
 
@@ -275,6 +279,14 @@ public struct EventFilter: Sendable, Equatable {
             && (from.isEmpty || previous.map(from.contains) == true)
             && (to.isEmpty || to.contains(current))
     }
+}
+
+extension DaemonConfiguration.Audit: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the seed.
+    public var description: String {
+        "Audit(seal: \(seal), sealInterval: \(sealInterval), seed: \(seed == nil ? "generated" : "<redacted>"))"
+    }
+    public var debugDescription: String { description }
 }
 
 extension DaemonConfiguration.Plivo: CustomStringConvertible, CustomDebugStringConvertible {

@@ -51,6 +51,8 @@ public enum AuditChain {
         public var sealsVerified = 0
         /// Sealed lines whose seal could not be checked (no key, or a key for a later epoch).
         public var sealsUnchecked = 0
+        /// The `seq` of the first and last of them.
+        public var uncheckedRange: ClosedRange<Int>?
         /// Lines without a seal (written before sealing existed, or with sealing off).
         public var unsealed = 0
 
@@ -58,7 +60,10 @@ public enum AuditChain {
         public var sealSummary: String {
             var parts: [String] = []
             if sealsVerified > 0 { parts.append("seals verified on \(sealsVerified) lines") }
-            if sealsUnchecked > 0 { parts.append("\(sealsUnchecked) sealed lines only chain-checked (no key for their epoch)") }
+            if sealsUnchecked > 0 {
+                let range = uncheckedRange.map { $0.lowerBound == $0.upperBound ? " (seq \($0.lowerBound))" : " (seq \($0.lowerBound)–\($0.upperBound))" } ?? ""
+                parts.append("\(sealsUnchecked) sealed lines only chain-checked\(range): no key for their epoch")
+            }
             if unsealed > 0 { parts.append("warning: \(unsealed) lines are unsealed (a plain chain: written before sealing, or with it off)") }
             return parts.joined(separator: "; ")
         }
@@ -190,6 +195,7 @@ public enum AuditChain {
                         verdict.sealsVerified += 1
                     } else {
                         verdict.sealsUnchecked += 1
+                        verdict.uncheckedRange = (verdict.uncheckedRange?.lowerBound ?? line.seq)...line.seq
                     }
                 } else {
                     if lastEpoch != nil {

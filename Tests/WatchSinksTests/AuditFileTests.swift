@@ -150,6 +150,7 @@ struct AuditFileTests {
         #expect(current.key(for: 0) == nil)
         let partial = AuditChain.verify(files: [(path, join(lines))], key: current)
         #expect(partial.isIntact && partial.sealsVerified == 2 && partial.sealsUnchecked == 3)
+        #expect(partial.sealSummary == "seals verified on 2 lines; 3 sealed lines only chain-checked (seq 1–3): no key for their epoch")
         let mode = try FileManager.default.attributesOfItem(atPath: sealingFile)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }

@@ -177,7 +177,9 @@ public struct Dispatcher: Sendable {
                 let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
                 self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(Backoff.seconds(delay)), log: log)
                 WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
-                log.log(level: sink.isAuditTrail && attempts > 1 ? .warning : .notice, "delivery failed, will retry", metadata: [
+                // An audit trail that keeps failing (a full disk, a file that failed verification)
+                // records nothing: an error, not a notice.
+                log.log(level: sink.isAuditTrail && attempts > 1 ? .error : .notice, "delivery failed, will retry", metadata: [
                     "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
                 ])
             default:

@@ -115,8 +115,7 @@ public actor FileSink: Sink {
         var line: Data, lineHash: String
         if let sealing {
             do {
-                let sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
-                self.sealer = sealer
+                let sealer = try loadSealer(sealing)
                 let epoch = sealer.currentEpoch
                 // The epoch of the line before: from the file, else (a new file) the key on disk,
                 // which is never ahead of the last line fsynced.
@@ -272,11 +271,10 @@ public actor FileSink: Sink {
             if let sealing {
                 let sealer: Sealer
                 do {
-                    sealer = try self.sealer ?? Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
+                    sealer = try loadSealer(sealing)
                 } catch {
                     throw .retryable("cannot read the sealing key in \(sealing.directory): \(error)")
                 }
-                self.sealer = sealer
                 let verdict = AuditChain.verify(files: [(configuration.path, window)], key: sealer.currentKey)
                 if let problem = verdict.problem, problem.kind == .forged {
                     throw .retryable(
@@ -294,6 +292,14 @@ public actor FileSink: Sink {
             throw .retryable(
                 "audit file \(configuration.path) failed verification: \(reason); nothing is appended to it until it is moved aside")
         }
+    }
+
+    /// The sealer, made (and the key files created) on first use.
+    private func loadSealer(_ sealing: AuditSeal.Settings) throws -> Sealer {
+        if let sealer { return sealer }
+        let made = try Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
+        sealer = made
+        return made
     }
 
     /// The last MiB of the file, from its first complete line, and the event ids in it.

@@ -161,12 +161,17 @@ final class Sealer: @unchecked Sendable {
         return AuditSeal.mac(Data(prev.utf8), key: old)
     }
 
-    /// The seal of `content` in `epoch`, evolving the in-memory key forward when needed.
+    /// The seal of `content` in `epoch` (not earlier than the key's). The key itself moves on
+    /// only in ``advance(to:)``, once the line is written: a line that fails to be written (a
+    /// full disk) must not cost the key its bridge from the last line that was.
     func seal(_ content: Data, epoch: Int) -> String {
-        if epoch > key.epoch, let evolved = key.key(for: epoch) {
-            key = AuditSeal.Key(epoch: epoch, key: evolved, start: key.start, interval: key.interval)
-        }
-        return AuditSeal.mac(content, key: key.key)
+        AuditSeal.mac(content, key: key.key(for: max(epoch, key.epoch))!)
+    }
+
+    /// Moves the in-memory key to `epoch` after a line of that epoch was written.
+    func advance(to epoch: Int) {
+        guard epoch > key.epoch, let evolved = key.key(for: epoch) else { return }
+        key = AuditSeal.Key(epoch: epoch, key: evolved, start: key.start, interval: key.interval)
     }
 
     /// Replaces the key on disk with the evolved one (call after the lines sealed with it are

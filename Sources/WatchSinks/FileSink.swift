@@ -145,7 +145,10 @@ public actor FileSink: Sink {
             offset += count
         }
         head = AuditHead(seq: current.seq + 1, hash: lineHash, path: configuration.path)
-        if let pendingEpoch { lastLineEpoch = pendingEpoch }
+        if let pendingEpoch {
+            lastLineEpoch = pendingEpoch
+            sealer?.advance(to: pendingEpoch)
+        }
         remember(event.id)
         written += 1
         return written

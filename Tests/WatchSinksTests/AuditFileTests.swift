@@ -233,6 +233,33 @@ struct AuditFileTests {
         #expect(refused?.message.contains("failed verification: the line's seal does not verify") == true, "\(String(describing: refused))")
     }
 
+    @Test("a line that fails to be written at an epoch change does not cost the key its bridge")
+    func failedWriteAtEpochChange() async throws {
+        let dir = try temporaryDirectory()
+        let real = dir.appendingPathComponent("events.real").path
+        let path = dir.appendingPathComponent("events.jsonl").path
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: real)
+        let clock = TestClock()
+        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
+        let sink = FileSink(name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(), sealing: sealing)
+        try await sink.deliver(makeEvent(app: "a", version: 1))
+        clock.advance(2 * 3600 + 1)
+        // The next line, in a new epoch, hits a full disk.
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/full")
+        await sink.reopen()
+        await #expect(throws: DeliveryError.self) { try await sink.deliver(makeEvent(app: "b", version: 2)) }
+        // Room again: the line goes out, bridged from epoch 0, and the whole file verifies.
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: real)
+        await sink.reopen()
+        try await sink.deliver(makeEvent(app: "b", version: 2))
+        let key = try AuditSeal.read(AuditSeal.files(in: dir.path).verification)
+        let verdict = AuditChain.verify(files: [(real, try Data(contentsOf: URL(fileURLWithPath: real)))], key: key)
+        #expect(verdict.isIntact, "\(verdict)")
+        #expect(verdict.sealsVerified == 2)
+    }
+
     func join(_ lines: [Data]) -> Data {
         lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
     }

@@ -36,7 +36,7 @@ public enum AuditSeal {
 
     /// Where a file sink keeps its sealing key, and how often the key evolves.
     public struct Settings: Sendable {
-        /// The state directory (the key files are `audit-sealing.key` and `audit-verification.key`).
+        /// The state directory (the key files are `audit-sealing.SINK.key` and `audit-verification.SINK.key`).
         public var directory: String
         /// `[audit] seal_interval`.
         public var interval: Duration
@@ -65,9 +65,12 @@ public enum AuditSeal {
         HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The current sealing key file and the verification key file in a state directory.
-    public static func files(in directory: String) -> (sealing: String, verification: String) {
-        (directory + "/audit-sealing.key", directory + "/audit-verification.key")
+    /// The current sealing key file and the verification key file of one file sink in a state
+    /// directory. Each sink has its own: sinks seal at their own pace, and one sink's key moving
+    /// on must never take another's bridge away.
+    public static func files(in directory: String, sink: String) -> (sealing: String, verification: String) {
+        let name = String(sink.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        return (directory + "/audit-sealing.\(name).key", directory + "/audit-verification.\(name).key")
     }
 
     /// Creates both key files in `directory` (mode 0600) unless the sealing key exists; returns
@@ -75,8 +78,10 @@ public enum AuditSeal {
     /// With `seed` (the operator's, from `sealing_key_file`/`sealing_key_credential`) no
     /// verification key file is written, and an existing sealing key must come from that seed.
     @discardableResult
-    public static func initialize(directory: String, interval: Duration, seed: Data? = nil, now: Date = Date()) throws -> Key? {
-        let (sealing, verification) = files(in: directory)
+    public static func initialize(
+        directory: String, sink: String, interval: Duration, seed: Data? = nil, now: Date = Date()
+    ) throws -> Key? {
+        let (sealing, verification) = files(in: directory, sink: sink)
         if FileManager.default.fileExists(atPath: sealing) {
             if let seed {
                 let current = try read(sealing)
@@ -136,9 +141,9 @@ final class Sealer: @unchecked Sendable {
     private let now: @Sendable () -> Date
 
     /// Loads the sealing key from `directory`, creating the key files on first use.
-    init(directory: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) throws {
-        try AuditSeal.initialize(directory: directory, interval: interval, seed: seed, now: now())
-        path = AuditSeal.files(in: directory).sealing
+    init(directory: String, sink: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        try AuditSeal.initialize(directory: directory, sink: sink, interval: interval, seed: seed, now: now())
+        path = AuditSeal.files(in: directory, sink: sink).sealing
         key = try AuditSeal.read(path)
         persistedEpoch = key.epoch
         self.now = now

@@ -116,10 +116,11 @@ public actor FileSink: Sink {
         if let sealing {
             do {
                 let sealer = try loadSealer(sealing)
-                let epoch = sealer.currentEpoch
                 // The epoch of the line before: from the file, else (a new file) the key on disk,
                 // which is never ahead of the last line fsynced.
                 let previousEpoch = current.seq == 0 ? nil : (lastLineEpoch ?? sealer.persistedEpoch)
+                // Never earlier than the line before, even if the clock went back.
+                let epoch = max(sealer.currentEpoch, previousEpoch ?? 0)
                 let bridge = try sealer.bridge(prev: current.hash, from: previousEpoch, to: epoch)
                 (line, lineHash) = AuditChain.line(
                     for: event, seq: current.seq + 1, prev: current.hash, epoch: epoch, bridge: bridge,
@@ -300,7 +301,7 @@ public actor FileSink: Sink {
     /// The sealer, made (and the key files created) on first use.
     private func loadSealer(_ sealing: AuditSeal.Settings) throws -> Sealer {
         if let sealer { return sealer }
-        let made = try Sealer(directory: sealing.directory, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
+        let made = try Sealer(directory: sealing.directory, sink: name, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
         sealer = made
         return made
     }

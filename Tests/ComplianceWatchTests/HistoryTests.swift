@@ -83,7 +83,7 @@ struct HistoryTests {
 
         // The daemon sealed every line; the verification key from its state directory checks them all.
         let stateDirectory = URL(fileURLWithPath: fixture.statePath).deletingLastPathComponent().path
-        let keyFile = AuditSeal.files(in: stateDirectory).verification
+        let keyFile = AuditSeal.files(in: stateDirectory, sink: "audit").verification
         let (verifyCode, verified, verifyErr) = try await runCLI(["audit", "verify", fixture.auditPath, "--verification-key", keyFile])
         #expect(verifyCode == 0, "\(verifyErr)")
         #expect(verified.contains("seals verified on \(written.count) lines"), "\(verified)")

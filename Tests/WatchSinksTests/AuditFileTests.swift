@@ -136,7 +136,7 @@ struct AuditFileTests {
         let (dir, path, lines, _) = try await sealedChain()
         let epochs = try lines.map { try #require(try JSONSerialization.jsonObject(with: $0) as? [String: Any])["epoch"] as? Int }
         #expect(epochs == [0, 0, 0, 2, 2])
-        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path)
+        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path, sink: "audit")
         let offHost = try Data(contentsOf: URL(fileURLWithPath: verificationFile))
         try FileManager.default.removeItem(atPath: verificationFile)
         let verificationKey = try JSONDecoder().decode(AuditSeal.Key.self, from: offHost)
@@ -158,8 +158,8 @@ struct AuditFileTests {
     @Test("a line sealed in an earlier epoch cannot be forged with the current key")
     func forgedWithCurrentKey() async throws {
         let (dir, path, lines, _) = try await sealedChain()
-        let verificationKey = try AuditSeal.read(AuditSeal.files(in: dir.path).verification)
-        let stolen = try AuditSeal.read(AuditSeal.files(in: dir.path).sealing)
+        let verificationKey = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: "audit").verification)
+        let stolen = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: "audit").sealing)
         // The thief rewrites line 2 (epoch 0), recomputes every hash after it and seals what it
         // can with the stolen key: (a) line 2 keeps its epoch 0 label; (b) every line from 2 on
         // is moved into the current epoch 2, with a bridge made with the only key it has.
@@ -196,7 +196,7 @@ struct AuditFileTests {
             name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(),
             sealing: .init(directory: dir.path, interval: .seconds(3600), seed: seed))
         try await sink.deliver(makeEvent())
-        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path)
+        let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path, sink: "audit")
         #expect(!FileManager.default.fileExists(atPath: verificationFile))
         let onDisk = try AuditSeal.read(sealingFile)
         let operatorKey = AuditSeal.Key(epoch: 0, key: seed, start: onDisk.start, interval: onDisk.interval)
@@ -220,7 +220,7 @@ struct AuditFileTests {
         for i in 1...3 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
         let head = try #require(try store.auditHead(sink: "audit"))
         // Someone without the key appends a well-chained line with a made-up seal.
-        let current = try AuditSeal.read(AuditSeal.files(in: dir.path).sealing)
+        let current = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: "audit").sealing)
         let (forged, _) = AuditChain.line(
             for: makeEvent(app: "intruder", version: 9), seq: head.seq + 1, prev: head.hash, epoch: current.epoch,
             sign: { _ in String(repeating: "0", count: 64) })
@@ -254,10 +254,34 @@ struct AuditFileTests {
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: real)
         await sink.reopen()
         try await sink.deliver(makeEvent(app: "b", version: 2))
-        let key = try AuditSeal.read(AuditSeal.files(in: dir.path).verification)
+        let key = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: "audit").verification)
         let verdict = AuditChain.verify(files: [(real, try Data(contentsOf: URL(fileURLWithPath: real)))], key: key)
         #expect(verdict.isIntact, "\(verdict)")
         #expect(verdict.sealsVerified == 2)
+    }
+
+    @Test("two file sinks in one state directory keep their own keys, so one moving on never breaks the other's bridge")
+    func twoSinks() async throws {
+        let dir = try temporaryDirectory()
+        let clock = TestClock()
+        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
+        func sink(_ name: String) -> FileSink {
+            FileSink(name: name, configuration: .init(path: dir.appendingPathComponent("\(name).jsonl").path),
+                     store: try! StateStore.inMemory(), sealing: sealing)
+        }
+        let (first, second) = (sink("first"), sink("second"))
+        try await first.deliver(makeEvent(app: "a", version: 1))
+        try await second.deliver(makeEvent(app: "a", version: 1))
+        clock.advance(3 * 3600 + 1)
+        try await first.deliver(makeEvent(app: "b", version: 2))  // first moves to epoch 3
+        clock.advance(-3600)                                       // and the clock goes back an hour
+        try await second.deliver(makeEvent(app: "b", version: 2))
+        for name in ["first", "second"] {
+            let path = dir.appendingPathComponent("\(name).jsonl").path
+            let key = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: name).verification)
+            let verdict = AuditChain.verify(files: [(path, try Data(contentsOf: URL(fileURLWithPath: path)))], key: key)
+            #expect(verdict.isIntact && verdict.sealsVerified == 2, "\(name): \(verdict)")
+        }
     }
 
     func join(_ lines: [Data]) -> Data {

@@ -74,7 +74,7 @@ extension ComplianceWatchCommand {
             @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.")
             var config: String?
 
-            @Option(name: .customLong("verification-key"), help: "The verification key (audit init, or audit-verification.key) that checks every line's seal.")
+            @Option(name: .customLong("verification-key"), help: "The verification key (audit init, or audit-verification.SINK.key) that checks every line's seal.")
             var verificationKey: String?
 
             func run() async throws {
@@ -96,10 +96,10 @@ extension ComplianceWatchCommand {
                     if let store = recorded.store, let sink = recorded.sink {
                         holes = Self.holes(in: inputs, sink: sink, store: store)
                     }
-                    if key == nil, let directory = recorded.stateDirectory {
+                    if key == nil, let directory = recorded.stateDirectory, let sink = recorded.sink {
                         // What is still on this host: the verification key while it is here (every
                         // epoch), else the current sealing key (its epoch and later ones).
-                        let (sealing, verification) = AuditSeal.files(in: directory)
+                        let (sealing, verification) = AuditSeal.files(in: directory, sink: sink)
                         key = (try? AuditSeal.read(verification)) ?? (try? AuditSeal.read(sealing))
                     }
                 }
@@ -143,9 +143,9 @@ extension ComplianceWatchCommand {
             commandName: "init",
             abstract: "Create the audit sealing key and print the verification key once.",
             discussion: """
-                Writes audit-sealing.key and audit-verification.key (mode 0600) next to the state database, as the \
-                daemon does on its first start, and prints the verification key. Keep that key off this host (and \
-                delete audit-verification.key here): with it, audit verify --verification-key checks every line ever \
+                For each file sink, writes audit-sealing.SINK.key and audit-verification.SINK.key (mode 0600) next \
+                to the state database, as the daemon does on its first start, and prints the verification key. Keep that key off this host (and \
+                delete audit-verification.SINK.key here): with it, audit verify --verification-key checks every line ever \
                 sealed, and a key stolen from this host cannot forge a line sealed before the theft. Refuses when a \
                 sealing key exists.
                 """)
@@ -155,25 +155,33 @@ extension ComplianceWatchCommand {
         func run() async throws {
             let configuration = try options.loadConfigurationForReading()
             let directory = URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                guard let key = try AuditSeal.initialize(directory: directory, interval: configuration.audit.sealInterval) else {
-                    printError("a sealing key already exists in \(directory); the chain keeps using it")
-                    throw ExitCode(1)
-                }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(key), as: UTF8.self))
-                printError("""
-                    verification key printed above and written to \(AuditSeal.files(in: directory).verification).
-                    Store it off this host, then delete that file: audit verify --verification-key FILE checks every seal.
-                    """)
-            } catch let error as ExitCode {
-                throw error
-            } catch {
-                printError("cannot create the sealing key in \(directory): \(error)")
-                throw ExitCodes.state
+            let sinks = configuration.sinks.filter { $0.kind == .file }.map(\.name)
+            guard !sinks.isEmpty else {
+                printError("no file sink in \(configuration.sourcePath): nothing to seal")
+                throw ExitCode(1)
             }
+            var created = 0
+            for sink in sinks {
+                do {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    guard let key = try AuditSeal.initialize(directory: directory, sink: sink, interval: configuration.audit.sealInterval) else {
+                        printError("sink \(sink): a sealing key already exists in \(directory); the chain keeps using it")
+                        continue
+                    }
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    print("sink \(sink): " + String(decoding: try encoder.encode(key), as: UTF8.self))
+                    printError("""
+                        sink \(sink): verification key printed above and written to \(AuditSeal.files(in: directory, sink: sink).verification).
+                        Store it off this host, then delete that file: audit verify --verification-key FILE checks every seal.
+                        """)
+                    created += 1
+                } catch {
+                    printError("cannot create the sealing key of sink \(sink) in \(directory): \(error)")
+                    throw ExitCodes.state
+                }
+            }
+            if created == 0 { throw ExitCode(1) }
         }
     }
 }

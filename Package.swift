@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "WatchTesting",
             dependencies: [
-                "WatchCore", "PlivoCompliance", "PlivoSandbox", "CurlHTTP",
+                "WatchCore", "WatchSinks", "PlivoCompliance", "PlivoSandbox", "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -37,7 +37,7 @@ public struct MetricsServer: Service {
 
     /// Serves until graceful shutdown.
     public func run() async throws {
-        let handler = Handler(registry: registry, health: health, gauges: StoreGauges(registry: registry, store: health.store))
+        let handler = Handler(registry: registry, health: health, gauges: StoreGauges(registry: registry, store: health.store, logger: logger))
         let server = listen.host.contains(":")
             ? HTTPServer(config: .init(address: try sockaddr_in6.inet6(ip6: listen.host, port: listen.port), timeout: 15, logger: .disabled), handler: handler)
             : HTTPServer(config: .init(address: try sockaddr_in.inet(ip4: listen.host, port: listen.port), timeout: 15, logger: .disabled), handler: handler)
@@ -117,15 +117,25 @@ struct HealthCheck: Sendable {
 final class StoreGauges: Sendable {
     let registry: PrometheusCollectorRegistry
     let store: StateStore
+    let logger: Logger
     private let seen = Mutex<Set<[String]>>([])
 
-    init(registry: PrometheusCollectorRegistry, store: StateStore) {
+    init(registry: PrometheusCollectorRegistry, store: StateStore, logger: Logger) {
         self.registry = registry
         self.store = store
+        self.logger = logger
     }
 
+    /// Reads the store; on failure the gauges keep their last values and the failure is logged
+    /// (`/healthz` reports it too).
     func refresh() {
-        guard let summary = try? store.summary() else { return }
+        let summary: StatusSummary
+        do {
+            summary = try store.summary(blocked: false)
+        } catch {
+            logger.error("cannot read the state database for /metrics", metadata: ["cw.error": "\(error)"])
+            return
+        }
         var now: [[String]: Double] = [:]
         for (account, _) in summary.pollStates {
             for entry in summary.applicationsByStatus {

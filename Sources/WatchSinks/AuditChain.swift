@@ -101,6 +101,15 @@ public enum AuditChain {
             bridge: object["bridge"] as? String)
     }
 
+    /// The `seq` and the event of one audit line; `nil` when it is not one.
+    public static func decode(line: some DataProtocol) -> (seq: Int, event: Event)? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+              let seq = object["seq"] as? Int, let body = object["event"],
+              let json = try? JSONSerialization.data(withJSONObject: body),
+              let event = try? Event.decode(json) else { return nil }
+        return (seq, event)
+    }
+
     /// The `seq` and event id of every line that parses, in file order.
     public static func entries(_ data: Data) -> [(seq: Int, eventId: String)] {
         data.split(separator: 0x0A).compactMap { line in

@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import PlivoCompliance
 import WatchCore
+import WatchSinks
 
 /// A scratch directory with a config pointing at a sandbox.
 public struct DaemonFixture {
@@ -94,9 +95,9 @@ public struct DaemonFixture {
         var seen: [String: Event] = [:]
         var ordered: [Event] = []
         for line in lines {
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let body = object["event"] else { throw FixtureError("not an audit line: \(line.prefix(200))") }
-            let event = try Event.decode(try JSONSerialization.data(withJSONObject: body))
+            guard let (_, event) = AuditChain.decode(line: Data(line.utf8)) else {
+                throw FixtureError("not an audit line: \(line.prefix(200))")
+            }
             if let earlier = seen[event.id] {
                 guard earlier == event else { throw FixtureError("event \(event.id) was written twice, differently") }
                 continue

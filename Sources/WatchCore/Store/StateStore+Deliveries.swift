@@ -294,9 +294,11 @@ extension StateStore {
     }
 
     /// Counts for `compliance-watch status` and the systemd STATUS line.
-    public func summary() throws -> StatusSummary {
+    /// - Parameter blocked: Also find the applications held behind dead letters (a heavier
+    ///   query that `/metrics` does not need).
+    public func summary(blocked withBlocked: Bool = true) throws -> StatusSummary {
         var summary = try counts()
-        summary.blocked = try blocked()
+        if withBlocked { summary.blocked = try blocked() }
         return summary
     }
 

@@ -76,9 +76,7 @@ extension ComplianceWatchCommand.Audit {
             var rows: [Row] = []
             for (_, data) in inputs {
                 for line in data.split(separator: 0x0A) {
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                          let seq = object["seq"] as? Int, let body = object["event"],
-                          let event = try? Event.decode(try JSONSerialization.data(withJSONObject: body)) else { continue }
+                    guard let (seq, event) = AuditChain.decode(line: line) else { continue }
                     guard event.type == .statusChanged || event.type == .created,
                           wanted.contains(event.toStatus),
                           let detected = Self.parseDate(event.data.detectedAt), detected >= start, detected < end else { continue }

@@ -143,7 +143,6 @@ systemctl --user daemon-reload
 
 prop() { systemctl --user show -P "$1" compliance-watch.service; }
 status_has() { prop StatusText | grep -q -- "$1"; }
-journal() { journalctl --no-pager -o cat --user-unit compliance-watch.service 2>/dev/null; journalctl --no-pager -o cat -t compliance-watch 2>/dev/null; }
 
 timeout 60 systemctl --user start compliance-watch.service
 check "start returns once the daemon sent READY=1" test "$(prop ActiveState)" = active

@@ -43,6 +43,7 @@ public final class ScriptedApplicationSource: ApplicationSource {
         var hiddenFromLists: Set<String> = []
         var failingGets: [String: PlivoError] = [:]
         var listFailure: PlivoError?
+        var listFailureFromOffset = 0
         var requests: [String] = []
     }
 
@@ -78,9 +79,13 @@ public final class ScriptedApplicationSource: ApplicationSource {
         state.withLock { $0.failingGets[id] = error }
     }
 
-    /// Makes every list fail with `error` (`nil` to answer again).
-    public func failLists(with error: PlivoError?) {
-        state.withLock { $0.listFailure = error }
+    /// Makes every list fail with `error` (`nil` to answer again); with `fromOffset`, only the
+    /// pages from that offset on, as when a connection drops halfway through a long list.
+    public func failLists(with error: PlivoError?, fromOffset: Int = 0) {
+        state.withLock {
+            $0.listFailure = error
+            $0.listFailureFromOffset = fromOffset
+        }
     }
 
     /// Requests made, as `list <status>` and `get <id>`.
@@ -92,7 +97,7 @@ public final class ScriptedApplicationSource: ApplicationSource {
     ) async throws(PlivoError) -> Page<ComplianceApplication> {
         let result = state.withLock { state -> Result<Page<ComplianceApplication>, PlivoError> in
             state.requests.append("list \(filter.status?.rawValue ?? "all")")
-            if let failure = state.listFailure { return .failure(failure) }
+            if let failure = state.listFailure, offset >= state.listFailureFromOffset { return .failure(failure) }
             let matching = state.applications.values
                 .filter { !state.hiddenFromLists.contains($0.id) && (filter.status == nil || $0.status == filter.status) }
                 .sorted { $0.id > $1.id }

@@ -23,10 +23,16 @@ struct Bench {
 
     static func main() async throws {
         let arguments = CommandLine.arguments
+        if arguments.count > 1, arguments[1].hasPrefix("callgrind-") {
+            return try await callgrindChild(Array(arguments.dropFirst()))
+        }
         let outputPath = arguments.count > 1 ? arguments[1] : "bench-results/results.json"
         let quick = ProcessInfo.processInfo.environment["BENCH_QUICK"] != nil
-        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources runs a subset.
-        let only = Set((ProcessInfo.processInfo.environment["BENCH_SCENARIOS"] ?? "sync,steady,latency,delivery,resources").split(separator: ",").map(String.init))
+        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources,cycle,longrun,callgrind runs a subset.
+        let all = "sync,steady,latency,delivery,resources,cycle,longrun,callgrind"
+        let only = Set((ProcessInfo.processInfo.environment["BENCH_SCENARIOS"] ?? all).split(separator: ",").map(String.init))
+        var targets: [(String, String, Bool)] = []
+        func target(_ name: String, _ figure: String, _ met: Bool) { targets.append((name, figure, met)) }
         var results: [[String: Any]] = []
         func record(_ scenario: String, _ values: [String: Any], _ line: String) {
             results.append(["scenario": scenario].merging(values) { a, _ in a })
@@ -84,9 +90,67 @@ struct Bench {
                       resources["peak_mib"] as! Double, resources["cpu_cycle_apps"] as! Int, resources["cpu_s_per_full_cycle"] as! Double))
         }
 
+        // 6. One hot cycle beside a naive list-everything cycle, same sandbox, same process.
+        let n = quick ? 2000 : 10_000
+        if only.contains("cycle") {
+            let cost = try await cycleCost(n: n, changeableShare: 0.025, cycles: quick ? 5 : 20, transitions: 3)
+            let ratio = cost.naive / max(cost.ours, 1e-9)
+            record("hot_cycle", ["n": n, "changeable_share": 0.025, "cpu_ms": cost.ours * 1000, "wall_ms": cost.oursWall * 1000,
+                                 "requests": cost.oursRequests, "naive_cpu_ms": cost.naive * 1000, "naive_wall_ms": cost.naiveWall * 1000,
+                                 "naive_requests": cost.naiveRequests, "ratio": ratio],
+                   String(format: "hot cycle, N=%d, 2.5%% changeable: %6.2f ms CPU (%5.1f requests, %6.1f ms wall) | naive list-everything cycle: %7.1f ms CPU (%5.1f requests, %6.1f ms wall) | %.0fx",
+                          n, cost.ours * 1000, cost.oursRequests, cost.oursWall * 1000, cost.naive * 1000, cost.naiveRequests, cost.naiveWall * 1000, ratio))
+            target("CPU per hot cycle ≤ 15 ms", String(format: "%.2f ms", cost.ours * 1000), cost.ours <= 0.015)
+            target("≥ 50× below the naive cycle", String(format: "%.0f×", ratio), ratio >= 50)
+        }
+
+        // 7. A real daemon over a long steady run: RSS, its slope, CPU per cycle.
+        if only.contains("longrun") {
+            let minutes = Double(ProcessInfo.processInfo.environment["BENCH_STEADY_MINUTES"] ?? "") ?? (quick ? 1 : 10)
+            let run = try await steadyRun(n: n, changeableShare: 0.025, duration: .seconds(minutes * 60), warmup: .seconds(20))
+            record("steady_run", run, String(format: "daemon, N=%d, interval 1 s, %.0f min: RSS mean %.1f MiB (first %.1f, last %.1f, max %.1f), slope %+.3f MiB/min; %.0f cycles, %.2f ms CPU each",
+                                              n, minutes, run["rss_mean_mib"] as! Double, run["rss_first_mib"] as! Double, run["rss_last_mib"] as! Double,
+                                              run["rss_max_mib"] as! Double, run["rss_slope_mib_per_min"] as! Double, run["cycles"] as! Double,
+                                              run["daemon_cpu_ms_per_cycle"] as! Double))
+            target("RSS steady ≤ 30 MiB", String(format: "%.1f MiB", run["rss_mean_mib"] as! Double), (run["rss_mean_mib"] as! Double) <= 30)
+            let slope = run["rss_slope_mib_per_min"] as! Double
+            target("no RSS growth (|slope| < 0.1 MiB/min)", String(format: "%+.3f MiB/min", slope), abs(slope) < 0.1)
+        }
+
+        // 8. Instruction counts.
+        if only.contains("callgrind") {
+            if let counts = try await instructionCounts(n: n, changeableShare: 0.025) {
+                record("instructions", counts, String(format: "callgrind: %.1f M instructions per hot cycle (N=%d), %.0f k per delivery to the file sink",
+                                                     (counts["instructions_per_hot_cycle"] as! Double) / 1e6, n,
+                                                     (counts["instructions_per_file_delivery"] as! Double) / 1e3))
+            } else {
+                print("callgrind: valgrind not installed, skipped (apt-get install valgrind)")
+            }
+        }
+        for result in results {
+            switch result["scenario"] as? String {
+            case "delivery_throughput":
+                let (sink, rate) = (result["sink"] as! String, result["events_per_s"] as! Double)
+                let goal = ["null": 10_000.0, "file": 5000, "webhook": 3000][sink]!
+                target("\(sink == "null" ? "outbox alone" : sink == "file" ? "file sink with fsync" : "signed webhook") ≥ \(Int(goal))/s", String(format: "%.0f/s", rate), rate >= goal)
+            case "memory_cpu":
+                let idle = result["rss_idle_mib"] as! Double, peak = result["peak_mib"] as! Double
+                target("RSS idle ≤ 25 MiB", String(format: "%.1f MiB", idle), idle <= 25)
+                target("peak RSS, first sync of \(result["tracked"]!) ≤ 60 MiB", String(format: "%.1f MiB", peak), peak <= 60)
+            default: break
+            }
+        }
+        if !targets.isEmpty {
+            print(String(repeating: "-", count: 100))
+            for (name, figure, met) in targets {
+                print("\(met ? "met   " : "MISSED") \(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(figure)")
+            }
+        }
+
         let directory = URL(fileURLWithPath: outputPath).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let json = try JSONSerialization.data(withJSONObject: ["date": ISO8601DateFormatter().string(from: Date()), "results": results], options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(withJSONObject: ["date": ISO8601DateFormatter().string(from: Date()), "results": results,
+                                                                    "targets": targets.map { ["target": $0.0, "figure": $0.1, "met": $0.2] }], options: [.prettyPrinted, .sortedKeys])
         try json.write(to: URL(fileURLWithPath: outputPath))
         print(String(repeating: "-", count: 100))
         print("JSON written to \(outputPath)")
@@ -196,20 +260,15 @@ struct Bench {
             sink = FileSink(name: "s", configuration: .init(path: directory.appendingPathComponent("events.jsonl").path), store: store)
         } else {
             receiver = try await Receiver.start()
-            sink = try WebhookSink(name: "s", configuration: .init(url: receiver!.url))
+            // Signed, as Standard Webhooks: the signature is part of each delivery's cost.
+            sink = try WebhookSink(name: "s", configuration: .init(url: receiver!.url, secrets: ["whsec_" + Data(repeating: 7, count: 32).base64EncodedString()]))
         }
         defer {
             receiver?.task.cancel()
             try? FileManager.default.removeItem(at: directory)
         }
         // Record the events in one go, one application each, as a burst of transitions would.
-        var observations: [CycleOutcome.Observation] = []
-        for i in 0..<events {
-            let app = ComplianceApplication(id: "app-\(i)", alias: "bench-\(i)", status: .accepted)
-            observations.append(.init(snapshot: .observed(app, account: authId, version: 0), change: .created))
-        }
-        try store.commit(CycleOutcome(account: authId, observations: observations, deletions: [], fullSync: false, at: Date()),
-                         sinks: [SinkRoute(name: "s", filter: EventFilter())])
+        try recordBurst(store: store, events: events)
         let dispatcher = Dispatcher(sink: sink, store: store, settings: .init(concurrency: 32, maxAttempts: 3, maxAge: .seconds(60), backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))), doorbell: Doorbell(), logger: quiet)
         let start = ContinuousClock.now
         await dispatcher.drain()

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import PlivoCompliance
 import PlivoSandbox
 import Testing
@@ -213,5 +214,73 @@ struct PollerTests {
         #expect(second.events.first?.data.application.complianceApplicationId == "app-a")
         #expect(try store.snapshots(account: source.account).keys.sorted() == ["app-b", "app-c"])
     }
-}
 
+    static func scriptedPoller(_ source: ScriptedApplicationSource, _ store: StateStore, concurrency: Int = 2) -> Poller {
+        Poller(
+            source: source, store: store, bucket: TokenBucket(rate: 1000, burst: 10),
+            settings: .init(concurrency: concurrency, maxAttempts: 1, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)), announceExisting: false),
+            sinks: [SinkRoute(name: "test", filter: EventFilter())])
+    }
+
+    @Test("a first sync commits page by page: a list that breaks halfway keeps the pages read as a silent baseline, and the retry finishes it with no event")
+    func firstSyncCommitsPageByPage() async throws {
+        let source = ScriptedApplicationSource()
+        for i in 0..<50 { source.put(ComplianceApplication(id: String(format: "app-%02d", i), status: .accepted)) }
+        let store = try StateStore.inMemory()
+        let poller = Self.scriptedPoller(source, store, concurrency: 1)
+        source.failLists(with: PlivoError(kind: .api, status: 503, message: "unavailable"), fromOffset: 40)
+        await #expect(throws: CycleError.self) { try await poller.runCycle(full: true, logger: .quiet) }
+        // Offsets 0 and 20 were read and committed before the third page failed.
+        #expect(try store.snapshots(account: source.account).count == 40)
+        #expect(try store.pollState(account: source.account).baselineDone == false)
+
+        source.failLists(with: nil)
+        let retry = try await poller.runCycle(full: false, logger: .quiet)
+        #expect(retry.full, "without a baseline, every cycle is a full sync")
+        #expect(retry.events.isEmpty)
+        #expect(try store.snapshots(account: source.account).count == 50)
+        #expect(try store.pollState(account: source.account).baselineDone)
+        #expect(try store.deliveries(sink: "test").isEmpty)
+    }
+
+    @Test("a shown field that changes (alias) is stored without an event; a row from before content hashes gets one, with no event")
+    func contentHashDecidesRewrites() async throws {
+        let source = ScriptedApplicationSource()
+        source.put(ComplianceApplication(id: "app-a", alias: "first", status: .submitted))
+        let store = try StateStore.inMemory()
+        let poller = Self.scriptedPoller(source, store)
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        let hash = try #require(try store.snapshots(account: source.account)["app-a"]?.contentHash)
+
+        source.put(ComplianceApplication(id: "app-a", alias: "second", status: .submitted))
+        #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty)
+        let renamed = try #require(try store.snapshots(account: source.account)["app-a"])
+        #expect(renamed.application.alias == "second")
+        #expect(renamed.contentHash != hash)
+        #expect(renamed.contentHash == EventApplication(ComplianceApplication(id: "app-a", alias: "second", status: .submitted)).contentHash)
+
+        try await store.writer.write { try $0.execute(sql: "UPDATE application SET contentHash = NULL") }
+        #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty)
+        #expect(try store.snapshots(account: source.account)["app-a"]?.contentHash == renamed.contentHash)
+        #expect(try store.deliveries(sink: "test").isEmpty)
+    }
+
+    @Test("a hot scan reads only changeable and suspected applications, without bodies, through the watch index")
+    func hotScanReadsTheWatchIndex() async throws {
+        let source = ScriptedApplicationSource()
+        for (id, status) in [("app-a", "accepted"), ("app-b", "Submitted"), ("app-c", "draft"), ("app-d", "ACCEPTED"), ("app-e", "suspended")] {
+            source.put(ComplianceApplication(id: id, status: ApplicationStatus(status)))
+        }
+        let store = try StateStore.inMemory()
+        _ = try await Self.scriptedPoller(source, store).runCycle(full: true, logger: .quiet)
+        #expect(try store.watchedApplications(account: source.account).keys.sorted() == ["app-b", "app-c", "app-e"])
+        // A suspect stays watched whatever its status.
+        try await store.writer.write { try $0.execute(sql: "UPDATE application SET missedScans = 1 WHERE id = 'app-a'") }
+        #expect(try store.watchedApplications(account: source.account).keys.sorted() == ["app-a", "app-b", "app-c", "app-e"])
+        let plan = try await store.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(StateStore.watchCondition)",
+                             arguments: [source.account]).map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("application_watch"), "plan: \(plan)")
+    }
+}

@@ -114,94 +114,173 @@ public struct Poller: Sendable {
         }
     }
 
+    /// An application as listed, with the hash of what events would show of it.
+    struct Listed: Sendable, TrackedFields {
+        var application: ComplianceApplication
+        var contentHash: Data
+        var status: ApplicationStatus { application.status }
+        var rejectionReason: String? { application.rejectionReason }
+        var documentIds: [String]
+
+        init(_ application: ComplianceApplication) {
+            self.application = application
+            contentHash = EventApplication(application).contentHash
+            documentIds = application.documents.map(\.documentId).sorted()
+        }
+    }
+
     private func runCycleThrowingAny(full requestedFull: Bool, logger: Logger) async throws -> Report {
         let counter = RequestCounter()
-        let stored = try store.snapshots(account: account)
         let state = try store.pollState(account: account)
         let full = requestedFull || !state.baselineDone
 
-        var observed: [String: Snapshot] = [:]
-        var listFailures: [PlivoError] = []
-        let expected: Set<String>
-        if full {
-            for snapshot in try await listAll(filter: .init(), counter: counter) { observed[snapshot.applicationId] = snapshot }
-            expected = Set(stored.keys)
-        } else {
-            let hot = Tracker.hotStatuses(stored: Set(stored.values.map(\.status)))
-            var listed: [ApplicationStatus] = []
-            for status in hot {
-                do {
-                    for snapshot in try await listAll(filter: .init(status: status), counter: counter) {
-                        observed[snapshot.applicationId] = snapshot
-                    }
-                    listed.append(status)
-                } catch {
-                    if Task.isCancelled { throw error }
-                    listFailures.append(error)
-                }
-            }
-            if listed.isEmpty, let first = listFailures.first { throw first }
-            // Suspects (missed once, or whose GET failed) are asked about again on every hot scan.
-            expected = Set(stored.values.filter { listed.contains($0.status) || $0.missedScans > 0 || $0.problem != nil }
-                .map(\.applicationId))
-        }
+        var scan = full
+            ? try await fullScan(baselineDone: state.baselineDone, counter: counter)
+            : try await hotScan(counter: counter)
 
         // Missing from a list it was expected in: ask directly. Offset paging shifts while data
         // changes, so absence alone proves nothing.
-        let missing = expected.subtracting(observed.keys).sorted()
+        let missing = scan.expected.subtracting(scan.seen).sorted()
         if !missing.isEmpty {
             logger.debug("confirming applications missing from their lists", metadata: ["cw.count": "\(missing.count)"])
+            scan.stored.merge(try store.trackedApplications(account: account, ids: missing.filter { scan.stored[$0] == nil })) { a, _ in a }
         }
-        var deletions: [Snapshot] = []
+        var deletions: [String] = []
         var misses: [String] = []
         var problems: [String: String] = [:]
+        var found: [Listed] = []
         for (id, result) in try await confirm(missing, counter: counter) {
             switch result {
-            case .found(let app): observed[id] = .observed(app, account: account, version: 0)
+            case .found(let app): found.append(Listed(app))
             case .notFound:
-                guard let snapshot = stored[id] else { continue }
-                if snapshot.missedScans + 1 >= Self.missesToDelete { deletions.append(snapshot) } else { misses.append(id) }
+                guard let stored = scan.stored[id] else { continue }
+                if stored.missedScans + 1 >= Self.missesToDelete { deletions.append(id) } else { misses.append(id) }
             case .failed(let error): problems[id] = error.description
             }
         }
-
-        var observations: [CycleOutcome.Observation] = []
-        for var snapshot in observed.values.sorted(by: { $0.applicationId < $1.applicationId }) {
-            let previous = stored[snapshot.applicationId]
-            snapshot.version = previous?.version ?? 0
-            let change = Tracker.classify(
-                previous: previous, observed: snapshot, baselineDone: state.baselineDone,
-                announceExisting: settings.announceExisting)
-            // Unchanged applications are only rewritten when something shown in events changed
-            // (alias, …) or a suspicion about them is cleared.
-            if change == .unchanged, let previous, previous.body == snapshot.body, previous.missedScans == 0,
-               previous.problem == nil { continue }
-            observations.append(.init(snapshot: snapshot, change: change))
-        }
+        scan.observations += observations(found, stored: scan.stored, baselineDone: state.baselineDone)
+        scan.observations.sort { $0.snapshot.applicationId < $1.snapshot.applicationId }
 
         let outcome = CycleOutcome(
-            account: account, observations: observations, deletions: deletions, misses: misses, problems: problems,
-            fullSync: full, complete: listFailures.isEmpty, at: heartbeat.clock.now)
+            account: account, observations: scan.observations, deletions: deletions, misses: misses, problems: problems,
+            fullSync: full, complete: scan.listFailures.isEmpty, at: heartbeat.clock.now)
         if Task.isCancelled { throw CycleError.cancelled }
         let result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
         return Report(
-            full: full, observed: observed.count, events: result.events, requests: counter.value,
-            listFailures: listFailures, problems: problems, conflicts: result.conflicts)
+            full: full, observed: scan.seen.count + found.count, events: scan.events + result.events, requests: counter.value,
+            listFailures: scan.listFailures, problems: problems, conflicts: scan.conflicts + result.conflicts)
     }
 
-    /// Every application matching `filter`, as snapshots (version 0), through the client's
-    /// ``PageSequence`` with each page fetched by ``call(_:_:)``. Each page becomes snapshots at
-    /// once, so a 100,000-application sync never holds the decoded objects.
-    func listAll(filter: PlivoClient.ApplicationFilter, counter: RequestCounter) async throws(PlivoError) -> [Snapshot] {
-        let (source, account) = (source, account)
+    /// What a scan saw and decided before the cycle's commit.
+    struct Scan {
+        /// Ids listed.
+        var seen: Set<String> = []
+        /// Stored ids the scan's lists should have shown.
+        var expected: Set<String> = []
+        /// What is stored of the applications compared (and of those expected).
+        var stored: [String: TrackedApplication] = [:]
+        /// Changes to commit.
+        var observations: [CycleOutcome.Observation] = []
+        var listFailures: [PlivoError] = []
+        /// Recorded already: a first sync commits page by page.
+        var events: [Event] = []
+        var conflicts: [CommitResult.Conflict] = []
+    }
+
+    /// Lists each changeable status on its own, and compares what it finds with the stored
+    /// applications it expects, read without their bodies from the store's watch index.
+    func hotScan(counter: RequestCounter) async throws -> Scan {
+        var scan = Scan()
+        let watched = try store.watchedApplications(account: account)
+        let hot = Tracker.hotStatuses(stored: Set(watched.values.map(\.status)))
+        var listed: [ApplicationStatus] = []
+        var observed: [String: Listed] = [:]
+        for status in hot {
+            do {
+                for page in try await listPages(filter: .init(status: status), counter: counter, { $0.objects.map(Listed.init) }) {
+                    for app in page { observed[app.application.id] = app }
+                }
+                listed.append(status)
+            } catch {
+                if Task.isCancelled { throw error }
+                scan.listFailures.append(error)
+            }
+        }
+        if listed.isEmpty, let first = scan.listFailures.first { throw first }
+        // Listed but not watched: an accepted application moved back, or a new one.
+        scan.stored = watched.merging(try store.trackedApplications(account: account, ids: observed.keys.filter { watched[$0] == nil })) { a, _ in a }
+        scan.seen = Set(observed.keys)
+        // Suspects (missed once, or whose GET failed) are asked about again on every hot scan.
+        scan.expected = Set(watched.values.filter { listed.contains($0.status) || $0.missedScans > 0 || $0.problem != nil }.map(\.applicationId))
+        scan.observations = observations(Array(observed.values), stored: scan.stored, baselineDone: true)
+        return scan
+    }
+
+    /// Lists everything, comparing each page with the stored rows of its ids as it arrives, so
+    /// only changes and the set of ids seen are held. Before the baseline exists each page is
+    /// committed at once: a silent baseline loses nothing by committing early, and a first sync
+    /// of 100,000 applications never holds them all.
+    func fullScan(baselineDone: Bool, counter: RequestCounter) async throws -> Scan {
+        let (store, account, sinks, held) = (store, account, sinks, sinkStates.heldReasons)
+        let seen = Synchronization.Mutex(Set<String>())
+        let pages = try await listPages(filter: .init(), counter: counter) { (page) -> Result<Scan, any Error> in
+            Result {
+                // An id on two pages (paging drift) is compared once.
+                let fresh = seen.withLock { seen in page.objects.filter { seen.insert($0.id).inserted } }.map(Listed.init)
+                var part = Scan()
+                let stored = try store.trackedApplications(account: account, ids: fresh.map(\.application.id))
+                let observations = observations(fresh, stored: stored, baselineDone: baselineDone)
+                if baselineDone {
+                    part.observations = observations
+                    part.stored = stored
+                } else if !observations.isEmpty {
+                    let result = try store.commitCycle(
+                        CycleOutcome(account: account, observations: observations, deletions: [], fullSync: true, complete: false, at: heartbeat.clock.now),
+                        sinks: sinks, held: held)
+                    (part.events, part.conflicts) = (result.events, result.conflicts)
+                }
+                return part
+            }
+        }
+        var scan = Scan()
+        for page in pages {
+            let part = try page.get()
+            scan.observations += part.observations
+            scan.stored.merge(part.stored) { a, _ in a }
+            scan.events += part.events
+            scan.conflicts += part.conflicts
+        }
+        scan.seen = seen.withLock { $0 }
+        scan.expected = try store.liveApplicationIds(account: account)
+        return scan
+    }
+
+    /// The observations worth committing: changes, and unchanged applications whose shown
+    /// fields changed (alias, …) or whose suspicion is cleared. The rest costs one hash compare.
+    func observations(_ listed: [Listed], stored: [String: TrackedApplication], baselineDone: Bool) -> [CycleOutcome.Observation] {
+        listed.compactMap { app in
+            let previous = stored[app.application.id]
+            let change = Tracker.classify(
+                previous: previous, observed: app, baselineDone: baselineDone, announceExisting: settings.announceExisting)
+            if change == .unchanged, let previous, previous.contentHash == app.contentHash, previous.missedScans == 0,
+               previous.problem == nil { return nil }
+            return .init(snapshot: .observed(app.application, account: account, version: previous?.version ?? 0), change: change)
+        }
+    }
+
+    /// Every page of applications matching `filter`, each turned into a value by `transform` as
+    /// it arrives, through the client's ``PageSequence`` with each page fetched by ``call(_:_:)``.
+    func listPages<T: Sendable>(
+        filter: PlivoClient.ApplicationFilter, counter: RequestCounter,
+        _ transform: @escaping @Sendable (Page<ComplianceApplication>) -> T
+    ) async throws(PlivoError) -> [T] {
+        let source = source
         let pages = PageSequence<ComplianceApplication> { (limit, offset) async throws(PlivoError) in
             try await call(counter) { () async throws(PlivoError) in
                 try await source.listApplications(filter: filter, limit: limit, offset: offset)
             }
         }
-        return try await pages.collectPages(concurrency: settings.concurrency) { page in
-            page.objects.map { Snapshot.observed($0, account: account, version: 0) }
-        }.flatMap { $0 }
+        return try await pages.collectPages(concurrency: settings.concurrency, transform)
     }
 
     /// GETs each id. A failure is the answer for that id alone, not for the cycle.

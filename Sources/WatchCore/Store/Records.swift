@@ -26,11 +26,52 @@ extension Snapshot: FetchableRecord {
         let documents: String = row["documentIds"]
         self.init(
             account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
-            rejectionReason: row["rejectionReason"], documentIds: try JSONDecoder().decode([String].self, from: Data(documents.utf8)),
+            rejectionReason: row["rejectionReason"], documentIds: try TrackedApplication.documentIds(documents),
             body: row["body"], version: row["version"])
+        contentHash = row["contentHash"]
         missedScans = row["missedScans"]
         problem = row["problem"]
         deletedAt = (row["deletedAt"] as Double?).map(Date.init(timeIntervalSince1970:))
+    }
+}
+
+/// What a scan compares of one stored application, without its body.
+public struct TrackedApplication: Sendable, Equatable, TrackedFields, FetchableRecord {
+    /// The application's id.
+    public var applicationId: String
+    /// Its status as last seen.
+    public var status: ApplicationStatus
+    /// Its rejection reason as last seen.
+    public var rejectionReason: String?
+    /// Sorted document ids.
+    public var documentIds: [String]
+    /// Events it has produced.
+    public var version: Int
+    /// ``EventApplication/contentHash`` of the stored body; `nil` in rows older than it.
+    public var contentHash: Data?
+    /// Consecutive scans that missed it, each confirmed by Plivo's 404.
+    public var missedScans: Int
+    /// Why its confirmation keeps failing, if it does.
+    public var problem: String?
+
+    static let columns = "id, status, rejectionReason, documentIds, version, contentHash, missedScans, problem"
+
+    /// Reads the ``columns`` of an `application` row.
+    public init(row: Row) throws {
+        applicationId = row["id"]
+        status = ApplicationStatus(row["status"] as String)
+        rejectionReason = row["rejectionReason"]
+        documentIds = try Self.documentIds(row["documentIds"])
+        version = row["version"]
+        contentHash = row["contentHash"]
+        missedScans = row["missedScans"]
+        problem = row["problem"]
+    }
+
+    /// `documentIds` is a JSON array of strings; `[]` is by far the commonest, and the rest
+    /// are parsed by JSONDecoder.
+    static func documentIds(_ json: String) throws -> [String] {
+        json == "[]" ? [] : try JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 }
 

@@ -54,9 +54,9 @@ public struct CycleOutcome: Sendable {
     public var account: String
     /// Applications seen and changed (or whose suspicion is cleared).
     public var observations: [Observation]
-    /// Stored snapshots confirmed deleted: missed by two consecutive scans, each time with
-    /// Plivo's 404 on a direct GET.
-    public var deletions: [Snapshot]
+    /// Ids of stored applications confirmed deleted: missed by two consecutive scans, each time
+    /// with Plivo's 404 on a direct GET.
+    public var deletions: [String]
     /// Missed by this scan, with Plivo's 404, but not yet by two in a row.
     public var misses: [String]
     /// Applications whose confirming GET kept failing this cycle, with the reason. Their stored
@@ -72,7 +72,7 @@ public struct CycleOutcome: Sendable {
 
     /// Creates an outcome.
     public init(
-        account: String, observations: [Observation], deletions: [Snapshot], misses: [String] = [],
+        account: String, observations: [Observation], deletions: [String], misses: [String] = [],
         problems: [String: String] = [:], fullSync: Bool, complete: Bool = true, at: Date
     ) {
         self.account = account
@@ -129,6 +129,47 @@ extension StateStore {
             }
             return result
         }
+    }
+
+    /// The live applications a hot scan expects to see (changeable, or suspected gone), without
+    /// their bodies, from the `application_watch` index.
+    public func watchedApplications(account: String) throws -> [String: TrackedApplication] {
+        try writer.read { db in
+            try Self.tracked(db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(Self.watchCondition)",
+                             arguments: [account])
+        }
+    }
+
+    /// The live applications among `ids`, without their bodies.
+    public func trackedApplications(account: String, ids: some Collection<String>) throws -> [String: TrackedApplication] {
+        guard !ids.isEmpty else { return [:] }
+        return try writer.read { db in
+            var result: [String: TrackedApplication] = [:]
+            // Bounded chunks: SQLite limits the number of bound parameters.
+            let all = Array(ids)
+            for start in stride(from: 0, to: all.count, by: 500) {
+                let chunk = all[start..<min(start + 500, all.count)]
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                result.merge(try Self.tracked(
+                    db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND id IN (\(marks)) AND deletedAt IS NULL",
+                    arguments: StatementArguments([account] + chunk))) { a, _ in a }
+            }
+            return result
+        }
+    }
+
+    /// The ids of an account's live applications: what a full sync expects to see.
+    public func liveApplicationIds(account: String) throws -> Set<String> {
+        try writer.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT id FROM application WHERE account = ? AND deletedAt IS NULL", arguments: [account]))
+        }
+    }
+
+    private static func tracked(_ db: Database, sql: String, arguments: StatementArguments) throws -> [String: TrackedApplication] {
+        var result: [String: TrackedApplication] = [:]
+        let cursor = try TrackedApplication.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try cursor.next() { result[row.applicationId] = row }
+        return result
     }
 
     /// Applications whose confirmation keeps failing, oldest problem first.
@@ -229,25 +270,25 @@ extension StateStore {
                 guard let version = try record(s, change: observation.change, previous: try stored(s.applicationId)) else { continue }
                 try db.execute(
                     sql: """
-                        INSERT INTO application (account, id, status, rejectionReason, documentIds, body, version, firstSeenAt, lastSeenAt)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO application (account, id, status, rejectionReason, documentIds, body, contentHash, version, firstSeenAt, lastSeenAt)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (account, id) DO UPDATE SET status = excluded.status,
                             rejectionReason = excluded.rejectionReason, documentIds = excluded.documentIds,
-                            body = excluded.body, version = excluded.version, lastSeenAt = excluded.lastSeenAt,
-                            deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
+                            body = excluded.body, contentHash = excluded.contentHash, version = excluded.version,
+                            lastSeenAt = excluded.lastSeenAt, deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
                         """,
                     arguments: [outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
-                                Self.jsonArray(s.documentIds), s.body, version, now, now])
+                                Self.jsonArray(s.documentIds), s.body, s.contentHash, version, now, now])
             }
             for gone in outcome.deletions {
-                guard let previous = try stored(gone.applicationId), previous.deletedAt == nil else { continue }
+                guard let previous = try stored(gone), previous.deletedAt == nil else { continue }
                 guard let version = try record(previous, change: .deleted, previous: previous) else { continue }
                 try db.execute(
                     sql: """
                         UPDATE application SET deletedAt = ?, version = ?, missedScans = 0, problem = NULL, problemSince = NULL
                         WHERE account = ? AND id = ?
                         """,
-                    arguments: [now, version, outcome.account, gone.applicationId])
+                    arguments: [now, version, outcome.account, gone])
             }
             for id in outcome.misses {
                 try db.execute(

@@ -181,8 +181,20 @@ public struct StateStore: Sendable {
                 try update.execute(arguments: [Self.jsonArray(ids), row["account"], row["id"]])
             }
         }
+        migrator.registerMigration("v7-content-hash-and-watch-index") { db in
+            // A hot scan reads only what it compares, for only the applications it expects to
+            // see (changeable, or suspected gone), from this partial index; bodies stay on disk.
+            // Queries repeat the index's WHERE exactly, so SQLite uses it.
+            try db.execute(sql: """
+                ALTER TABLE application ADD COLUMN contentHash BLOB;
+                CREATE INDEX application_watch ON application(account, id) WHERE \(Self.watchCondition);
+                """)
+        }
         return migrator
     }
+
+    /// The rows a hot scan expects to see: live, and changeable or suspected gone.
+    static let watchCondition = "deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL)"
 
     /// The random salt this database mixes into event ids.
     public func eventIdSalt() throws -> String {

@@ -1,9 +1,10 @@
+import Crypto
 import Foundation
 import PlivoCompliance
 
 /// What the store remembers of one application between polls: the fields whose change makes an
 /// event. Everything else Plivo sends is kept in `application` for the event body.
-public struct Snapshot: Sendable, Equatable {
+public struct Snapshot: Sendable, Equatable, TrackedFields {
     /// The account.
     public var account: String
     /// The application's id.
@@ -25,6 +26,8 @@ public struct Snapshot: Sendable, Equatable {
     public var problem: String?
     /// Set on a tombstone: the application was confirmed deleted at this time.
     public var deletedAt: Date?
+    /// ``EventApplication/contentHash`` of `body`; `nil` in rows written before it was stored.
+    public var contentHash: Data?
 
     /// Creates a snapshot.
     public init(
@@ -42,15 +45,45 @@ public struct Snapshot: Sendable, Equatable {
 
     /// The snapshot for an observed application.
     public static func observed(_ application: ComplianceApplication, account: String, version: Int) -> Snapshot {
-        Snapshot(
+        let shown = EventApplication(application)
+        var snapshot = Snapshot(
             account: account, applicationId: application.id, status: application.status,
             rejectionReason: application.rejectionReason, documentIds: application.documents.map(\.documentId).sorted(),
-            body: EventApplication(application).canonicalJSON(), version: version)
+            body: shown.canonicalJSON(), version: version)
+        snapshot.contentHash = shown.contentHash
+        return snapshot
     }
 
     /// The last observed object, decoded.
     public var application: EventApplication {
         (try? JSONDecoder().decode(EventApplication.self, from: Data(body.utf8)))
             ?? EventApplication(ComplianceApplication(id: applicationId, status: status, rejectionReason: rejectionReason))
+    }
+}
+
+extension EventApplication {
+    /// 16 bytes of SHA-256 over every field an event shows, each length-prefixed in a fixed
+    /// order: equal exactly when ``canonicalJSON()`` is, without encoding JSON. A hot scan
+    /// compares it with the stored one, so an unchanged application costs no encoding and no
+    /// read of its stored body.
+    public var contentHash: Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        func add(_ text: String?) {
+            guard let text else { return bytes.append(0) }
+            bytes.append(1)
+            let utf8 = text.utf8
+            withUnsafeBytes(of: UInt32(utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: utf8)
+        }
+        for field in [complianceApplicationId, alias, status.rawValue, rejectionReason, endUserId, endUserType, countryISO2,
+                      numberType, complianceRequirementId, createdAt] { add(field) }
+        withUnsafeBytes(of: UInt32(documents.count).littleEndian) { bytes.append(contentsOf: $0) }
+        for document in documents {
+            for field in [document.documentId, document.name, document.documentName, document.documentTypeId, document.documentTypeName] {
+                add(field)
+            }
+        }
+        return Data(SHA256.hash(data: bytes).prefix(16))
     }
 }

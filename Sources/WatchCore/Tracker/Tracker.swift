@@ -1,5 +1,16 @@
 import PlivoCompliance
 
+/// The fields change detection compares: a stored ``Snapshot``, the store's compact
+/// ``TrackedApplication``, or an observed application.
+public protocol TrackedFields {
+    /// The status.
+    var status: ApplicationStatus { get }
+    /// The rejection reason.
+    var rejectionReason: String? { get }
+    /// Sorted document ids.
+    var documentIds: [String] { get }
+}
+
 /// The business rules of change detection: a pure function of what was stored and what was
 /// observed. No I/O, no clock: the poller does the side effects.
 public enum Tracker {
@@ -36,8 +47,8 @@ public enum Tracker {
     ///   - observed: The snapshot built from what Plivo returned.
     ///   - baselineDone: Whether the account's first full sync has been committed.
     ///   - announceExisting: Whether the baseline announces what it finds.
-    public static func classify(
-        previous: Snapshot?, observed: Snapshot, baselineDone: Bool, announceExisting: Bool
+    public static func classify<Previous: TrackedFields, Observed: TrackedFields>(
+        previous: Previous?, observed: Observed, baselineDone: Bool, announceExisting: Bool
     ) -> Change {
         guard let previous else {
             return baselineDone || announceExisting ? .created : .baseline

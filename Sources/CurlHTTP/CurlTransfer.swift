@@ -183,14 +183,14 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     fileprivate func receiveHeader(_ line: String) {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = line.trimmingWhitespace()
         if trimmed.hasPrefix("HTTP/") {
             headers = HTTPHeaders()  // a new response (after 100 Continue): drop earlier headers
             return
         }
         guard let colon = trimmed.firstIndex(of: ":") else { return }
-        let name = String(trimmed[..<colon]).trimmingCharacters(in: .whitespaces)
-        let value = String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+        let name = String(trimmed[..<colon].trimmingWhitespace())
+        let value = String(trimmed[trimmed.index(after: colon)...].trimmingWhitespace())
         headers.append(name: name, value: value)
     }
 

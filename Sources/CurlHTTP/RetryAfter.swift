@@ -16,7 +16,7 @@ public enum RetryAfter {
     ///   - value: The header's value.
     ///   - now: The time an HTTP-date is measured from; a date in the past means "now" (zero).
     public static func parse(_ value: String, now: Date = Date()) -> Duration? {
-        let raw = value.trimmingCharacters(in: .whitespaces)
+        let raw = String(value.trimmingWhitespace())
         guard !raw.isEmpty else { return nil }
         if let seconds = deltaSeconds(raw) { return clamp(seconds) }
         guard let date = httpDate(raw) else { return nil }

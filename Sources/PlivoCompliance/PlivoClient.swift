@@ -8,7 +8,8 @@ import Foundation
 /// for try await application in client.applications.all(filter: .init(status: .submitted)) { … }
 /// ```
 ///
-/// Every call throws ``PlivoError``. The client holds no mutable state and is safe to share.
+/// Every call throws ``PlivoError``. The client is safe to share; its only state is a cache of
+/// decoded applications from status-filtered lists (see ``Applications/list(filter:limit:offset:)``).
 public struct PlivoClient: Sendable {
     /// Connection settings.
     public struct Configuration: Sendable {
@@ -38,6 +39,8 @@ public struct PlivoClient: Sendable {
     /// The account, token and endpoint.
     public let configuration: Configuration
     let transport: any HTTPTransport
+    /// Application list pages by status: the ones a watcher asks for again and again.
+    let statusListDecoder = RepeatDecoder<ComplianceApplication>()
 
     /// Creates a client over any transport.
     public init(configuration: Configuration, transport: any HTTPTransport) {
@@ -97,14 +100,14 @@ public struct PlivoClient: Sendable {
         return response
     }
 
-    /// Sends and decodes a JSON body.
+    /// Sends and decodes a JSON body (with `decoder`, when given).
     func decode<T: Decodable>(
         _ type: T.Type, _ method: HTTPMethod, _ segments: [String], query: [(String, String?)] = [],
-        body: HTTPRequest.Body = .none
+        body: HTTPRequest.Body = .none, decoder: ((Data) throws -> T)? = nil
     ) async throws(PlivoError) -> T {
         let response = try await send(method, segments, query: query, body: body)
         do {
-            return try JSONDecoder().decode(T.self, from: response.body)
+            return try decoder?(response.body) ?? JSONDecoder().decode(T.self, from: response.body)
         } catch {
             let snippet = String(decoding: response.body.prefix(120), as: UTF8.self)
             throw PlivoError(

@@ -93,7 +93,7 @@ struct Bench {
         // 6. One hot cycle beside a naive list-everything cycle, same sandbox, same process.
         let n = quick ? 2000 : 10_000
         if only.contains("cycle") {
-            let cost = try await cycleCost(n: n, changeableShare: 0.025, cycles: quick ? 5 : 20, transitions: 3)
+            let cost = try await cycleCost(n: n, changeableShare: 0.025, cycles: Int(ProcessInfo.processInfo.environment["BENCH_CYCLES"] ?? "") ?? (quick ? 5 : 20), transitions: 3)
             let ratio = cost.naive / max(cost.ours, 1e-9)
             record("hot_cycle", ["n": n, "changeable_share": 0.025, "cpu_ms": cost.ours * 1000, "wall_ms": cost.oursWall * 1000,
                                  "requests": cost.oursRequests, "naive_cpu_ms": cost.naive * 1000, "naive_wall_ms": cost.naiveWall * 1000,

@@ -110,6 +110,9 @@ struct LenientDecodingTests {
         ("2018-11-03 19:32:33.240504+00:00", 1_541_273_553.240504),
         ("2021-02-02 08:08:10.312992 +0000 UTC", 1_612_253_290.312992),
         ("2021-02-08T21:32:33+02:00", 1_612_812_753),
+        ("2024-02-29T00:00:00Z", 1_709_164_800),
+        ("1969-12-31T23:59:59Z", -1),
+        ("2000-03-01T00:00:00-05:30", 951_888_600),
     ])
     func timestamps(raw: String, epoch: Double) throws {
         let stamp = PlivoTimestamp(raw: raw)
@@ -120,6 +123,7 @@ struct LenientDecodingTests {
 
     @Test("an unparseable timestamp keeps the raw text and does not fail the object", arguments: [
         "yesterday", "2021-13-45T99:00:00Z", "2021-02-08T19:32:33.240504+0", "",
+        "2023-02-29T00:00:00Z", "2021-04-31T10:00:00Z", "2021-02-08T24:00:00Z", "2021-02-08T10:61:00Z",
     ])
     func badTimestamps(raw: String) throws {
         let user = try decode(EndUser.self, #"{"end_user_id":"u","created_at":"\#(raw)"}"#)

@@ -283,4 +283,18 @@ struct PollerTests {
         }
         #expect(plan.contains("application_watch"), "plan: \(plan)")
     }
+
+    @Test("stored document ids read back exactly, through the quick split or JSONDecoder", arguments: [
+        [], ["doc-1"], ["a", "b", "c"], ["a,b", "c"], ["q\"uote"], ["back\\slash"], ["ü/é"], [""], ["[", "]", ","],
+    ] as [[String]])
+    func documentIdsRoundTrip(ids: [String]) throws {
+        #expect(try TrackedApplication.documentIds(StateStore.jsonArray(ids)) == ids)
+    }
+
+    @Test("stored document ids that are not a JSON array of strings are an error, never a guess", arguments: [
+        #"["a""b"]"#, #"["a"#, #"[1]"#, "{}", #"["a"],"#,
+    ])
+    func documentIdsRejected(json: String) {
+        #expect(throws: (any Error).self) { try TrackedApplication.documentIds(json) }
+    }
 }

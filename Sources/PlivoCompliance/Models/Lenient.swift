@@ -1,4 +1,5 @@
 import Foundation
+import CurlHTTP
 
 /// Any JSON value, for fields whose type varies between real responses (`proof_required`, `error`).
 public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -74,7 +75,7 @@ extension KeyedDecodingContainer {
             throw DecodingError.typeMismatch(
                 String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is not a string"))
         }
-        guard let value, !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard let value, !value.trimmingWhitespace().isEmpty else {
             throw DecodingError.valueNotFound(
                 String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is missing, null or empty"))
         }
@@ -92,7 +93,7 @@ extension KeyedDecodingContainer {
         guard let value = try? decodeIfPresent(JSONValue.self, forKey: key) else { return nil }
         switch value {
         case .number(let number): return Int(exactly: number.rounded())
-        case .string(let text): return Int(text.trimmingCharacters(in: .whitespaces))
+        case .string(let text): return Int(text.trimmingWhitespace())
         default: return nil
         }
     }

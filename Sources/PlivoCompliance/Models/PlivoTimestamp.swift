@@ -1,4 +1,5 @@
 import Foundation
+import CurlHTTP
 
 /// A timestamp as Plivo sent it, plus the parsed date when the form is recognised.
 ///
@@ -10,20 +11,20 @@ import Foundation
 public struct PlivoTimestamp: Sendable, Hashable, CustomStringConvertible {
     /// The text exactly as received.
     public var raw: String
-    /// The instant, when ``raw`` is in a recognised form.
-    public var date: Date?
+    /// The instant, when ``raw`` is in a recognised form; parsed on each use, since a poll
+    /// decodes thousands of applications and reads almost none of their dates.
+    public var date: Date? { PlivoTimestamp.parse(raw) }
 
-    /// Parses `raw`.
+    /// Keeps `raw`.
     public init(raw: String) {
         self.raw = raw
-        self.date = PlivoTimestamp.parse(raw)
     }
 
     public var description: String { raw }
 
     /// Parses the forms listed on the type; returns `nil` for anything else.
     public static func parse(_ text: String) -> Date? {
-        var s = text.trimmingCharacters(in: .whitespaces)
+        var s = String(text.trimmingWhitespace())
         // Go's time.Time.String(): "2021-02-02 08:08:10.312992 +0000 UTC"
         if s.hasSuffix(" UTC") { s.removeLast(4) }
         s = s.replacingOccurrences(of: " +", with: "+").replacingOccurrences(of: " -", with: "-")
@@ -56,17 +57,29 @@ public struct PlivoTimestamp: Sendable, Hashable, CustomStringConvertible {
         let parts = datePart.split(separator: "-").compactMap { Int($0) }
         let time = timePart.split(separator: ":").compactMap { Int($0) }
         guard parts.count == 3, time.count == 3 else { return nil }
-        var components = DateComponents()
-        components.year = parts[0]
-        components.month = parts[1]
-        components.day = parts[2]
-        components.hour = time[0]
-        components.minute = time[1]
-        components.second = time[2]
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let base = calendar.date(from: components),
-              calendar.component(.day, from: base) == parts[2] else { return nil }
-        return base.addingTimeInterval(fraction - Double(offsetSeconds))
+        let (year, month, day) = (parts[0], parts[1], parts[2])
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              (0..<24).contains(time[0]), (0..<60).contains(time[1]), (0...60).contains(time[2]) else { return nil }
+        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]
+        return Date(timeIntervalSince1970: Double(seconds) + fraction - Double(offsetSeconds))
+    }
+
+    /// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's algorithm):
+    /// no Calendar, so no ICU on the decode path.
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 }

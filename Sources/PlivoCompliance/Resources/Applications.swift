@@ -76,9 +76,13 @@ extension PlivoClient {
             filter: ApplicationFilter = ApplicationFilter(), limit: Int = PlivoClient.maxPageSize, offset: Int = 0
         ) async throws(PlivoError) -> Page<ComplianceApplication> {
             try PlivoClient.checkPaging(limit: limit, offset: offset)
+            // A status list is asked for again and again and mostly answers the same objects:
+            // those are not decoded twice (see RepeatDecoder). A full list is read once per sync.
+            let repeatDecoder = filter.status == nil ? nil : client.statusListDecoder
             return try await client.decode(
                 Page<ComplianceApplication>.self, .get, ["ComplianceApplication"],
-                query: [("limit", String(limit)), ("offset", String(offset))] + filter.query)
+                query: [("limit", String(limit)), ("offset", String(offset))] + filter.query,
+                decoder: repeatDecoder.map { decoder in { try decoder.decodePage($0) } })
         }
 
         /// Every application matching `filter`, page by page.

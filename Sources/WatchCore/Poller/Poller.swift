@@ -120,12 +120,11 @@ public struct Poller: Sendable {
         var contentHash: Data
         var status: ApplicationStatus { application.status }
         var rejectionReason: String? { application.rejectionReason }
-        var documentIds: [String]
+        var documentIds: [String] { application.documents.map(\.documentId).sorted() }
 
         init(_ application: ComplianceApplication) {
             self.application = application
             contentHash = EventApplication(application).contentHash
-            documentIds = application.documents.map(\.documentId).sorted()
         }
     }
 
@@ -260,10 +259,12 @@ public struct Poller: Sendable {
     func observations(_ listed: [Listed], stored: [String: TrackedApplication], baselineDone: Bool) -> [CycleOutcome.Observation] {
         listed.compactMap { app in
             let previous = stored[app.application.id]
+            // The same hash is the same status, reason and documents: unchanged, at one compare.
+            if let previous, previous.contentHash == app.contentHash, previous.missedScans == 0, previous.problem == nil {
+                return nil
+            }
             let change = Tracker.classify(
                 previous: previous, observed: app, baselineDone: baselineDone, announceExisting: settings.announceExisting)
-            if change == .unchanged, let previous, previous.contentHash == app.contentHash, previous.missedScans == 0,
-               previous.problem == nil { return nil }
             return .init(snapshot: .observed(app.application, account: account, version: previous?.version ?? 0), change: change)
         }
     }

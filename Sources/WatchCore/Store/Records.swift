@@ -68,10 +68,31 @@ public struct TrackedApplication: Sendable, Equatable, TrackedFields, FetchableR
         problem = row["problem"]
     }
 
-    /// `documentIds` is a JSON array of strings; `[]` is by far the commonest, and the rest
-    /// are parsed by JSONDecoder.
+    /// `documentIds` is a JSON array of strings, as ``StateStore/jsonArray(_:)`` writes it. Without
+    /// a backslash no string in it can hold a quote, so splitting on quotes is exact; anything
+    /// else goes to JSONDecoder.
     static func documentIds(_ json: String) throws -> [String] {
-        json == "[]" ? [] : try JSONDecoder().decode([String].self, from: Data(json.utf8))
+        if json == "[]" { return [] }
+        let quick: [String]? = json.utf8.withContiguousStorageIfAvailable { bytes in
+            let (quote, comma) = (UInt8(ascii: "\""), UInt8(ascii: ","))
+            guard bytes.count >= 4, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"),
+                  !bytes.contains(UInt8(ascii: "\\")) else { return nil }
+            var ids: [String] = []
+            var i = 1
+            while i < bytes.count - 1 {
+                guard bytes[i] == quote, let end = bytes[(i + 1)...].firstIndex(of: quote) else { return nil }
+                ids.append(String(decoding: bytes[(i + 1)..<end], as: UTF8.self))
+                i = end + 1
+                if bytes[i] == comma {
+                    i += 1
+                    guard i < bytes.count - 1 else { return nil }
+                } else if i != bytes.count - 1 {
+                    return nil
+                }
+            }
+            return ids
+        } ?? nil
+        return try quick ?? JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 }
 

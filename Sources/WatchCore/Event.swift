@@ -211,9 +211,6 @@ public struct Event: Sendable, Equatable, Codable {
 public enum EventTime {
     /// `date` as `2026-11-30T09:00:00.123Z`.
     public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        TextFormat.rfc3339(date, milliseconds: true)
     }
 }

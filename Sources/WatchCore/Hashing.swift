@@ -10,7 +10,7 @@ public enum Hashing {
 
     /// SHA-256 of the bytes, lowercase hex.
     public static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        TextFormat.hex(SHA256.hash(data: data))
     }
 }
 
@@ -18,6 +18,6 @@ extension Hashing {
     /// `bytes` random bytes from the system's CSPRNG, as lowercase hex.
     public static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        return TextFormat.hex((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 }

@@ -33,15 +33,9 @@ public struct WatchStatus: Sendable, Equatable {
             if let retryIn { text += "; retrying in \(Int(Backoff.seconds(retryIn).rounded()))s" }
             parts.append(text)
         }
-        let number = NumberFormatter()
-        number.numberStyle = .decimal
-        number.locale = Locale(identifier: "en_US")
-        parts.append("tracking \(number.string(from: NSNumber(value: tracked)) ?? String(tracked)) applications")
+        parts.append("tracking \(TextFormat.grouped(tracked)) applications")
         if let lastPollAt {
-            let formatter = DateFormatter()
-            formatter.dateFormat = "HH:mm:ss"
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            parts.append("last poll \(formatter.string(from: lastPollAt)) \(lastPollOK == true ? "ok" : "failed")")
+            parts.append("last poll \(TextFormat.clockTime(lastPollAt)) \(lastPollOK == true ? "ok" : "failed")")
         } else {
             parts.append("first poll running")
         }

@@ -62,7 +62,7 @@ public enum AuditSeal {
 
     /// The seal of a line's content under `key`, lowercase hex.
     public static func mac(_ content: Data, key: Data) -> String {
-        HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
+        TextFormat.hex(HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: key)))
     }
 
     /// The current sealing key file and the verification key file of one file sink in a state

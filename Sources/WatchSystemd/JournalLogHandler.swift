@@ -1,6 +1,7 @@
 internal import CSystemd
 import Foundation
 import Logging
+import WatchCore
 
 /// Logs to journald through `sd_journal_sendv`: `MESSAGE`, `PRIORITY`, `SYSLOG_IDENTIFIER`, and
 /// each metadata key as a field (`cw.application.id` → `CW_APPLICATION_ID`), so
@@ -91,9 +92,7 @@ public struct StderrLogHandler: LogHandler {
 
 enum EventTimeFormat {
     static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
+        TextFormat.rfc3339(Date())
     }
 }
 

@@ -269,12 +269,25 @@ extension DaemonConfiguration {
 
     /// `nil` when `text` is an absolute http(s) URL with a host; otherwise why not.
     public static func checkHTTPURL(_ text: String) -> String? {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
-              let host = url.host, !host.isEmpty else {
-            return "not an absolute http(s) URL"
+        // By hand, not URLComponents: its host parsing loads ICU's IDNA tables (megabytes of
+        // resident memory) to check a URL that libcurl parses again anyway.
+        let invalid = "not an absolute http(s) URL"
+        guard let separator = text.firstRange(of: "://"), !text.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) else {
+            return invalid
         }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        guard let first = scheme.first, first.isLetter, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else {
+            return invalid
+        }
+        let authority = text[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let credentials = authority.contains("@")
+        let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        let host = hostAndPort.hasPrefix("[")
+            ? hostAndPort.prefix { $0 != "]" }.dropFirst()
+            : hostAndPort.prefix { $0 != ":" }
+        guard !host.isEmpty else { return invalid }
         guard scheme == "https" || scheme == "http" else { return "must use https (or http), not \(scheme)" }
-        if url.user != nil || url.password != nil { return "credentials do not belong in the URL" }
+        if credentials { return "credentials do not belong in the URL" }
         return nil
     }
 

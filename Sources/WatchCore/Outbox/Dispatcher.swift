@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Delivers one sink's pending deliveries: concurrently across applications, strictly in order
 /// within one (never past a dead letter), with capped exponential backoff and dead letters (never
@@ -43,6 +44,11 @@ public struct Dispatcher: Sendable {
     public let clock: any WatchClock
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
     var idlePoll: Duration = .seconds(5)
+    /// Deliveries the sink accepted that are not recorded yet: recorded together before the
+    /// next look for due rows (group commit), so a burst costs one transaction per round, not
+    /// one per event. A crash before that loses only the record: the events go out again, with
+    /// their ids, as after any crash between sending and recording.
+    private let accepted = AcceptedDeliveries()
 
     /// Creates a dispatcher.
     public init(
@@ -89,6 +95,7 @@ public struct Dispatcher: Sendable {
             }
             for await done in group { inFlight.remove(done) }
         }
+        recordAccepted()
     }
 
     /// Delivers everything due now, trying each application at most once per failure, and
@@ -107,15 +114,32 @@ public struct Dispatcher: Sendable {
             }
             for (key, delivered) in outcomes where !delivered { failed.insert(key) }
         }
+        recordAccepted()
     }
 
     /// What is due now; a store failure is logged and treated as nothing due (tried again soon).
+    /// Accepted deliveries are recorded first, so none of them is due again.
     private func due(limit: Int, busy: Set<String>) -> [DeliveryRecord] {
+        recordAccepted()
         do {
             return try store.dueDeliveries(sink: sink.name, now: clock.now, limit: limit, busy: busy)
         } catch {
             logger.error("cannot read due deliveries", metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"])
             return []
+        }
+    }
+
+    /// Records the deliveries accepted since the last call, in one transaction.
+    func recordAccepted() {
+        let batch = accepted.take()
+        guard !batch.isEmpty else { return }
+        do {
+            try store.markDelivered(batch, sink: sink.name)
+        } catch {
+            // The rows stay pending and the events go out again later, with the same ids.
+            logger.error("delivered, but cannot record it; it will be sent again", metadata: [
+                "cw.sink": "\(sink.name)", "cw.count": "\(batch.count)", "cw.error": "\(error)",
+            ])
         }
     }
 
@@ -143,12 +167,7 @@ public struct Dispatcher: Sendable {
         log[metadataKey: "cw.attempt"] = "\(record.attempts + 1)"
         do {
             try await sink.deliver(record.event)
-            do {
-                try store.markDelivered(eventSeq: record.eventSeq, sink: sink.name, at: clock.now)
-            } catch {
-                // The row stays pending and the event goes out again later, with the same id.
-                log.error("delivered, but cannot record it; it will be sent again", metadata: ["cw.error": "\(error)"])
-            }
+            accepted.append(record.eventSeq, at: clock.now)
             log.info("event delivered", metadata: ["cw.event.type": "\(record.event.type)"])
             WatchMetrics.deliveryAttempt(sink: sink.name, .delivered, sinceDetection: clock.now.timeIntervalSince(record.createdAt))
             return true
@@ -208,4 +227,20 @@ extension Dispatcher: CustomStringConvertible, CustomDebugStringConvertible {
     /// Short, and free of configuration values: service-lifecycle logs services by description.
     public var description: String { "Dispatcher" }
     public var debugDescription: String { description }
+}
+
+/// Deliveries the sink accepted, waiting to be recorded.
+final class AcceptedDeliveries: Sendable {
+    private let pending = Synchronization.Mutex<[(eventSeq: Int64, at: Date)]>([])
+
+    func append(_ eventSeq: Int64, at: Date) {
+        pending.withLock { $0.append((eventSeq, at)) }
+    }
+
+    func take() -> [(eventSeq: Int64, at: Date)] {
+        pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+    }
 }

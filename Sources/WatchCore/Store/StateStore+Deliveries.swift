@@ -119,11 +119,20 @@ extension StateStore {
 
     /// Records a successful attempt.
     public func markDelivered(eventSeq: Int64, sink: String, at: Date) throws {
+        try markDelivered([(eventSeq, at)], sink: sink)
+    }
+
+    /// Records successful attempts, in one transaction.
+    public func markDelivered(_ deliveries: [(eventSeq: Int64, at: Date)], sink: String) throws {
+        guard !deliveries.isEmpty else { return }
         try writer.write { db in
-            try db.execute(literal: """
-                UPDATE delivery SET state = \(State.delivered), attempts = attempts + 1, deliveredAt = \(at.timeIntervalSince1970),
-                    lastError = NULL WHERE eventSeq = \(eventSeq) AND sink = \(sink)
+            let update = try db.cachedStatement(sql: """
+                UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = ?, lastError = NULL
+                WHERE eventSeq = ? AND sink = ?
                 """)
+            for (seq, at) in deliveries {
+                try update.execute(arguments: [State.delivered, at.timeIntervalSince1970, seq, sink])
+            }
         }
     }
 

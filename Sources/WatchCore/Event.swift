@@ -99,18 +99,29 @@ public struct EventApplication: Sendable, Equatable, Codable {
 /// replay carries the same id (see ``makeId(salt:account:applicationId:version:transition:)``).
 public struct Event: Sendable, Equatable, Codable {
     /// `evt_` and 32 hex digits; stable across retries (see ``makeId(salt:account:applicationId:version:transition:)``).
-    public var id: String
+    public var id: String { didSet { recorded = nil } }
     /// What happened.
-    public var type: EventType
+    public var type: EventType { didSet { recorded = nil } }
     /// When the event was recorded, RFC 3339 with milliseconds.
-    public var timestamp: String
+    public var timestamp: String { didSet { recorded = nil } }
     /// The Plivo account (auth id).
-    public var account: String
+    public var account: String { didSet { recorded = nil } }
     /// The application and what it was before.
-    public var data: Payload
+    public var data: Payload { didSet { recorded = nil } }
     /// `true` on a synthetic event from `compliance-watch test-sink` (its id starts `evt_test_`);
     /// absent from real events. Receivers should ignore test events.
-    public var test: Bool?
+    public var test: Bool? { didSet { recorded = nil } }
+    /// The bytes the event was read from (the store's commit, an audit line): what
+    /// ``canonicalJSON()`` returns, so the bytes committed are the bytes signed, sent and
+    /// appended, never a re-encoding. Any change to a field drops them.
+    var recorded: Data?
+
+    enum CodingKeys: String, CodingKey { case id, type, timestamp, account, data, test }
+
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        lhs.id == rhs.id && lhs.type == rhs.type && lhs.timestamp == rhs.timestamp && lhs.account == rhs.account
+            && lhs.data == rhs.data && lhs.test == rhs.test
+    }
 
     /// `data`.
     public struct Payload: Sendable, Equatable, Codable {
@@ -186,7 +197,7 @@ public struct Event: Sendable, Equatable, Codable {
 
     /// The canonical JSON: sorted keys, no escaped slashes. Sinks sign and store exactly these bytes.
     public func canonicalJSON() -> Data {
-        (try? Event.canonicalEncoder().encode(self)) ?? Data("{}".utf8)
+        recorded ?? (try? Event.canonicalEncoder().encode(self)) ?? Data("{}".utf8)
     }
 
     /// Sorted keys, no escaped slashes: the one encoding for everything stored, signed or compared.
@@ -196,9 +207,11 @@ public struct Event: Sendable, Equatable, Codable {
         return encoder
     }
 
-    /// Parses canonical JSON back.
+    /// Parses canonical JSON back; ``canonicalJSON()`` then returns `data` itself.
     public static func decode(_ data: Data) throws -> Event {
-        try JSONDecoder().decode(Event.self, from: data)
+        var event = try JSONDecoder().decode(Event.self, from: data)
+        event.recorded = data
+        return event
     }
 
     /// The application's status before (for status changes) and now.

@@ -1,3 +1,4 @@
+import Foundation
 import PlivoCompliance
 import Testing
 @testable import WatchCore
@@ -95,5 +96,34 @@ struct TrackerTests {
         event.test = true
         #expect(String(decoding: event.canonicalJSON(), as: UTF8.self).contains("\"test\":true"))
         #expect(try Event.decode(event.canonicalJSON()).test == true)
+    }
+
+    @Test("an event read back sends the very bytes it was read from; a change to any field re-encodes it")
+    func recordedBytes() throws {
+        let app = EventApplication(ComplianceApplication(id: "a", alias: "x/y", status: .accepted))
+        let event = Event(id: "evt_1", type: .created, timestamp: "t", account: "MA1", data: .init(application: app, previous: nil, detectedAt: "t"))
+        // Canonical bytes with the keys spaced out: not what the encoder writes, but what was recorded.
+        let spaced = Data(String(decoding: event.canonicalJSON(), as: UTF8.self).replacingOccurrences(of: ",\"", with: ", \"").utf8)
+        var stored = try Event.decode(spaced)
+        #expect(stored == event)
+        #expect(stored.canonicalJSON() == spaced)
+        stored.data.application.alias = "renamed"
+        #expect(stored.canonicalJSON() != spaced)
+        #expect(try Event.decode(stored.canonicalJSON()).data.application.alias == "renamed")
+        var other = try Event.decode(spaced)
+        other.test = true
+        #expect(String(decoding: other.canonicalJSON(), as: UTF8.self).contains("\"test\":true"))
+    }
+
+    @Test("a store commit records the bytes its events carry")
+    func committedBytes() throws {
+        let store = try StateStore.inMemory()
+        let app = ComplianceApplication(id: "app-1", alias: "a", status: .submitted)
+        let events = try store.commit(
+            CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
+                         deletions: [], fullSync: false, at: Date()),
+            sinks: [SinkRoute(name: "s", filter: EventFilter())])
+        let delivery = try #require(try store.deliveries(sink: "s").first)
+        #expect(delivery.event.canonicalJSON() == events.first?.canonicalJSON())
     }
 }

@@ -235,6 +235,7 @@ extension StateStore {
                     salt: salt, account: outcome.account, applicationId: snapshot.applicationId, version: version,
                     transition: Event.transition(type: type, from: previousPayload?.status, to: to))
                 let body = event.canonicalJSON()
+                event.recorded = body
                 if let row = try Row.fetchOne(existingEvent, arguments: [event.id]) {
                     conflicts.append(.init(
                         applicationId: snapshot.applicationId, eventId: event.id,

@@ -183,13 +183,16 @@ public struct Watcher: Service {
             "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
         ])
         if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
-        let summary = storeRead("status summary", { try poller.store.summary() })
+        // Applications are counted again only when their number may have changed.
+        let recount = report.full || status.current.lastPollAt == nil
+            || report.events.contains { $0.type == .created || $0.type == .deleted }
+        let summary = storeRead("status summary", { try poller.store.summary(light: !recount) })
         status.update {
             $0.lastPollAt = clock.now
             $0.lastPollOK = report.complete
             $0.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
             $0.retryIn = nil
-            $0.tracked = summary?.applicationsByStatus.reduce(0) { $0 + $1.count } ?? $0.tracked
+            if recount, let summary { $0.tracked = summary.applicationsByStatus.reduce(0) { $0 + $1.count } }
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == .pending }.reduce(0) { $0 + $1.count } ?? 0
             $0.disabledSinks = poller.sinkStates.all.mapValues { "\($0.reason) at \(EventTime.format($0.at))" }
             if let summary { $0.sinkNotes = Self.sinkNotes(summary, disabled: Set($0.disabledSinks.keys)) }

@@ -119,12 +119,13 @@ struct Bench {
 
         // 8. Instruction counts.
         if only.contains("callgrind") {
-            if let counts = try await instructionCounts(n: n, changeableShare: 0.025) {
+            switch try await instructionCounts(n: n, changeableShare: 0.025) {
+            case .success(let counts):
                 record("instructions", counts, String(format: "callgrind: %.1f M instructions per hot cycle (N=%d), %.0f k per delivery to the file sink",
                                                      (counts["instructions_per_hot_cycle"] as! Double) / 1e6, n,
                                                      (counts["instructions_per_file_delivery"] as! Double) / 1e3))
-            } else {
-                print("callgrind: valgrind not installed, skipped (apt-get install valgrind)")
+            case .failure(let reason):
+                record("instructions", ["unavailable": reason.description], "callgrind: no instruction counts: \(reason)")
             }
         }
         for result in results {

@@ -126,4 +126,27 @@ struct TrackerTests {
         let delivery = try #require(try store.deliveries(sink: "s").first)
         #expect(delivery.event.canonicalJSON() == events.first?.canonicalJSON())
     }
+
+    @Test("the status line's light summary counts what is pending as the full one does, and leaves applications uncounted")
+    func lightSummary() throws {
+        let store = try StateStore.inMemory()
+        let apps = (0..<5).map { ComplianceApplication(id: "app-\($0)", status: .submitted) }
+        let events = try store.commit(
+            CycleOutcome(account: "MA1", observations: apps.map { .init(snapshot: .observed($0, account: "MA1", version: 0), change: .created) },
+                         deletions: [], fullSync: false, at: Date()),
+            sinks: [SinkRoute(name: "a", filter: EventFilter()), SinkRoute(name: "b", filter: EventFilter())])
+        let seqs = try store.deliveries(sink: "a").map(\.eventSeq)
+        try store.markDelivered(seqs.prefix(2).map { ($0, Date()) }, sink: "a")
+        try store.markFailed(eventSeq: seqs[2], sink: "a", error: "HTTP 500", retryAt: Date())
+        let full = try store.summary()
+        let light = try store.summary(light: true)
+        let pending = { (s: StatusSummary) in s.deliveries.filter { $0.state == .pending }.map { "\($0.sink)=\($0.count)" } }
+        #expect(pending(light) == ["a=3", "b=5"])
+        #expect(pending(light) == pending(full))
+        #expect(light.deliveries.allSatisfy { $0.state == .pending })
+        #expect(light.health == full.health)
+        #expect(light.health.first?.retrying == 1)
+        #expect(light.applicationsByStatus.isEmpty && full.applicationsByStatus.first?.count == 5)
+        #expect(full.events == events.count)
+    }
 }

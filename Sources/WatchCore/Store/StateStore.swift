@@ -190,6 +190,14 @@ public struct StateStore: Sendable {
                 CREATE INDEX application_watch ON application(account, id) WHERE \(Self.watchCondition);
                 """)
         }
+        migrator.registerMigration("v8-index-delivery-state") { db in
+            // The status line counts pending and dead rows after every cycle: a range of this
+            // index, however many delivered rows the table holds.
+            try db.execute(sql: """
+                CREATE INDEX delivery_state ON delivery(state, sink);
+                CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
+                """)
+        }
         return migrator
     }
 

@@ -97,39 +97,6 @@ extension Bench {
             }
         }
 
-        if ProcessInfo.processInfo.environment["BENCH_BREAKDOWN"] != nil {
-            let urls = ["draft", "submitted", "rejected"].map { base + "/v1/Account/\(authId)/ComplianceApplication/?status=\($0)&limit=20" }
-            let auth = "Basic " + Data("\(authId):\(token)".utf8).base64EncodedString()
-            var bodies: [Data] = []
-            var t = selfCPU()
-            for _ in 0..<20 { for url in urls { for offset in stride(from: 0, to: 100, by: 20) {
-                bodies.append(try await transport.send(HTTPRequest(url: url + "&offset=\(offset)", headers: .init([("Authorization", auth)]))).body)
-            } } }
-            print("http: \((selfCPU() - t) / 20 * 1000) ms per 15 requests")
-            t = selfCPU()
-            var apps = 0
-            for body in bodies { apps += try JSONDecoder().decode(Page<ComplianceApplication>.self, from: body).objects.count }
-            print("decode: \((selfCPU() - t) / 20 * 1000) ms per cycle (\(apps / 20) apps)")
-            t = selfCPU()
-            for body in bodies { _ = try JSONDecoder().decode(Page<ComplianceApplication>.self, from: body).objects.map { EventApplication($0).contentHash } }
-            print("decode+listed: \((selfCPU() - t) / 20 * 1000) ms per cycle")
-            t = selfCPU()
-            for _ in 0..<20 { _ = try store.watchedApplications(account: authId) }
-            print("watched: \((selfCPU() - t) / 20 * 1000) ms per cycle")
-            t = selfCPU()
-            for _ in 0..<20 { _ = try store.commitCycle(CycleOutcome(account: authId, observations: [], deletions: [], fullSync: false, at: Date()), sinks: []) }
-            print("empty commit: \((selfCPU() - t) / 20 * 1000) ms per cycle")
-            t = selfCPU()
-            for _ in 0..<20 { _ = try store.pollState(account: authId) }
-            print("pollState: \((selfCPU() - t) / 20 * 1000) ms per cycle")
-            t = selfCPU()
-            try await Task.sleep(for: .seconds(1))
-            print("idle: \((selfCPU() - t) * 1000) ms per second")
-            _ = try await poller.runCycle(full: false, logger: quiet)
-            t = selfCPU()
-            for _ in 0..<20 { _ = try await poller.runCycle(full: false, logger: quiet) }
-            print("hot cycle without transitions: \((selfCPU() - t) / 20 * 1000) ms per cycle")
-        }
         var oursCPU = 0.0, oursWall = 0.0, oursRequests = 0
         _ = try await poller.runCycle(full: false, logger: quiet)  // warm caches
         for _ in 0..<cycles {
@@ -162,8 +129,6 @@ extension Bench {
             previous = current
             return (requests.value, changes)
         }
-        // BENCH_PROFILE_OURS=1: hot cycles only, for a profiler.
-        if ProcessInfo.processInfo.environment["BENCH_PROFILE_OURS"] != nil { previous = [:]; return CycleCost(ours: oursCPU / Double(cycles), oursWall: 0, oursRequests: 0, naive: 1, naiveWall: 0, naiveRequests: 0) }
         _ = try await naiveCycle()
         var naiveCPU = 0.0, naiveWall = 0.0, naiveRequests = 0
         for _ in 0..<cycles {

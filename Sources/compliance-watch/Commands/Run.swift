@@ -19,6 +19,9 @@ extension ComplianceWatchCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
+            // glibc gives each contending thread its own heap arena (up to 8 per core), each
+            // keeping freed memory: two arenas hold the daemon's resident memory flat.
+            _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
             let (daemon, lock) = try options.makeDaemon()
             defer { withExtendedLifetime(lock) {} }
             let logger = daemon.logger
@@ -47,3 +50,7 @@ extension ComplianceWatchCommand {
         }
     }
 }
+
+/// glibc's `mallopt(3)`; the Glibc module does not export `<malloc.h>`.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

@@ -243,6 +243,22 @@ struct PollerTests {
         #expect(try store.deliveries(sink: "test").isEmpty)
     }
 
+    @Test("a full sync misses a settled application wherever it is stored, and two such syncs delete it")
+    func fullSyncDeletion() async throws {
+        let source = ScriptedApplicationSource()
+        for id in ["app-a", "app-b", "app-c", "app-d", "app-e"] { source.put(ComplianceApplication(id: id, status: .accepted)) }
+        let store = try StateStore.inMemory()
+        let poller = Self.scriptedPoller(source, store)
+        _ = try await poller.runCycle(full: true, logger: .quiet)
+        source.delete("app-d")
+        source.delete("app-b")
+        #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty, "one miss is not a deletion")
+        #expect(try store.snapshots(account: source.account).values.filter { $0.missedScans == 1 }.map(\.applicationId).sorted() == ["app-b", "app-d"])
+        let second = try await poller.runCycle(full: true, logger: .quiet)
+        #expect(second.events.map(\.type) == [.deleted, .deleted])
+        #expect(try store.snapshots(account: source.account).keys.sorted() == ["app-a", "app-c", "app-e"])
+    }
+
     @Test("a shown field that changes (alias) is stored without an event; a row from before content hashes gets one, with no event")
     func contentHashDecidesRewrites() async throws {
         let source = ScriptedApplicationSource()

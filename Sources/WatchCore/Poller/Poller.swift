@@ -174,7 +174,7 @@ public struct Poller: Sendable {
     struct Scan {
         /// Ids listed.
         var seen: Set<String> = []
-        /// Stored ids the scan's lists should have shown.
+        /// Stored ids the scan's lists should have shown (a full scan keeps only those it missed).
         var expected: Set<String> = []
         /// What is stored of the applications compared (and of those expected).
         var stored: [String: TrackedApplication] = [:]
@@ -250,7 +250,7 @@ public struct Poller: Sendable {
             scan.conflicts += part.conflicts
         }
         scan.seen = seen.withLock { $0 }
-        scan.expected = try store.liveApplicationIds(account: account)
+        scan.expected = try store.liveApplicationIds(account: account, notIn: scan.seen)
         return scan
     }
 

@@ -48,10 +48,11 @@ demo: deps
 	$(SWIFT) build --product plivo-sandbox
 	./scripts/demo.sh
 
-## bench: release build, then every benchmark scenario against the sandbox; table on stdout, JSON in bench-results/
+## bench: release build, then every benchmark scenario against the sandbox (about 20 min: one run is 10 min long); table on stdout, JSON in bench-results/
 bench: deps
 	$(SWIFT) build -c release --product compliance-watch
 	$(SWIFT) build -c release --product compliance-watch-bench
+	$(SWIFT) build -c release --product plivo-sandbox
 	.build/release/compliance-watch-bench bench-results/results.json
 
 ## sandbox: run plivo-sandbox on port 8089 with 100 seeded applications reviewed after 20 s

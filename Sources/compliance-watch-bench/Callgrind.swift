@@ -58,9 +58,8 @@ extension Bench {
         } catch {
             return .failure(BenchError("valgrind cannot run this toolchain's Swift concurrency here (\(error)); see README, Performance"))
         }
-        let sandbox = try SandboxProcess.start()
+        let (sandbox, _) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
-        try await seedSteady(CurlTransport(), sandbox.baseURL, n: n, changeableShare: changeableShare)
         let state = directory.appendingPathComponent("hot.db").path
         let poller = steadyPoller(sandbox.baseURL, store: try StateStore.open(path: state))
         _ = try await poller.runCycle(full: true, logger: quiet)

@@ -47,6 +47,20 @@ extension Bench {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     }
 
+    /// A sandbox child process seeded with `n` applications, `changeableShare` of them draft,
+    /// submitted or rejected, and a transport for its control endpoints.
+    static func seededSandbox(n: Int, changeableShare: Double) async throws -> (SandboxProcess, CurlTransport) {
+        let sandbox = try SandboxProcess.start()
+        let transport = CurlTransport()
+        do {
+            try await seedSteady(transport, sandbox.baseURL, n: n, changeableShare: changeableShare)
+        } catch {
+            sandbox.stop()
+            throw error
+        }
+        return (sandbox, transport)
+    }
+
     /// Seeds `n` applications with `changeable` of them draft, submitted or rejected.
     static func seedSteady(_ transport: CurlTransport, _ base: String, n: Int, changeableShare: Double) async throws {
         _ = try await control(transport, base + "/_sandbox/seed", """
@@ -76,11 +90,9 @@ extension Bench {
     /// CPU per hot cycle of ours and of a naive cycle (list every page, diff in memory), over
     /// the same sandbox, with `transitions` reviews before each cycle of either.
     static func cycleCost(n: Int, changeableShare: Double, cycles: Int, transitions: Int) async throws -> CycleCost {
-        let sandbox = try SandboxProcess.start()
+        let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
         let base = sandbox.baseURL
-        let transport = CurlTransport()
-        try await seedSteady(transport, base, n: n, changeableShare: changeableShare)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try StateStore.open(path: directory.appendingPathComponent("state.db").path)
@@ -97,15 +109,13 @@ extension Bench {
             }
         }
 
-        var oursCPU = 0.0, oursWall = 0.0, oursRequests = 0
+        var ours: [(cpu: Double, wall: Double, requests: Int)] = []
         _ = try await poller.runCycle(full: false, logger: quiet)  // warm caches
         for _ in 0..<cycles {
             try await inject()
             let (cpu0, wall0) = (selfCPU(), ContinuousClock.now)
             let report = try await poller.runCycle(full: false, logger: quiet)
-            oursCPU += selfCPU() - cpu0
-            oursWall += seconds(ContinuousClock.now - wall0)
-            oursRequests += report.requests
+            ours.append((selfCPU() - cpu0, seconds(ContinuousClock.now - wall0), report.requests))
         }
 
         // The naive cycle: every page, every object decoded, diffed against the last cycle in memory.
@@ -130,18 +140,23 @@ extension Bench {
             return (requests.value, changes)
         }
         _ = try await naiveCycle()
-        var naiveCPU = 0.0, naiveWall = 0.0, naiveRequests = 0
+        var naive: [(cpu: Double, wall: Double, requests: Int)] = []
         for _ in 0..<cycles {
             try await inject()
             let (cpu0, wall0) = (selfCPU(), ContinuousClock.now)
             let result = try await naiveCycle()
-            naiveCPU += selfCPU() - cpu0
-            naiveWall += seconds(ContinuousClock.now - wall0)
-            naiveRequests += result.requests
+            naive.append((selfCPU() - cpu0, seconds(ContinuousClock.now - wall0), result.requests))
         }
-        let k = Double(cycles)
-        return CycleCost(ours: oursCPU / k, oursWall: oursWall / k, oursRequests: Double(oursRequests) / k,
-                         naive: naiveCPU / k, naiveWall: naiveWall / k, naiveRequests: Double(naiveRequests) / k)
+        // Medians: a cycle that meets a WAL checkpoint or a descheduling on a loaded 2-core
+        // machine says little about the next one.
+        return CycleCost(ours: median(ours.map(\.cpu)), oursWall: median(ours.map(\.wall)), oursRequests: median(ours.map { Double($0.requests) }),
+                         naive: median(naive.map(\.cpu)), naiveWall: median(naive.map(\.wall)), naiveRequests: median(naive.map { Double($0.requests) }))
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     final class RequestTally: @unchecked Sendable {
@@ -154,11 +169,9 @@ extension Bench {
     /// A real daemon polling `n` applications every second for `duration`: RSS sampled every 5 s
     /// after a warm-up, its least-squares slope, and the daemon's CPU per cycle from /proc.
     static func steadyRun(n: Int, changeableShare: Double, duration: Duration, warmup: Duration) async throws -> [String: Any] {
-        let sandbox = try SandboxProcess.start()
+        let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
         let base = sandbox.baseURL
-        let transport = CurlTransport()
-        try await seedSteady(transport, base, n: n, changeableShare: changeableShare)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -313,4 +313,15 @@ struct PollerTests {
     func documentIdsRejected(json: String) {
         #expect(throws: (any Error).self) { try TrackedApplication.documentIds(json) }
     }
+
+    @Test("the ids a full sync saw: each counted once, found again, others not")
+    func seenIds() {
+        var seen = SeenIds()
+        let ids = (0..<1000).map { "app-\($0)" }
+        #expect(ids.allSatisfy { seen.insert($0) })
+        #expect(!seen.insert("app-7"))
+        #expect(seen.count == 1000)
+        #expect(ids.allSatisfy(seen.contains))
+        #expect(!seen.contains("app-1000") && !seen.contains("") && !seen.contains("APP-7"))
+    }
 }

@@ -158,17 +158,17 @@ extension StateStore {
         }
     }
 
-    /// The ids of an account's live applications that are not in `seen`: what a full sync
-    /// expected and did not list. Read through a cursor, so a sync of 100,000 applications
-    /// holds only the ids it saw, never a second set of everything stored.
-    public func liveApplicationIds(account: String, notIn seen: Set<String>) throws -> Set<String> {
+    /// The ids of an account's live applications for which `include` is true: what a full
+    /// sync expected and did not list. Read through a cursor, so a sync of 100,000 applications
+    /// never holds a set of every stored id.
+    public func liveApplicationIds(account: String, where include: (String) -> Bool) throws -> Set<String> {
         try writer.read { db in
-            var missing: Set<String> = []
+            var result: Set<String> = []
             let ids = try String.fetchCursor(db, sql: "SELECT id FROM application WHERE account = ? AND deletedAt IS NULL", arguments: [account])
             while let id = try ids.next() {
-                if !seen.contains(id) { missing.insert(id) }
+                if include(id) { result.insert(id) }
             }
-            return missing
+            return result
         }
     }
 

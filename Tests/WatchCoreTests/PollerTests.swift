@@ -318,7 +318,9 @@ struct PollerTests {
     func seenIds() {
         var seen = SeenIds()
         let ids = (0..<1000).map { "app-\($0)" }
-        #expect(ids.allSatisfy { seen.insert($0) })
+        var inserted = 0
+        for id in ids where seen.insert(id) { inserted += 1 }
+        #expect(inserted == 1000)
         #expect(!seen.insert("app-7"))
         #expect(seen.count == 1000)
         #expect(ids.allSatisfy(seen.contains))

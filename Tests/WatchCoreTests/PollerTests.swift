@@ -321,7 +321,8 @@ struct PollerTests {
         var inserted = 0
         for id in ids where seen.insert(id) { inserted += 1 }
         #expect(inserted == 1000)
-        #expect(!seen.insert("app-7"))
+        let again = seen.insert("app-7")
+        #expect(!again)
         #expect(seen.count == 1000)
         #expect(ids.allSatisfy(seen.contains))
         #expect(!seen.contains("app-1000") && !seen.contains("") && !seen.contains("APP-7"))

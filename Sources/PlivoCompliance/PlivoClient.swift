@@ -61,10 +61,13 @@ public struct PlivoClient: Sendable {
 
     // MARK: Plumbing shared by the resources
 
+    /// What a path segment may hold unescaped; built once, not per request.
+    static let pathSegmentAllowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+
     /// The account-scoped path for resource segments, always with a trailing slash.
     func path(_ segments: [String]) -> String {
         let encoded = ([configuration.authId] + segments).map {
-            $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? $0
+            $0.addingPercentEncoding(withAllowedCharacters: Self.pathSegmentAllowed) ?? $0
         }
         return "/v1/Account/" + encoded.joined(separator: "/") + "/"
     }

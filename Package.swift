@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchSinksTests",
-            dependencies: ["WatchSinks", "WatchCore", "CurlHTTP", "PlivoCompliance", .product(name: "FlyingFox", package: "FlyingFox")],
+            dependencies: ["WatchSinks", "WatchCore", "CurlHTTP", "PlivoCompliance", "WatchTesting", .product(name: "FlyingFox", package: "FlyingFox")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

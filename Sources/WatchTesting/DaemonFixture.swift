@@ -53,6 +53,7 @@ public struct DaemonFixture {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        ChildProcesses.killAtExit(process)
         return process
     }
 
@@ -71,6 +72,7 @@ public struct DaemonFixture {
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
         process.standardError = FileHandle.nullDevice
         try process.run()
+        ChildProcesses.killAtExit(process)
         return process
     }
 

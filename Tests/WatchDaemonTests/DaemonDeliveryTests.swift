@@ -21,6 +21,7 @@ struct TestReceiver {
         let out = Pipe()
         process.standardOutput = out
         try process.run()
+        ChildProcesses.killAtExit(process)
         var line = Data()
         while !line.contains(0x0A) {
             let chunk = out.fileHandleForReading.availableData

@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Testing
 import WatchCore
+import WatchTesting
 @testable import WatchSinks
 
 private func headers(_ message: Data) -> [String: String] {
@@ -138,6 +139,7 @@ struct MailTests {
         let out = Pipe()
         server.standardOutput = out
         try server.run()
+        ChildProcesses.killAtExit(server)
         var line = Data()
         while !line.contains(0x0A) {
             let chunk = out.fileHandleForReading.availableData

@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "compliance-watch-bench",
             dependencies: [
-                "WatchDaemon", "WatchCore", "WatchSinks", "PlivoSandbox", "PlivoCompliance", "CurlHTTP",
+                "WatchDaemon", "WatchCore", "WatchSinks", "PlivoSandbox", "PlivoCompliance", "CurlHTTP", "WatchTesting",
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
             ],

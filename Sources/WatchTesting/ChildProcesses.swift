@@ -23,16 +23,8 @@ public enum ChildProcesses {
     /// pid reused by someone else's process is left alone.
     static func killRemaining(only: Set<Int32>? = nil) {
         let me = getpid()
-        for pid in pids.withLock({ $0 }) where only?.contains(pid) != false && parent(of: pid) == me {
+        for pid in pids.withLock({ $0 }) where only?.contains(pid) != false && ProcStat.parent(of: pid) == me {
             kill(pid, SIGKILL)
         }
-    }
-
-    /// The parent pid from /proc/PID/stat, or nil once the process is gone.
-    static func parent(of pid: Int32) -> Int32? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
     }
 }

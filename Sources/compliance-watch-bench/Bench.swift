@@ -79,7 +79,7 @@ struct Bench {
             // Three runs, the median reported: one run moves by ±20 % on a loaded 2-core machine.
             var runs: [Double] = []
             for _ in 0..<3 { runs.append(try await deliveryThroughput(kind: kind, events: count)) }
-            let seconds = median(runs)
+            let seconds = percentile(runs, 0.5)
             record("delivery_throughput", ["sink": kind, "events": count, "seconds": seconds, "events_per_s": Double(count) / seconds,
                                            "runs_events_per_s": runs.map { Double(count) / $0 }],
                    String(format: "delivery to %-7@: %6d events in %6.2f s = %7.0f events/s (median of 3: %@)", kind as NSString, count, seconds,

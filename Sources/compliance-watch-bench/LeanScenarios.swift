@@ -4,6 +4,7 @@ import Logging
 import PlivoCompliance
 import WatchCore
 import WatchSinks
+import WatchTesting
 
 /// The steady-state scenarios: what one hot cycle costs beside a naive list-everything cycle,
 /// how the daemon's memory behaves over a long run, and instruction counts under callgrind.
@@ -149,14 +150,9 @@ extension Bench {
         }
         // Medians: a cycle that meets a WAL checkpoint or a descheduling on a loaded 2-core
         // machine says little about the next one.
+        let median = { (values: [Double]) in percentile(values, 0.5) }
         return CycleCost(ours: median(ours.map(\.cpu)), oursWall: median(ours.map(\.wall)), oursRequests: median(ours.map { Double($0.requests) }),
                          naive: median(naive.map(\.cpu)), naiveWall: median(naive.map(\.wall)), naiveRequests: median(naive.map { Double($0.requests) }))
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     final class RequestTally: @unchecked Sendable {
@@ -176,7 +172,7 @@ extension Bench {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try token.write(toFile: directory.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
-        let port = try freePort()
+        let port = try LocalPorts.free()
         let config = directory.appendingPathComponent("steady.toml").path
         try """
             [plivo]
@@ -212,7 +208,7 @@ extension Bench {
         }
         let c = client(base, concurrency: 1)
         try await Task.sleep(for: warmup)
-        let (cpuStart, cyclesStart, t0) = (processCPU(daemon.processIdentifier), await cycles(), ContinuousClock.now)
+        let (cpuStart, cyclesStart, t0) = (ProcStat.cpuSeconds(of: daemon.processIdentifier), await cycles(), ContinuousClock.now)
         var samples: [(t: Double, mib: Double)] = []
         while ContinuousClock.now - t0 < duration {
             samples.append((seconds(ContinuousClock.now - t0), rss(daemon.processIdentifier)))
@@ -222,7 +218,7 @@ extension Bench {
             }
             try await Task.sleep(for: .seconds(5))
         }
-        let cpu = processCPU(daemon.processIdentifier) - cpuStart
+        let cpu = ProcStat.cpuSeconds(of: daemon.processIdentifier) - cpuStart
         let cycleCount = await cycles() - cyclesStart
         let mean = samples.map(\.mib).reduce(0, +) / Double(max(samples.count, 1))
         return ["n": n, "duration_s": seconds(duration), "rss_mean_mib": mean, "rss_max_mib": samples.map(\.mib).max() ?? 0,
@@ -240,16 +236,6 @@ extension Bench {
         let num = samples.map { ($0.t - mt) * ($0.mib - my) }.reduce(0, +)
         let den = samples.map { ($0.t - mt) * ($0.t - mt) }.reduce(0, +)
         return den == 0 ? 0 : num / den
-    }
-
-    /// utime + stime of a process, from /proc/PID/stat.
-    static func processCPU(_ pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14, stime 15 (1-based) → 11 and 12 here.
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Resident memory by kind (anonymous, file-backed), from /proc/PID/smaps_rollup, in MiB.
@@ -279,20 +265,5 @@ extension Bench {
             }
         }
         return totals.sorted { $0.value > $1.value }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw BenchError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

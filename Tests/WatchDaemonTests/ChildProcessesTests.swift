@@ -17,8 +17,8 @@ struct ChildProcessesTests {
         quick.waitUntilExit()
         ChildProcesses.killAtExit(quick)
 
-        #expect(ChildProcesses.parent(of: sleeper.processIdentifier) == getpid())
-        #expect(ChildProcesses.parent(of: quick.processIdentifier) == nil, "reaped: no longer in /proc")
+        #expect(ProcStat.parent(of: sleeper.processIdentifier) == getpid())
+        #expect(ProcStat.parent(of: quick.processIdentifier) == nil, "reaped: no longer in /proc")
         // Only this test's children: the suite's other daemons run beside it.
         ChildProcesses.killRemaining(only: [sleeper.processIdentifier, quick.processIdentifier])
         sleeper.waitUntilExit()

@@ -11,19 +11,6 @@ import WatchTesting
 struct MetricsTests {
     static let token = "metrics-s3cr3t-token"
 
-    /// A TCP port nobody listens on now.
-    static func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return UInt16(bigEndian: address.sin_port)
-    }
-
     /// `promtool check metrics` on `text`: (exit status, output).
     static func promtool(_ text: String) throws -> (Int32, String) {
         let process = Process()
@@ -55,7 +42,7 @@ struct MetricsTests {
         let receiver = try TestReceiver()
         defer { receiver.stop() }
         try receiver.answer(400)  // final: every delivery to it becomes a dead letter
-        let port = Self.freePort()
+        let port = try LocalPorts.free()
         let base = await sandbox.baseURL
         let fixture = try DaemonFixture(baseURL: base, authId: authId, token: Self.token, extra: """
             [[sinks]]

@@ -25,6 +25,8 @@ public final class SandboxServer: Sendable {
         public var authId: String
         /// Its auth token, checked with Basic auth.
         public var authToken: String
+        /// More accounts the sandbox serves, auth id → token (a reseller's several main accounts).
+        public var otherAccounts: [String: String]
         /// Requests allowed per account in `rateWindow`; 0 disables the limit.
         public var rateLimit: Int
         /// The window `rateLimit` counts requests in.
@@ -40,8 +42,9 @@ public final class SandboxServer: Sendable {
         public init(
             host: String = "127.0.0.1", port: UInt16 = 0, authId: String, authToken: String,
             rateLimit: Int = 300, rateWindow: Duration = .seconds(5), reviewAfter: Duration? = nil,
-            acceptRatio: Double = 0.8, faults: Faults = Faults()
+            acceptRatio: Double = 0.8, faults: Faults = Faults(), otherAccounts: [String: String] = [:]
         ) {
+            self.otherAccounts = otherAccounts
             self.host = host
             self.port = port
             self.authId = authId
@@ -73,7 +76,7 @@ public final class SandboxServer: Sendable {
     public init(_ configuration: Configuration) throws {
         self.configuration = configuration
         store = SandboxStore(
-            accounts: [configuration.authId],
+            accounts: [configuration.authId] + configuration.otherAccounts.keys.sorted(),
             reviewer: .init(reviewAfter: configuration.reviewAfter, acceptRatio: configuration.acceptRatio))
         counters = Mutex(Counters(faults: configuration.faults, limiter: RateLimiter(limit: configuration.rateLimit, window: configuration.rateWindow)))
         let address = try sockaddr_in.inet(ip4: configuration.host, port: configuration.port)
@@ -221,7 +224,8 @@ public final class SandboxServer: Sendable {
             return .json(401, .obj(("error", .string("authentication credentials were not provided"))))
         }
         let user = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-        guard user == configuration.authId, password == configuration.authToken else {
+        let expected = user == configuration.authId ? configuration.authToken : configuration.otherAccounts[user]
+        guard let expected, password == expected else {
             return .json(401, .obj(("error", .string("Incorrect authentication credentials."))))
         }
         guard account == user else {
@@ -455,6 +459,15 @@ extension SandboxServer {
         _ = await store.seed(
             account: configuration.authId, count: count,
             ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)])
+    }
+
+    /// Seeds every account alike (see ``seed(count:)``).
+    public func seedEveryAccount(count: Int) async {
+        for account in [configuration.authId] + configuration.otherAccounts.keys.sorted() {
+            _ = await store.seed(
+                account: account, count: count,
+                ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)])
+        }
     }
 }
 

@@ -16,15 +16,23 @@ public struct Watcher: Service {
     public let doorbells: [Doorbell]
     /// Where the cycle's outcome is shown.
     public let status: StatusBoard
-    /// The daemon's logger.
+    /// The daemon's logger, with the account's name as metadata.
     public let logger: Logger
+    /// The account's name: its key in ``WatchStatus/polls``.
+    public let name: String
     /// When this watcher was made: the reference for "no complete poll yet".
     let startedAt: Date
     /// The poll loop's clock (the heartbeat's).
     var clock: any WatchClock { poller.heartbeat.clock }
 
     /// Creates the loop.
-    public init(poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger) {
+    public init(
+        poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger,
+        name: String? = nil
+    ) {
+        self.name = name ?? poller.account
+        var logger = logger
+        if name != nil { logger[metadataKey: "cw.account"] = "\(self.name)" }
         self.poller = poller
         self.poll = poll
         self.backoff = backoff
@@ -82,7 +90,7 @@ public struct Watcher: Service {
                     "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
                     "cw.cycle": "\(full ? "full" : "hot")",
                 ])
-                status.update {
+                updatePoll {
                     $0.lastPollAt = clock.now
                     $0.lastPollOK = false
                     $0.lastError = error.short
@@ -128,11 +136,11 @@ public struct Watcher: Service {
             }
         }
         let text = reasons.isEmpty ? nil : "stalled: " + reasons.joined(separator: "; ")
-        let previous = status.current.stalled
+        let previous = status.current.polls[name]?.stalled
         // Once when it starts, not every cycle; the status line keeps the current reason.
         if let text, previous == nil { logger.warning("polling is stalled", metadata: ["cw.reason": "\(text)"]) }
         if text == nil, previous != nil { logger.notice("polling recovered") }
-        status.update { $0.stalled = text }
+        updatePoll { $0.stalled = text }
     }
 
     /// One cycle, with its logging and status updates; used by `run` and by `once`.
@@ -184,14 +192,14 @@ public struct Watcher: Service {
         ])
         if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
         // Applications are counted again only when their number may have changed.
-        let recount = report.full || status.current.lastPollAt == nil
+        let recount = report.full || status.current.polls[name]?.lastPollAt == nil
             || report.events.contains { $0.type == .created || $0.type == .deleted }
         let summary = storeRead("status summary", { try poller.store.summary(light: !recount) })
         status.update {
-            $0.lastPollAt = clock.now
-            $0.lastPollOK = report.complete
-            $0.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
-            $0.retryIn = nil
+            $0.polls[name, default: PollStatus()].lastPollAt = clock.now
+            $0.polls[name]!.lastPollOK = report.complete
+            $0.polls[name]!.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
+            $0.polls[name]!.retryIn = nil
             if recount, let summary { $0.tracked = summary.applicationsByStatus.reduce(0) { $0 + $1.count } }
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == .pending }.reduce(0) { $0 + $1.count } ?? 0
             $0.disabledSinks = poller.sinkStates.all.mapValues { "\($0.reason) at \(EventTime.format($0.at))" }
@@ -212,6 +220,11 @@ public struct Watcher: Service {
             notes.append("sink \(sink): \(blocked.count) application\(blocked.count == 1 ? "" : "s") blocked by dead letters")
         }
         return notes
+    }
+
+    /// Changes this account's part of the status board.
+    private func updatePoll(_ change: (inout PollStatus) -> Void) {
+        status.update { change(&$0.polls[name, default: PollStatus()]) }
     }
 
     /// A read for logs and the status line: a failure is logged (the store is failing, which the

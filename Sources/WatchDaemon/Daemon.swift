@@ -18,12 +18,16 @@ public struct Daemon: Sendable {
     public let store: StateStore
     /// What the systemd status line and `status` show.
     public let status: StatusBoard
-    /// The poll loop's liveness, for the watchdog.
-    public let heartbeat: Heartbeat
+    /// Each poll loop's liveness, for the watchdog, in account order.
+    public let heartbeats: [Heartbeat]
+    /// The first account's heartbeat; its clock is every loop's.
+    public var heartbeat: Heartbeat { heartbeats[0] }
     /// The daemon's logger.
     public let logger: Logger
-    /// The poll loop.
-    public let watcher: Watcher
+    /// One poll loop per account, in configuration order.
+    public let watchers: [Watcher]
+    /// The first account's poll loop.
+    public var watcher: Watcher { watchers[0] }
     /// One dispatcher per sink.
     public let dispatchers: [Dispatcher]
     /// Runs the dispatchers and drains them on shutdown.
@@ -48,7 +52,7 @@ public struct Daemon: Sendable {
         let d = configuration.delivery
         let transport = CurlTransport(configuration: .init(
             connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
-            maxConcurrentTransfers: max(plivo.concurrency, 1)
+            maxConcurrentTransfers: configuration.accounts.reduce(0) { $0 + max($1.concurrency, 1) }
                 + SinkCatalog.transferSlots(configuration.sinks, deliveryConcurrency: d.concurrency)))
         let sealing = configuration.audit.seal
             ? AuditSeal.Settings(
@@ -62,23 +66,11 @@ public struct Daemon: Sendable {
         self.sinks = sinks
         self.store = store
         self.logger = logger
-        status = StatusBoard()
-        heartbeat = Heartbeat()
+        let status = StatusBoard()
+        self.status = status
         let sinkStates = SinkStates()
         self.sinkStates = sinkStates
-        let client = PlivoClient(
-            configuration: .init(authId: plivo.authId, authToken: plivo.authToken, baseURL: plivo.baseURL),
-            transport: transport)
-        let poller = Poller(
-            source: client, store: store,
-            bucket: TokenBucket(rate: plivo.maxRequestsPerSecond, burst: plivo.concurrency),
-            settings: .init(
-                concurrency: plivo.concurrency, maxAttempts: plivo.maxAttempts,
-                backoff: Backoff(base: .milliseconds(500), cap: plivo.backoffMax),
-                announceExisting: configuration.poll.announceExisting),
-            sinks: configuration.sinks.map { SinkRoute(name: $0.name, filter: $0.filter) },
-            heartbeat: heartbeat, sinkStates: sinkStates)
-        dispatchers = sinks.map { sink in
+        let dispatchers = sinks.map { sink in
             Dispatcher(
                 sink: sink, store: store,
                 settings: .init(
@@ -86,18 +78,37 @@ public struct Daemon: Sendable {
                     backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)),
                 doorbell: Doorbell(), logger: logger, sinkStates: sinkStates)
         }
-        watcher = Watcher(
-            poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: plivo.backoffMax),
-            doorbells: dispatchers.map(\.doorbell), status: status, logger: logger)
+        self.dispatchers = dispatchers
+        let routes = configuration.sinks.map { SinkRoute(name: $0.name, filter: $0.filter) }
+        // Each account has its own client, token bucket (Plivo's limit is per account) and loop,
+        // so one account's 401 or outage never waits on another's backoff.
+        let several = configuration.accounts.count > 1
+        watchers = configuration.accounts.map { account in
+            let client = PlivoClient(
+                configuration: .init(authId: account.authId, authToken: account.authToken, baseURL: account.baseURL),
+                transport: transport)
+            let poller = Poller(
+                source: client, store: store,
+                bucket: TokenBucket(rate: account.maxRequestsPerSecond, burst: account.concurrency),
+                settings: .init(
+                    concurrency: account.concurrency, maxAttempts: account.maxAttempts,
+                    backoff: Backoff(base: .milliseconds(500), cap: account.backoffMax),
+                    announceExisting: configuration.poll.announceExisting),
+                sinks: routes, heartbeat: Heartbeat(), sinkStates: sinkStates)
+            return Watcher(
+                poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: account.backoffMax),
+                doorbells: dispatchers.map(\.doorbell), status: status, logger: logger, name: several ? account.name : nil)
+        }
+        heartbeats = watchers.map(\.poller.heartbeat)
         delivery = DeliveryService(dispatchers: dispatchers, logger: logger)
     }
 
     /// The services in start order; on shutdown they stop in reverse: the watcher first, the
     /// systemd notifier last.
     public var services: [any Service] {
-        let systemd = SystemdService(status: status, heartbeat: heartbeat, reload: { await self.reload() }, logger: logger)
+        let systemd = SystemdService(status: status, heartbeats: heartbeats, reload: { await self.reload() }, logger: logger)
         let retention = RetentionService(store: store, state: configuration.state, clock: heartbeat.clock, logger: logger)
-        return [systemd, retention, delivery, watcher]
+        return [systemd, retention, delivery] + watchers
     }
 
     /// Makes the store match this configuration before anything runs: every sink enabled again,
@@ -131,7 +142,9 @@ public struct Daemon: Sendable {
         do {
             // Validated, never built: what changed applies at the next restart.
             let fresh = try Daemon.loadConfiguration(path: configuration.sourcePath)
-            if fresh.sinks.map(\.name) != configuration.sinks.map(\.name) || fresh.plivo.baseURL != configuration.plivo.baseURL
+            if fresh.sinks.map(\.name) != configuration.sinks.map(\.name)
+                || fresh.accounts.map(\.authId) != configuration.accounts.map(\.authId)
+                || fresh.accounts.map(\.baseURL) != configuration.accounts.map(\.baseURL)
                 || fresh.poll.interval != configuration.poll.interval {
                 logger.notice("configuration changed on disk; restart the service to apply it")
             }
@@ -141,12 +154,20 @@ public struct Daemon: Sendable {
         }
     }
 
-    /// One full cycle, then every due delivery, then return (`compliance-watch once`).
-    public func runOnce() async throws(CycleError) -> Poller.Report {
-        let report = try await watcher.cycle(full: true)
+    /// One full cycle of every account, then every due delivery, then return (`compliance-watch
+    /// once`). Each account's result is its report or its error, in account order.
+    public func runOnce() async -> [(account: String, result: Result<Poller.Report, CycleError>)] {
+        var results: [(account: String, result: Result<Poller.Report, CycleError>)] = []
+        for watcher in watchers {
+            do throws(CycleError) {
+                results.append((watcher.name, .success(try await watcher.cycle(full: true))))
+            } catch {
+                results.append((watcher.name, .failure(error)))
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             for dispatcher in dispatchers { group.addTask { await dispatcher.drain() } }
         }
-        return report
+        return results
     }
 }

@@ -26,7 +26,7 @@ public struct MetricsServer: Service {
         self.listen = listen
         self.registry = registry
         health = HealthCheck(
-            store: daemon.store, accounts: [daemon.configuration.plivo.authId], staleAfter: daemon.watcher.poll.interval * 3,
+            store: daemon.store, accounts: daemon.configuration.accounts.map(\.authId), staleAfter: daemon.watcher.poll.interval * 3,
             clock: daemon.heartbeat.clock)
         logger = daemon.logger
         registry.makeGauge(

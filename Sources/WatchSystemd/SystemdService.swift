@@ -10,7 +10,7 @@ import WatchCore
 ///   may still be unreachable, which must not fail the start).
 /// - `STATUS=` every few seconds, from ``StatusBoard``.
 /// - `WATCHDOG=1` every 5 s, or every half `WATCHDOG_USEC` when that is shorter, only while the
-///   poll loop's ``Heartbeat`` is fresh. (Pings share the status tick: more often than half the
+///   poll loops' ``Heartbeat``s are all fresh (one per account: a hung account is a hung daemon). (Pings share the status tick: more often than half the
 ///   timeout costs nothing and keeps one timer.)
 /// - SIGHUP: `RELOADING=1` + `MONOTONIC_USEC`, the reload action, then `READY=1`.
 /// - SIGTERM/SIGINT: `STOPPING=1` at once; the service group then stops the rest.
@@ -22,19 +22,19 @@ public struct SystemdService: Service {
 
     let notifier: SystemdNotifier
     let status: StatusBoard
-    let heartbeat: Heartbeat
+    let heartbeats: [Heartbeat]
     let reload: Reload
     let logger: Logger
     let statusInterval: Duration
 
     /// Creates the service; `reload` runs on SIGHUP and returns the problems, or `nil`.
     public init(
-        notifier: SystemdNotifier = SystemdNotifier(), status: StatusBoard, heartbeat: Heartbeat, reload: @escaping Reload,
+        notifier: SystemdNotifier = SystemdNotifier(), status: StatusBoard, heartbeats: [Heartbeat], reload: @escaping Reload,
         logger: Logger, statusInterval: Duration = .seconds(5)
     ) {
         self.notifier = notifier
         self.status = status
-        self.heartbeat = heartbeat
+        self.heartbeats = heartbeats
         self.reload = reload
         self.logger = logger
         self.statusInterval = statusInterval
@@ -56,7 +56,7 @@ public struct SystemdService: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: tick)
                     sinceStatus += tick
-                    if ping != nil, heartbeat.age < stale { notifier.watchdog() }
+                    if ping != nil, heartbeats.allSatisfy({ $0.age < stale }) { notifier.watchdog() }
                     if sinceStatus >= statusInterval, !stopping.isRaised {
                         sinceStatus = .zero
                         notifier.status(status.current.summary)

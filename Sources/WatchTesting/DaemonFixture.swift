@@ -17,13 +17,26 @@ public struct DaemonFixture {
 
     /// Writes the token and a configuration with a file sink, plus `extra` TOML.
     public init(baseURL: String, authId: String, token: String, extra: String = "") throws {
+        try self.init(baseURL: baseURL, accounts: [(nil, authId, token)], extra: extra)
+    }
+
+    /// Several accounts: a `[[accounts]]` table for each named one, whose token is in the file
+    /// `token-NAME`; a single unnamed one is a `[plivo]` table with its token in `token`.
+    public init(baseURL: String, accounts: [(name: String?, authId: String, token: String)], extra: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try token.write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        // [plivo] holds the single account's credentials, or the settings named accounts share.
+        var credentials = "", tables = ""
+        for account in accounts {
+            let file = account.name.map { "token-\($0)" } ?? "token"
+            try account.token.write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8)
+            let lines = "auth_id = \"\(account.authId)\"\nauth_token_file = \"\(file)\"\n"
+            if let name = account.name { tables += "[[accounts]]\nname = \"\(name)\"\n" + lines } else { credentials += lines }
+        }
         try """
+            \(tables)
             [plivo]
-            auth_id = "\(authId)"
-            auth_token_file = "token"
+            \(credentials)
             base_url = "\(baseURL)"
             max_requests_per_second = 500
             backoff_max = "200ms"

@@ -19,7 +19,9 @@ struct PlivoSandboxCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one.") var port: UInt16 = 0
     @Option(name: .customLong("auth-id"), help: "The account id clients must authenticate as (MA… or SA…).") var authId: String
     @Option(name: .customLong("auth-token"), help: "The auth token clients must send.") var authToken: String
-    @Option(help: "Seed this many applications (with end users and documents) at start.") var seed: Int = 0
+    @Option(name: .customLong("account"), help: "Another account to serve, as AUTH_ID:TOKEN (repeatable); seeded like the first.")
+    var accounts: [String] = []
+    @Option(help: "Seed this many applications (with end users and documents) at start, in each account.") var seed: Int = 0
     @Option(name: .customLong("review-after"), help: "Review submitted applications after this delay, e.g. 10s. Default: only on command.")
     var reviewAfter: String?
     @Option(name: .customLong("accept-ratio"), help: "Share of reviews that accept; the rest reject with a reason.") var acceptRatio = 0.8
@@ -49,6 +51,9 @@ struct PlivoSandboxCommand: AsyncParsableCommand {
         }
         guard (0...1).contains(acceptRatio) else { throw ValidationError("--accept-ratio must be between 0 and 1") }
         guard seed >= 0 else { throw ValidationError("--seed must not be negative") }
+        for account in accounts where !account.contains(":") || account.hasPrefix(":") || account.hasSuffix(":") {
+            throw ValidationError("--account: '\(account.split(separator: ":").first ?? "")…' is not AUTH_ID:TOKEN")
+        }
         for (name, rate) in [("--rate-429", rate429), ("--rate-500", rate500), ("--malformed-rate", malformedRate),
                              ("--truncate-rate", truncateRate), ("--drop-rate", dropRate), ("--html-404-rate", html404Rate),
                              ("--null-field-rate", nullFieldRate), ("--hide-rate", hideRate), ("--vanish-rate", vanishRate)]
@@ -73,11 +78,15 @@ struct PlivoSandboxCommand: AsyncParsableCommand {
         faults.vanishForSeconds = parseDuration(vanishFor).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 3
         let sandbox = try SandboxServer(.init(
             host: host, port: port, authId: authId, authToken: authToken, rateLimit: rateLimit,
-            reviewAfter: reviewAfter.flatMap(parseDuration), acceptRatio: acceptRatio, faults: faults))
+            reviewAfter: reviewAfter.flatMap(parseDuration), acceptRatio: acceptRatio, faults: faults,
+            otherAccounts: Dictionary(accounts.map { entry in
+                let colon = entry.firstIndex(of: ":")!
+                return (String(entry[..<colon]), String(entry[entry.index(after: colon)...]))
+            }, uniquingKeysWith: { $1 })))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await sandbox.run() }
             try await sandbox.waitUntilListening()
-            if seed > 0 { await sandbox.seed(count: seed) }
+            if seed > 0 { await sandbox.seedEveryAccount(count: seed) }
             print("listening on \(await sandbox.baseURL)")
             fflush(nil)  // stdout may be a pipe; the caller waits for this line
             try await group.next()

@@ -20,6 +20,79 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("[[accounts]]: each account inherits [plivo]'s settings, has its own token and rate, and sink filters name accounts")
+    func accounts() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-accounts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "token-of-acme\n".write(to: directory.appendingPathComponent("acme-token"), atomically: true, encoding: .utf8)
+        try "token-of-beta".write(to: directory.appendingPathComponent("plivo-auth-token-beta"), atomically: true, encoding: .utf8)
+        let text = """
+            [plivo]
+            base_url = "http://127.0.0.1:9"
+            timeout = "5s"
+            max_requests_per_second = 7
+            [[accounts]]
+            name = "acme"
+            auth_id = "MAACME00000000000000"
+            auth_token_file = "\(directory.path)/acme-token"
+            max_requests_per_second = 20
+            [[accounts]]
+            name = "beta"
+            auth_id = "SABETA00000000000000"
+            [[sinks]]
+            name = "audit"
+            type = "file"
+            path = "a.jsonl"
+            [sinks.filter]
+            accounts = ["beta", "MAACME00000000000000"]
+            """
+        let c = try parse(text, env: ["CREDENTIALS_DIRECTORY": directory.path])
+        #expect(c.accounts.map(\.name) == ["acme", "beta"])
+        #expect(c.accounts.map(\.authToken) == ["token-of-acme", "token-of-beta"])
+        #expect(c.accounts.map(\.maxRequestsPerSecond) == [20, 7], "own rate, else [plivo]'s")
+        #expect(c.accounts.allSatisfy { $0.baseURL == "http://127.0.0.1:9" && $0.timeout == .seconds(5) })
+        #expect(c.accounts[1].authTokenSource == "credential plivo-auth-token-beta")
+        #expect(c.sinks[0].filter.accounts == ["SABETA00000000000000", "MAACME00000000000000"], "names resolve to auth ids")
+        #expect(c.sinks[0].filter.matches(type: .created, from: nil, to: "draft", account: "SABETA00000000000000"))
+        #expect(!c.sinks[0].filter.matches(type: .created, from: nil, to: "draft", account: "MAOTHER0000000000000"))
+        #expect(!"\(c.accounts)".contains("token-of"), "descriptions never show a token")
+
+        // A single [plivo] table is one account named by its auth id.
+        let single = try parse("[plivo]\nauth_id = \"MA1\"\n")
+        #expect(single.accounts.map(\.name) == ["MA1"])
+    }
+
+    @Test("[[accounts]] problems are named with their lines")
+    func accountProblems() {
+        let found = problems("""
+            [plivo]
+            auth_id = "MASHARED000000000000"
+            [[accounts]]
+            name = "acme"
+            auth_id = "MAACME00000000000000"
+            [[accounts]]
+            name = "acme"
+            auth_id = "MAACME00000000000000"
+            [[accounts]]
+            name = "no spaces"
+            auth_id = "XX1"
+            [[sinks]]
+            name = "audit"
+            type = "file"
+            path = "a.jsonl"
+            [sinks.filter]
+            accounts = ["nobody"]
+            """, env: [:])
+        #expect(found.contains { $0.contains(":2: plivo.auth_id: belongs in each [[accounts]] table") }, "\(found)")
+        #expect(found.contains { $0.contains("accounts[2].name: duplicate account name 'acme'") })
+        #expect(found.contains { $0.contains("accounts[2].auth_id: MAACME00000000000000 is already watched") })
+        #expect(found.contains { $0.contains("accounts[3].name: 'no spaces' may hold only") })
+        #expect(found.contains { $0.contains("accounts[3].auth_id: 'XX1' is not a Plivo auth id") })
+        #expect(found.contains { $0.contains("accounts[1].auth_token_file: missing the auth token of account acme") && $0.contains("plivo-auth-token-acme") })
+        #expect(found.contains { $0.contains("sinks[1].filter.accounts: 'nobody' is not a configured account") })
+    }
+
     @Test("the shipped example is valid and documents the defaults")
     func example() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/compliance-watch.toml")

@@ -6,22 +6,57 @@ internal import TOMLKit
 // Each configuration type reads itself; its defaults are its initialiser's.
 
 extension DaemonConfiguration.Plivo {
-    init(reading p: ConfigReader, secrets: Bool) {
-        let defaults = Self(authId: "", authToken: "")
-        var authId = p.string("auth_id") ?? p.environment["PLIVO_AUTH_ID"] ?? ""
-        authId = authId.trimmingCharacters(in: .whitespaces)
-        if authId.isEmpty {
-            p.problem("auth_id", "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable")
+    /// How a table describes accounts.
+    enum Role {
+        /// `[plivo]` alone: the one account, with `PLIVO_AUTH_ID` and `PLIVO_AUTH_TOKEN` as fallbacks.
+        case single
+        /// `[plivo]` beside `[[accounts]]`: settings every account inherits, no credentials.
+        case shared
+        /// One `[[accounts]]` table over the shared settings.
+        case account(DaemonConfiguration.Plivo)
+    }
+
+    init(reading p: ConfigReader, secrets: Bool, role: Role) {
+        var defaults = Self(authId: "", authToken: "")
+        var name: String?
+        var authId = ""
+        var token: SecretReader.Secret?
+        switch role {
+        case .shared:
+            for key in ["auth_id", "auth_token_file"] where p.raw(key) != nil {
+                p.problem(key, "belongs in each [[accounts]] table when there are several accounts")
+            }
+        case .single:
+            authId = (p.string("auth_id") ?? p.environment["PLIVO_AUTH_ID"] ?? "").trimmingCharacters(in: .whitespaces)
+            if secrets {
+                token = SecretReader(environment: p.environment).read(
+                    fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
+                    what: "the Plivo auth token")
+            } else {
+                _ = p.string("auth_token_file")  // still a known key; just not read
+            }
+        case .account(let shared):
+            defaults = shared
+            name = (p.string("name") ?? "").trimmingCharacters(in: .whitespaces)
+            if name!.isEmpty {
+                p.problem("name", "missing: every account needs a name")
+            } else if !name!.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                p.problem("name", "'\(name!)' may hold only letters, digits, '-' and '_' (it names a credential)")
+            }
+            authId = (p.string("auth_id") ?? "").trimmingCharacters(in: .whitespaces)
+            if secrets {
+                token = SecretReader(environment: p.environment).read(
+                    fileKey: "auth_token_file", in: p, credential: "plivo-auth-token-\(name!)", environmentVariable: nil,
+                    what: "the auth token of account \(name!)")
+            } else {
+                _ = p.string("auth_token_file")
+            }
+        }
+        if case .shared = role {
+        } else if authId.isEmpty {
+            p.problem("auth_id", role.isSingle ? "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable" : "missing")
         } else if !(authId.hasPrefix("MA") || authId.hasPrefix("SA")) {
             p.problem("auth_id", "'\(authId)' is not a Plivo auth id (it starts with MA or SA)")
-        }
-        var token: SecretReader.Secret?
-        if secrets {
-            token = SecretReader(environment: p.environment).read(
-                fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
-                what: "the Plivo auth token")
-        } else {
-            _ = p.string("auth_token_file")  // still a known key; just not read
         }
         let baseURL = p.string("base_url") ?? defaults.baseURL
         if let problem = DaemonConfiguration.checkHTTPURL(baseURL) { p.problem("base_url", problem) }
@@ -32,8 +67,63 @@ extension DaemonConfiguration.Plivo {
             timeout: p.duration("timeout", defaults.timeout, minimum: .milliseconds(100)),
             connectTimeout: p.duration("connect_timeout", defaults.connectTimeout, minimum: .milliseconds(100)),
             maxAttempts: p.int("max_attempts", defaults.maxAttempts, in: 1...100),
-            backoffMax: p.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(10)))
+            backoffMax: p.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(10)),
+            name: name)
         p.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.Plivo.Role {
+    var isSingle: Bool {
+        if case .single = self { return true }
+        return false
+    }
+}
+
+extension DaemonConfiguration {
+    /// `[[accounts]]` when present (over `[plivo]`'s shared settings), else `[plivo]` as the one account.
+    static func readAccounts(top: ConfigReader, plivo: ConfigReader, secrets: Bool) -> [Plivo] {
+        guard let node = top.raw("accounts") else {
+            return [Plivo(reading: plivo, secrets: secrets, role: .single)]
+        }
+        let shared = Plivo(reading: plivo, secrets: secrets, role: .shared)
+        guard case .array(let items) = node, !items.isEmpty else {
+            top.problem("accounts", "expected one or more [[accounts]] tables")
+            return [shared]
+        }
+        var accounts: [Plivo] = []
+        var names: Set<String> = [], ids: Set<String> = []
+        for (offset, item) in items.enumerated() {
+            let path = "accounts[\(offset + 1)]"
+            guard case .table(let values) = item else {
+                top.context.problem(path, "expected a table, found \(item.typeName)")
+                continue
+            }
+            let reader = ConfigReader(path: path, values: values, context: top.context)
+            let account = Plivo(reading: reader, secrets: secrets, role: .account(shared))
+            if !account.name.isEmpty, !names.insert(account.name).inserted {
+                reader.problem("name", "duplicate account name '\(account.name)'")
+            }
+            // One store row per application id per account: two tables on one account would race.
+            if !account.authId.isEmpty, !ids.insert(account.authId).inserted {
+                reader.problem("auth_id", "\(account.authId) is already watched by another [[accounts]] table")
+            }
+            accounts.append(account)
+        }
+        return accounts.isEmpty ? [shared] : accounts
+    }
+
+    /// Sink filters name accounts by name or auth id; events carry the auth id.
+    static func resolveFilterAccounts(_ sinks: inout [SinkConfiguration], accounts: [Plivo], context: ReaderContext) {
+        for index in sinks.indices where !sinks[index].filter.accounts.isEmpty {
+            sinks[index].filter.accounts = sinks[index].filter.accounts.compactMap { given in
+                if let account = accounts.first(where: { $0.name == given || $0.authId == given }) { return account.authId }
+                context.problem(
+                    "sinks[\(sinks[index].index)].filter.accounts",
+                    "'\(given)' is not a configured account (\(accounts.map(\.name).joined(separator: ", ")))")
+                return nil
+            }
+        }
     }
 }
 
@@ -162,7 +252,7 @@ extension SinkConfiguration {
             }
             let from = f.strings("from").map { ApplicationStatus($0) }
             let to = f.strings("to").map { ApplicationStatus($0) }
-            filter = EventFilter(types: types, from: from, to: to)
+            filter = EventFilter(types: types, from: from, to: to, accounts: f.strings("accounts"))
             f.rejectUnknownKeys()
         }
         guard let kind else { return nil }
@@ -232,7 +322,7 @@ extension DaemonConfiguration {
         func section(_ name: String) -> ConfigReader {
             top.table(name) ?? ConfigReader(path: name, values: [:], context: context)
         }
-        let plivo = Plivo(reading: section("plivo"), secrets: secrets)
+        let accounts = readAccounts(top: top, plivo: section("plivo"), secrets: secrets)
         let poll = Poll(reading: section("poll"))
         let state = State(reading: section("state"))
         let delivery = Delivery(reading: section("delivery"))
@@ -259,11 +349,12 @@ extension DaemonConfiguration {
                 context.problem("sinks", "expected [[sinks]] tables, found \(node.typeName)")
             }
         }
+        resolveFilterAccounts(&sinks, accounts: accounts, context: context)
         top.rejectUnknownKeys()
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
         return DaemonConfiguration(
-            plivo: plivo, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, audit: audit, sinks: sinks,
+            accounts: accounts, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, audit: audit, sinks: sinks,
             sourcePath: path)
     }
 

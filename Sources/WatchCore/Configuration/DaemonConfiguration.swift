@@ -7,8 +7,11 @@ import PlivoCompliance
 /// Loaded from TOML by ``DaemonConfiguration/load(path:environment:)``; every key is documented
 /// in `config/compliance-watch.toml`.
 public struct DaemonConfiguration: Sendable {
-    /// `[plivo]`
+    /// `[plivo]`, or one `[[accounts]]` table: one Plivo account and how it is polled.
     public struct Plivo: Sendable {
+        /// `name`: how logs, the status line and sink filters call the account; with a single
+        /// `[plivo]` table, the auth id.
+        public var name: String
         /// `auth_id` (or env `PLIVO_AUTH_ID`).
         public var authId: String
         /// Resolved from `auth_token_file`, `$CREDENTIALS_DIRECTORY/plivo-auth-token` or env `PLIVO_AUTH_TOKEN`. Secret.
@@ -34,8 +37,10 @@ public struct DaemonConfiguration: Sendable {
         public init(
             authId: String, authToken: String, authTokenSource: String = "", baseURL: String = "https://api.plivo.com",
             maxRequestsPerSecond: Double = 10, concurrency: Int = 4, timeout: Duration = .seconds(30),
-            connectTimeout: Duration = .seconds(10), maxAttempts: Int = 5, backoffMax: Duration = .seconds(60)
+            connectTimeout: Duration = .seconds(10), maxAttempts: Int = 5, backoffMax: Duration = .seconds(60),
+            name: String? = nil
         ) {
+            self.name = name ?? authId
             self.authId = authId
             self.authToken = authToken
             self.authTokenSource = authTokenSource
@@ -199,8 +204,15 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    /// `[plivo]`
-    public var plivo: Plivo
+    /// The accounts to watch, in file order: the `[[accounts]]` tables, or the one `[plivo]`
+    /// table. Never empty; names and auth ids are unique.
+    public var accounts: [Plivo]
+    /// The first account: with a single `[plivo]` table, the only one. Its transport settings
+    /// (timeouts) are the shared client's.
+    public var plivo: Plivo {
+        get { accounts[0] }
+        set { accounts[0] = newValue }
+    }
     /// `[poll]`
     public var poll: Poll
     /// `[state]`
@@ -265,19 +277,24 @@ public struct EventFilter: Sendable, Equatable {
     public var from: [ApplicationStatus]
     /// New statuses.
     public var to: [ApplicationStatus]
+    /// Accounts, by auth id (`accounts = [...]` names them by name or auth id; the loader
+    /// resolves names).
+    public var accounts: [String]
 
     /// Creates a filter; empty lists match everything.
-    public init(types: [EventType] = [], from: [ApplicationStatus] = [], to: [ApplicationStatus] = []) {
+    public init(types: [EventType] = [], from: [ApplicationStatus] = [], to: [ApplicationStatus] = [], accounts: [String] = []) {
         self.types = types
         self.from = from
         self.to = to
+        self.accounts = accounts
     }
 
-    /// Whether an event of `type` moving `from` → `to` passes.
-    public func matches(type: EventType, from previous: ApplicationStatus?, to current: ApplicationStatus) -> Bool {
+    /// Whether an event of `type` moving `from` → `to` in `account` (an auth id) passes.
+    public func matches(type: EventType, from previous: ApplicationStatus?, to current: ApplicationStatus, account: String? = nil) -> Bool {
         (types.isEmpty || types.contains(type))
             && (from.isEmpty || previous.map(from.contains) == true)
             && (to.isEmpty || to.contains(current))
+            && (accounts.isEmpty || account.map(accounts.contains) == true)
     }
 }
 
@@ -292,7 +309,7 @@ extension DaemonConfiguration.Audit: CustomStringConvertible, CustomDebugStringC
 extension DaemonConfiguration.Plivo: CustomStringConvertible, CustomDebugStringConvertible {
     /// Never shows the token.
     public var description: String {
-        "Plivo(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL), maxRequestsPerSecond: \(maxRequestsPerSecond), concurrency: \(concurrency))"
+        "Plivo(name: \(name), authId: \(authId), authToken: <redacted>, baseURL: \(baseURL), maxRequestsPerSecond: \(maxRequestsPerSecond), concurrency: \(concurrency))"
     }
     public var debugDescription: String { description }
 }

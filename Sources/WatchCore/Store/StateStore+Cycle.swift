@@ -254,7 +254,7 @@ extension StateStore {
                     sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
                     arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
                 let seq = db.lastInsertedRowID
-                for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus) {
+                for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus, account: outcome.account) {
                     try db.execute(
                         sql: """
                             INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)

@@ -85,6 +85,8 @@ public struct StatusSummary: Sendable {
     public var health: [SinkHealth] = []
     /// Applications held behind a dead letter.
     public var blocked: [BlockedApplication] = []
+    /// Live applications per account (auth id); empty in a light summary.
+    public var applicationsByAccount: [String: Int] = [:]
 }
 
 extension StateStore {
@@ -320,6 +322,9 @@ extension StateStore {
         try writer.read { db in
             let apps = light ? [] : try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC")
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
+            let byAccount = light ? [:] : try Dictionary(uniqueKeysWithValues: Row.fetchAll(
+                db, sql: "SELECT account, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY account")
+                .map { ($0["account"] as String, $0["n"] as Int) })
             let deliveries = try Row.fetchAll(
                 db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery \(light ? "WHERE state = ?" : "") GROUP BY sink, state ORDER BY sink, state",
                 arguments: light ? [State.pending] : [])
@@ -342,7 +347,7 @@ extension StateStore {
                 """).fetchAll(db).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
             return StatusSummary(
                 applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
-                disabledSinks: disabled, problems: problems, health: health, blocked: [])
+                disabledSinks: disabled, problems: problems, health: health, blocked: [], applicationsByAccount: byAccount)
         }
     }
 

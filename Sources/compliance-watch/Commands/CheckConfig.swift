@@ -16,12 +16,15 @@ extension ComplianceWatchCommand {
         func run() async throws {
             let c = try options.loadConfiguration()
             print("configuration \(c.sourcePath) is valid")
-            print("[plivo] auth_id = \(c.plivo.authId)")
-            print("[plivo] auth token = <redacted> (from \(c.plivo.authTokenSource))")
-            print("[plivo] base_url = \(c.plivo.baseURL)")
-            print("[plivo] max_requests_per_second = \(c.plivo.maxRequestsPerSecond), concurrency = \(c.plivo.concurrency)")
-            if c.plivo.maxRequestsPerSecond > 60 {
-                print("warning: max_requests_per_second above 60 exceeds Plivo's limit of 300 requests per 5 s; expect 429s")
+            for account in c.accounts {
+                let table = c.accounts.count > 1 ? "[account \(account.name)]" : "[plivo]"
+                print("\(table) auth_id = \(account.authId)")
+                print("\(table) auth token = <redacted> (from \(account.authTokenSource))")
+                print("\(table) base_url = \(account.baseURL)")
+                print("\(table) max_requests_per_second = \(account.maxRequestsPerSecond), concurrency = \(account.concurrency)")
+                if account.maxRequestsPerSecond > 60 {
+                    print("warning: \(table) max_requests_per_second above 60 exceeds Plivo's limit of 300 requests per 5 s; expect 429s")
+                }
             }
             let d = DaemonConfiguration.formatDuration
             print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
@@ -32,6 +35,7 @@ extension ComplianceWatchCommand {
                 if !configured.filter.types.isEmpty { filter.append("types \(configured.filter.types.map(\.rawValue).joined(separator: ","))") }
                 if !configured.filter.from.isEmpty { filter.append("from \(configured.filter.from.map(\.rawValue).joined(separator: ","))") }
                 if !configured.filter.to.isEmpty { filter.append("to \(configured.filter.to.map(\.rawValue).joined(separator: ","))") }
+                if !configured.filter.accounts.isEmpty { filter.append("accounts \(configured.filter.accounts.joined(separator: ","))") }
                 var target = ""
                 if let webhook = configured.settings as? WebhookSink.Configuration {
                     target = "; url = \(HTTPTransportError.redact(webhook.url))"

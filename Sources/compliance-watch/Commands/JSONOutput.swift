@@ -24,6 +24,9 @@ enum JSONOutput {
 
         struct Account: Encodable {
             var account: String
+            /// The configured name; the auth id when there is no configuration or no name.
+            var name: String
+            var applications: Int
             var lastPollAt: Nullable<String>
             var lastPollOk: Nullable<Bool>
             var lastError: Nullable<String>

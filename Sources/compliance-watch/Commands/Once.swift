@@ -16,13 +16,20 @@ extension ComplianceWatchCommand {
         func run() async throws {
             let (daemon, lock) = try options.makeDaemon()
             defer { withExtendedLifetime(lock) {} }
-            do {
-                let report = try await daemon.runOnce()
-                print("polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events")
-            } catch {
-                printError("poll failed: \(error.description)")
-                throw ExitCodes.temporary
+            let results = await daemon.runOnce()
+            // One account's failure leaves the others' events recorded and delivered; exit 75 says "not all".
+            var failed = false
+            for (account, result) in results {
+                let prefix = results.count > 1 ? "\(account): " : ""
+                switch result {
+                case .success(let report):
+                    print("\(prefix)polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events")
+                case .failure(let error):
+                    printError("\(prefix)poll failed: \(error.description)")
+                    failed = true
+                }
             }
+            if failed { throw ExitCodes.temporary }
         }
     }
 }

@@ -26,7 +26,7 @@ extension ComplianceWatchCommand {
             defer { withExtendedLifetime(lock) {} }
             let logger = daemon.logger
             logger.info("starting", metadata: [
-                "cw.config": "\(daemon.configuration.sourcePath)", "cw.account": "\(daemon.configuration.plivo.authId)",
+                "cw.config": "\(daemon.configuration.sourcePath)", "cw.accounts": "\(daemon.configuration.accounts.map(\.name).joined(separator: ","))",
                 "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
             ])
             // The one place SIGTERM and SIGINT are handled: services stop in reverse order, and

@@ -19,12 +19,14 @@ extension ComplianceWatchCommand {
         func run() async throws {
             let statePath: String
             var interval: Duration = .seconds(30)
+            var names: [String: String] = [:]
             if let state {
                 statePath = state
             } else {
                 let configuration = try options.loadConfigurationForReading()
                 statePath = configuration.state.path
                 interval = configuration.poll.interval
+                names = Dictionary(configuration.accounts.map { ($0.authId, $0.name) }, uniquingKeysWith: { first, _ in first })
             }
             let store: StateStore
             let summary: StatusSummary
@@ -37,7 +39,7 @@ extension ComplianceWatchCommand {
             }
             let holder = Result(catching: { try StateLock.holder(statePath: statePath) })
             if json {
-                try JSONOutput.print(Self.document(summary, statePath: statePath, holder: holder, stallAfter: Backoff.seconds(interval * 3)))
+                try JSONOutput.print(Self.document(summary, statePath: statePath, holder: holder, stallAfter: Backoff.seconds(interval * 3), names: names))
                 return
             }
             print("state: \(statePath)")
@@ -52,7 +54,8 @@ extension ComplianceWatchCommand {
             for (account, poll) in summary.pollStates {
                 let last = poll.lastPollAt.map(EventTime.format) ?? "never"
                 let result = poll.lastPollOK == true ? "ok" : "failed: \(poll.lastError ?? "unknown")"
-                print("account \(account): last poll \(last) \(result); last full sync \(poll.lastFullSyncAt.map(EventTime.format) ?? "never")")
+                let name = names[account].map { $0 == account ? account : "\($0) (\(account))" } ?? account
+                print("account \(name): \(summary.applicationsByAccount[account] ?? 0) applications; last poll \(last) \(result); last full sync \(poll.lastFullSyncAt.map(EventTime.format) ?? "never")")
                 if poll.lastPollOK != true, let success = poll.lastSuccessAt, now.timeIntervalSince(success) > stallAfter {
                     print("  stalled: no complete poll since \(EventTime.format(success))")
                 }
@@ -103,7 +106,7 @@ extension ComplianceWatchCommand.Status {
     /// The `--json` document: the same facts as the text, for scripts.
     static func document(
         _ summary: StatusSummary, statePath: String, holder: Result<(pid: Int32, since: Date?)?, any Error>, stallAfter: Double,
-        now: Date = Date()
+        names: [String: String] = [:], now: Date = Date()
     ) -> JSONOutput.Status {
         let format = { (date: Date?) in Nullable(date.map(EventTime.format)) }
         let daemon: JSONOutput.Status.Daemon = switch holder {
@@ -113,7 +116,8 @@ extension ComplianceWatchCommand.Status {
         }
         let accounts = summary.pollStates.map { account, poll in
             JSONOutput.Status.Account(
-                account: account, lastPollAt: format(poll.lastPollAt), lastPollOk: Nullable(poll.lastPollOK),
+                account: account, name: names[account] ?? account, applications: summary.applicationsByAccount[account] ?? 0,
+                lastPollAt: format(poll.lastPollAt), lastPollOk: Nullable(poll.lastPollOK),
                 lastError: Nullable(poll.lastError), lastFullSyncAt: format(poll.lastFullSyncAt),
                 lastSuccessAt: format(poll.lastSuccessAt),
                 stalled: poll.lastPollOK != true && (poll.lastSuccessAt.map { now.timeIntervalSince($0) > stallAfter } ?? false))

@@ -39,7 +39,7 @@ struct OutboxTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let old = try DatabaseQueue(path: path)
-        try StateStore.migrator.migrate(old, upTo: "v5-delivery-skipped-state")
+        try SQLiteDatabase.migrator.migrate(old, upTo: "v5-delivery-skipped-state")
         try old.write { db in
             for (id, joined) in [("two", "doc-b,doc-a"), ("none", "")] {
                 try db.execute(

@@ -1,17 +1,16 @@
 import Foundation
-import GRDB
 import PlivoCompliance
 
-// The store's rows as GRDB records: each table is mapped to a type once, here. Dates are
-// stored as seconds since 1970 (REAL), as the schema has always had them.
+// The store's rows as types: each table is mapped once, here, from a backend's ``SQLRow``.
+// Dates are stored as seconds since 1970 (REAL), as the schema has always had them.
 
-extension DeliveryRecord.State: DatabaseValueConvertible {}
+extension DeliveryRecord.State: SQLBindable, SQLDecodable {}
 
-extension EventType: DatabaseValueConvertible {}
+extension EventType: SQLBindable, SQLDecodable {}
 
-extension PollState: FetchableRecord {
+extension PollState {
     /// Reads a `pollState` row.
-    public init(row: Row) {
+    public init(row: SQLRow) {
         let date = { (column: String) in (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         self.init(
             baselineDone: row["baselineDone"], lastFullSyncAt: date("lastFullSyncAt"), lastPollAt: date("lastPollAt"),
@@ -20,9 +19,9 @@ extension PollState: FetchableRecord {
     }
 }
 
-extension Snapshot: FetchableRecord {
+extension Snapshot {
     /// Reads an `application` row (live or tombstone). `documentIds` is a JSON array.
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         let documents: String = row["documentIds"]
         self.init(
             account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
@@ -36,7 +35,7 @@ extension Snapshot: FetchableRecord {
 }
 
 /// What a scan compares of one stored application, without its body.
-public struct TrackedApplication: Sendable, Equatable, TrackedFields, FetchableRecord {
+public struct TrackedApplication: Sendable, Equatable, TrackedFields {
     /// The application's id.
     public var applicationId: String
     /// Its status as last seen.
@@ -57,7 +56,7 @@ public struct TrackedApplication: Sendable, Equatable, TrackedFields, FetchableR
     static let columns = "id, status, rejectionReason, documentIds, version, contentHash, missedScans, problem"
 
     /// Reads the ``columns`` of an `application` row.
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         applicationId = row["id"]
         status = ApplicationStatus(row["status"] as String)
         rejectionReason = row["rejectionReason"]
@@ -96,9 +95,9 @@ public struct TrackedApplication: Sendable, Equatable, TrackedFields, FetchableR
     }
 }
 
-extension DeliveryRecord: FetchableRecord {
+extension DeliveryRecord {
     /// Reads a `delivery` row joined with its event's `body`.
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         self.init(
             eventSeq: row["eventSeq"], sink: row["sink"], account: row["account"], applicationId: row["applicationId"],
             state: row["state"], attempts: row["attempts"],
@@ -107,19 +106,4 @@ extension DeliveryRecord: FetchableRecord {
             deliveredAt: (row["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
             event: try Event.decode(row["body"]))
     }
-}
-
-/// One `auditHead` row: a file sink's newest chain line.
-struct AuditHeadRecord: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "auditHead"
-    static let databaseDateEncodingStrategy = DatabaseDateEncodingStrategy.timeIntervalSince1970
-    static let databaseDateDecodingStrategy = DatabaseDateDecodingStrategy.timeIntervalSince1970
-
-    var sink: String
-    var seq: Int
-    var hash: String
-    var path: String
-    var updatedAt: Date
-
-    var head: AuditHead { AuditHead(seq: seq, hash: hash, path: path) }
 }

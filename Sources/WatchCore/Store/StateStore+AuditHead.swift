@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The newest line of an audit chain: its sequence number and SHA-256.
 public struct AuditHead: Sendable, Equatable {
@@ -21,32 +20,42 @@ public struct AuditHead: Sendable, Equatable {
 extension StateStore {
     /// The head recorded for `sink`, if it has written a line.
     public func auditHead(sink: String) throws -> AuditHead? {
-        try writer.read { db in try AuditHeadRecord.fetchOne(db, key: sink)?.head }
+        try database.read { db in try db.row("SELECT seq, hash, path FROM auditHead WHERE sink = ?", sink).map(Self.head) }
     }
 
     /// Records `sink`'s newest line, replacing the previous head.
     public func setAuditHead(sink: String, head: AuditHead) throws {
-        try writer.write { db in
-            try AuditHeadRecord(sink: sink, seq: head.seq, hash: head.hash, path: head.path, updatedAt: Date()).upsert(db)
+        try database.write { db in
+            try db.execute(
+                """
+                INSERT INTO auditHead (sink, seq, hash, path, updatedAt) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, path = excluded.path,
+                    updatedAt = excluded.updatedAt
+                """, sink, head.seq, head.hash, head.path, Date())
         }
     }
 
     /// Every recorded head (for `audit verify` to find the one of a file).
     public func auditHeads() throws -> [String: AuditHead] {
-        try writer.read { db in
-            Dictionary(uniqueKeysWithValues: try AuditHeadRecord.fetchAll(db).map { ($0.sink, $0.head) })
+        try database.read { db in
+            Dictionary(uniqueKeysWithValues: try db.rows("SELECT sink, seq, hash, path FROM auditHead").map { ($0["sink"], Self.head($0)) })
         }
+    }
+
+    private static func head(_ row: SQLRow) -> AuditHead {
+        AuditHead(seq: row["seq"], hash: row["hash"], path: row["path"])
     }
 
     /// Every delivery to `sink` that should be in its files: delivered (with when) or dead (a
     /// hole left by an older version that dead-lettered file deliveries). Oldest first.
     public func auditDeliveries(sink: String) throws -> [(eventId: String, state: DeliveryRecord.State, deliveredAt: Date?)] {
-        try writer.read { db in
-            let states: [DeliveryRecord.State] = [.delivered, .dead]
-            return try SQLRequest<Row>(literal: """
+        try database.read { db in
+            try db.rows(
+                """
                 SELECT e.id, d.state, d.deliveredAt FROM delivery d JOIN event e ON e.seq = d.eventSeq
-                WHERE d.sink = \(sink) AND d.state IN \(states) ORDER BY d.eventSeq
-                """).fetchAll(db).map { ($0["id"], $0["state"], ($0["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:))) }
+                WHERE d.sink = ? AND d.state IN (?, ?) ORDER BY d.eventSeq
+                """, sink, DeliveryRecord.State.delivered, DeliveryRecord.State.dead)
+                .map { ($0["id"], $0["state"], $0["deliveredAt"]) }
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import PlivoCompliance
 
 /// A sink's name and filter, as the outbox needs them when recording deliveries.
@@ -122,9 +121,10 @@ extension StateStore {
     }
 
     private func snapshots(account: String, where condition: String) throws -> [String: Snapshot] {
-        try writer.read { db in
+        try database.read { db in
             var result: [String: Snapshot] = [:]
-            for snapshot in try Snapshot.fetchAll(db, sql: "SELECT * FROM application WHERE account = ? AND \(condition)", arguments: [account]) {
+            try db.each("SELECT * FROM application WHERE account = ? AND \(condition)", [.text(account)]) { row in
+                let snapshot = try Snapshot(row: row)
                 result[snapshot.applicationId] = snapshot
             }
             return result
@@ -134,25 +134,24 @@ extension StateStore {
     /// The live applications a hot scan expects to see (changeable, or suspected gone), without
     /// their bodies, from the `application_watch` index.
     public func watchedApplications(account: String) throws -> [String: TrackedApplication] {
-        try writer.read { db in
+        try database.read { db in
             try Self.tracked(db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(Self.watchCondition)",
-                             arguments: [account])
+                             arguments: [.text(account)])
         }
     }
 
     /// The live applications among `ids`, without their bodies.
     public func trackedApplications(account: String, ids: some Collection<String>) throws -> [String: TrackedApplication] {
         guard !ids.isEmpty else { return [:] }
-        return try writer.read { db in
+        return try database.read { db in
             var result: [String: TrackedApplication] = [:]
             // Bounded chunks: SQLite limits the number of bound parameters.
             let all = Array(ids)
             for start in stride(from: 0, to: all.count, by: 500) {
                 let chunk = all[start..<min(start + 500, all.count)]
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 result.merge(try Self.tracked(
-                    db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND id IN (\(marks)) AND deletedAt IS NULL",
-                    arguments: StatementArguments([account] + chunk))) { a, _ in a }
+                    db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND id IN (\(sqlMarks(chunk.count))) AND deletedAt IS NULL",
+                    arguments: [.text(account)] + chunk.map(\.sqlValue))) { a, _ in a }
             }
             return result
         }
@@ -162,39 +161,41 @@ extension StateStore {
     /// sync expected and did not list. Read through a cursor, so a sync of 100,000 applications
     /// never holds a set of every stored id.
     public func liveApplicationIds(account: String, where include: (String) -> Bool) throws -> Set<String> {
-        try writer.read { db in
+        try database.read { db in
             var result: Set<String> = []
-            let ids = try String.fetchCursor(db, sql: "SELECT id FROM application WHERE account = ? AND deletedAt IS NULL", arguments: [account])
-            while let id = try ids.next() {
+            try db.each("SELECT id FROM application WHERE account = ? AND deletedAt IS NULL", [.text(account)]) { row in
+                let id: String = row["id"]
                 if include(id) { result.insert(id) }
             }
             return result
         }
     }
 
-    private static func tracked(_ db: Database, sql: String, arguments: StatementArguments) throws -> [String: TrackedApplication] {
+    private static func tracked(_ db: any SQLConnection, sql: String, arguments: [SQLValue]) throws -> [String: TrackedApplication] {
         var result: [String: TrackedApplication] = [:]
-        let cursor = try TrackedApplication.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        while let row = try cursor.next() { result[row.applicationId] = row }
+        try db.each(sql, arguments) { row in
+            let tracked = try TrackedApplication(row: row)
+            result[tracked.applicationId] = tracked
+        }
         return result
     }
 
     /// Applications whose confirmation keeps failing, oldest problem first.
     public func problems() throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
-        try writer.read(Self.problems)
+        try database.read(Self.problems)
     }
 
-    static func problems(_ db: Database) throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
-        try Row.fetchAll(db, sql: """
+    static func problems(_ db: any SQLConnection) throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
+        try db.rows("""
             SELECT account, id, problem, problemSince FROM application
             WHERE problem IS NOT NULL ORDER BY problemSince
-            """).map { ($0["account"], $0["id"], $0["problem"], Date(timeIntervalSince1970: $0["problemSince"])) }
+            """).map { ($0["account"], $0["id"], $0["problem"], $0["problemSince"]) }
     }
 
     /// The account's poll bookkeeping; a fresh state before its first cycle.
     public func pollState(account: String) throws -> PollState {
-        try writer.read { db in
-            try PollState.fetchOne(db, sql: "SELECT * FROM pollState WHERE account = ?", arguments: [account]) ?? PollState()
+        try database.read { db in
+            try db.row("SELECT * FROM pollState WHERE account = ?", account).map(PollState.init(row:)) ?? PollState()
         }
     }
 
@@ -215,13 +216,12 @@ extension StateStore {
     /// Deliveries for a sink in `held` (disabled by its receiver) are recorded pending with the
     /// reason as their last error, and go out when the sink is enabled again.
     public func commitCycle(_ outcome: CycleOutcome, sinks: [SinkRoute], held: [String: String] = [:]) throws -> CommitResult {
-        try writer.write { db in
+        try database.write { db in
             var events: [Event] = []
             var conflicts: [CommitResult.Conflict] = []
             let now = outcome.at.timeIntervalSince1970
             let stamp = EventTime.format(outcome.at)
-            let salt = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'eventIdSalt'") ?? ""
-            let existingEvent = try db.cachedStatement(sql: "SELECT type, body FROM event WHERE id = ?")
+            let salt: String = try db.value("SELECT value FROM meta WHERE key = 'eventIdSalt'") ?? ""
 
             /// Records the event for `change`, if it makes one. Returns the application's new
             /// version, or `nil` when the event id is taken (the application is then skipped).
@@ -243,24 +243,23 @@ extension StateStore {
                     transition: Event.transition(type: type, from: previousPayload?.status, to: to))
                 let body = event.canonicalJSON()
                 event.recorded = body
-                if let row = try Row.fetchOne(existingEvent, arguments: [event.id]) {
+                if let row = try db.row("SELECT type, body FROM event WHERE id = ?", event.id) {
                     conflicts.append(.init(
                         applicationId: snapshot.applicationId, eventId: event.id,
                         existing: "\(row["type"] as String) \(String(decoding: row["body"] as Data, as: UTF8.self))",
                         refused: "\(type) \(String(decoding: body, as: UTF8.self))"))
                     return nil
                 }
-                try db.execute(
-                    sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [event.id, outcome.account, snapshot.applicationId, type, body, now])
-                let seq = db.lastInsertedRowID
+                let seq: Int64 = try db.value(
+                    "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                    event.id, outcome.account, snapshot.applicationId, type, body, now) ?? 0
                 for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus, account: outcome.account) {
                     try db.execute(
-                        sql: """
-                            INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                        arguments: [seq, sink.name, outcome.account, snapshot.applicationId, DeliveryRecord.State.pending, now, now, held[sink.name]])
+                        """
+                        INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        seq, sink.name, outcome.account, snapshot.applicationId, DeliveryRecord.State.pending, now, now, held[sink.name])
                 }
                 events.append(event)
                 return version
@@ -268,16 +267,15 @@ extension StateStore {
 
             // The previous state is read inside this transaction, by key: only the rows this cycle
             // touches, tombstones included.
-            let lookup = try db.cachedStatement(sql: "SELECT * FROM application WHERE account = ? AND id = ?")
             func stored(_ id: String) throws -> Snapshot? {
-                try Snapshot.fetchOne(lookup, arguments: [outcome.account, id])
+                try db.row("SELECT * FROM application WHERE account = ? AND id = ?", outcome.account, id).map(Snapshot.init(row:))
             }
 
             for observation in outcome.observations {
                 let s = observation.snapshot
                 guard let version = try record(s, change: observation.change, previous: try stored(s.applicationId)) else { continue }
                 try db.execute(
-                    sql: """
+                    """
                         INSERT INTO application (account, id, status, rejectionReason, documentIds, body, contentHash, version, firstSeenAt, lastSeenAt)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (account, id) DO UPDATE SET status = excluded.status,
@@ -285,42 +283,43 @@ extension StateStore {
                             body = excluded.body, contentHash = excluded.contentHash, version = excluded.version,
                             lastSeenAt = excluded.lastSeenAt, deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
                         """,
-                    arguments: [outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
-                                Self.jsonArray(s.documentIds), s.body, s.contentHash, version, now, now])
+                    outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
+                    Self.jsonArray(s.documentIds), s.body, s.contentHash, version, now, now)
             }
             for gone in outcome.deletions {
                 guard let previous = try stored(gone), previous.deletedAt == nil else { continue }
                 guard let version = try record(previous, change: .deleted, previous: previous) else { continue }
                 try db.execute(
-                    sql: """
-                        UPDATE application SET deletedAt = ?, version = ?, missedScans = 0, problem = NULL, problemSince = NULL
-                        WHERE account = ? AND id = ?
-                        """,
-                    arguments: [now, version, outcome.account, gone])
+                    """
+                    UPDATE application SET deletedAt = ?, version = ?, missedScans = 0, problem = NULL, problemSince = NULL
+                    WHERE account = ? AND id = ?
+                    """,
+                    now, version, outcome.account, gone)
             }
             for id in outcome.misses {
                 try db.execute(
-                    sql: "UPDATE application SET missedScans = missedScans + 1 WHERE account = ? AND id = ? AND deletedAt IS NULL",
-                    arguments: [outcome.account, id])
+                    "UPDATE application SET missedScans = missedScans + 1 WHERE account = ? AND id = ? AND deletedAt IS NULL",
+                    outcome.account, id)
             }
             for (id, problem) in outcome.problems {
                 try db.execute(
-                    sql: "UPDATE application SET problem = ?, problemSince = COALESCE(problemSince, ?) WHERE account = ? AND id = ?",
-                    arguments: [problem, now, outcome.account, id])
+                    "UPDATE application SET problem = ?, problemSince = COALESCE(problemSince, ?) WHERE account = ? AND id = ?",
+                    problem, now, outcome.account, id)
             }
 
             if outcome.complete {
+                // CASE, not MAX(a, b): SQLite's two-argument MAX is PostgreSQL's GREATEST.
                 try db.execute(
-                    sql: """
-                        INSERT INTO pollState (account, baselineDone, lastFullSyncAt, lastPollAt, lastPollOK, lastError, consecutiveFailures, lastSuccessAt)
-                        VALUES (?, ?, ?, ?, 1, NULL, 0, ?)
-                        ON CONFLICT (account) DO UPDATE SET
-                            baselineDone = MAX(baselineDone, excluded.baselineDone),
-                            lastFullSyncAt = COALESCE(excluded.lastFullSyncAt, lastFullSyncAt),
-                            lastPollAt = excluded.lastPollAt, lastPollOK = 1, lastError = NULL, consecutiveFailures = 0,
-                            lastSuccessAt = excluded.lastSuccessAt
-                        """,
-                    arguments: [outcome.account, outcome.fullSync, outcome.fullSync ? now : nil, now, now])
+                    """
+                    INSERT INTO pollState (account, baselineDone, lastFullSyncAt, lastPollAt, lastPollOK, lastError, consecutiveFailures, lastSuccessAt)
+                    VALUES (?, ?, ?, ?, 1, NULL, 0, ?)
+                    ON CONFLICT (account) DO UPDATE SET
+                        baselineDone = CASE WHEN excluded.baselineDone = 1 THEN 1 ELSE pollState.baselineDone END,
+                        lastFullSyncAt = COALESCE(excluded.lastFullSyncAt, pollState.lastFullSyncAt),
+                        lastPollAt = excluded.lastPollAt, lastPollOK = 1, lastError = NULL, consecutiveFailures = 0,
+                        lastSuccessAt = excluded.lastSuccessAt
+                    """,
+                    outcome.account, outcome.fullSync, outcome.fullSync ? now : nil, now, now)
             }
             return CommitResult(events: events, conflicts: conflicts)
         }
@@ -328,15 +327,15 @@ extension StateStore {
 
     /// Records a failed (or partial) cycle. Snapshots are untouched, so nothing half-observed is compared later.
     public func recordPollFailure(account: String, error: String, at: Date) throws {
-        try writer.write { db in
+        try database.write { db in
             try db.execute(
-                sql: """
-                    INSERT INTO pollState (account, lastPollAt, lastPollOK, lastError, consecutiveFailures)
-                    VALUES (?, ?, 0, ?, 1)
-                    ON CONFLICT (account) DO UPDATE SET lastPollAt = excluded.lastPollAt, lastPollOK = 0,
-                        lastError = excluded.lastError, consecutiveFailures = consecutiveFailures + 1
-                    """,
-                arguments: [account, at.timeIntervalSince1970, error])
+                """
+                INSERT INTO pollState (account, lastPollAt, lastPollOK, lastError, consecutiveFailures)
+                VALUES (?, ?, 0, ?, 1)
+                ON CONFLICT (account) DO UPDATE SET lastPollAt = excluded.lastPollAt, lastPollOK = 0,
+                    lastError = excluded.lastError, consecutiveFailures = pollState.consecutiveFailures + 1
+                """,
+                account, at, error)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A delivery of one event to one sink.
 public struct DeliveryRecord: Sendable {
@@ -97,25 +96,26 @@ extension StateStore {
     /// application's events go out strictly in order and never past a dead letter.
     /// Applications in `busy` are skipped.
     public func dueDeliveries(sink: String, now: Date, limit: Int, busy: Set<String> = []) throws -> [DeliveryRecord] {
-        try writer.read { db in
-            let waiting: [State] = [.pending, .dead]
-            let records = try SQLRequest<DeliveryRecord>(literal: """
-                SELECT d.*, e.body FROM delivery d INDEXED BY delivery_pending JOIN event e ON e.seq = d.eventSeq
-                WHERE d.sink = \(sink) AND d.state = \(State.pending) AND d.nextAttemptAt <= \(now.timeIntervalSince1970)
+        // SQLite's planner otherwise picks delivery_due and sorts (measured in make bench).
+        let hint = database.dialect == .sqlite ? "INDEXED BY delivery_pending" : ""
+        return try database.read { db in
+            let records = try db.rows(
+                """
+                SELECT d.*, e.body FROM delivery d \(hint) JOIN event e ON e.seq = d.eventSeq
+                WHERE d.sink = ? AND d.state = ? AND d.nextAttemptAt <= ?
                   AND NOT EXISTS (SELECT 1 FROM delivery p WHERE p.sink = d.sink AND p.account = d.account
-                                  AND p.applicationId = d.applicationId AND p.state IN \(waiting)
+                                  AND p.applicationId = d.applicationId AND p.state IN (?, ?)
                                   AND p.eventSeq < d.eventSeq)
-                ORDER BY d.eventSeq LIMIT \(limit + busy.count)
-                """).fetchAll(db)
+                ORDER BY d.eventSeq LIMIT ?
+                """, sink, State.pending, now, State.pending, State.dead, limit + busy.count).map(DeliveryRecord.init(row:))
             return records.filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
         }
     }
 
     /// When the next pending delivery of `sink` becomes due, if any.
     public func nextDueAt(sink: String) throws -> Date? {
-        try writer.read { db in
-            try SQLRequest<Double>(literal: "SELECT MIN(nextAttemptAt) FROM delivery WHERE sink = \(sink) AND state = \(State.pending)")
-                .fetchOne(db).map(Date.init(timeIntervalSince1970:))
+        try database.read { db in
+            try db.value("SELECT MIN(nextAttemptAt) FROM delivery WHERE sink = ? AND state = ?", sink, State.pending)
         }
     }
 
@@ -127,29 +127,28 @@ extension StateStore {
     /// Records successful attempts, in one transaction.
     public func markDelivered(_ deliveries: [(eventSeq: Int64, at: Date)], sink: String) throws {
         guard !deliveries.isEmpty else { return }
-        try writer.write { db in
-            let update = try db.cachedStatement(sql: """
-                UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = ?, lastError = NULL
-                WHERE eventSeq = ? AND sink = ?
-                """)
+        try database.write { db in
             for (seq, at) in deliveries {
-                try update.execute(arguments: [State.delivered, at.timeIntervalSince1970, seq, sink])
+                try db.execute(
+                    """
+                    UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = ?, lastError = NULL
+                    WHERE eventSeq = ? AND sink = ?
+                    """, State.delivered, at, seq, sink)
             }
         }
     }
 
     /// Records a failed attempt: retried at `retryAt`, or dead when `retryAt` is `nil`.
     public func markFailed(eventSeq: Int64, sink: String, error: String, retryAt: Date?) throws {
-        try writer.write { db in
+        try database.write { db in
             if let retryAt {
                 try db.execute(
-                    sql: "UPDATE delivery SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE eventSeq = ? AND sink = ?",
-                    arguments: [error, retryAt.timeIntervalSince1970, eventSeq, sink])
+                    "UPDATE delivery SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE eventSeq = ? AND sink = ?",
+                    error, retryAt, eventSeq, sink)
             } else {
-                try db.execute(literal: """
-                    UPDATE delivery SET attempts = attempts + 1, lastError = \(error), state = \(State.dead)
-                    WHERE eventSeq = \(eventSeq) AND sink = \(sink)
-                    """)
+                try db.execute(
+                    "UPDATE delivery SET attempts = attempts + 1, lastError = ?, state = ? WHERE eventSeq = ? AND sink = ?",
+                    error, State.dead, eventSeq, sink)
             }
         }
     }
@@ -158,18 +157,17 @@ extension StateStore {
     /// pending, with the reason as its last error, so `deliveries list` says why nothing moves.
     @discardableResult
     public func holdPending(sink: String, reason: String) throws -> Int {
-        try writer.write { db in
-            try db.execute(literal: "UPDATE delivery SET lastError = \(reason) WHERE sink = \(sink) AND state = \(State.pending)")
-            return db.changesCount
+        try database.write { db in
+            try db.execute("UPDATE delivery SET lastError = ? WHERE sink = ? AND state = ?", reason, sink, State.pending)
         }
     }
 
     /// Records that the running daemon disabled `sink`, for `status`.
     public func recordSinkDisabled(_ sink: String, reason: String, at: Date) throws {
-        try writer.write { db in
+        try database.write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                arguments: ["sinkDisabled:" + sink, "\(at.timeIntervalSince1970) \(reason)"])
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "sinkDisabled:" + sink, "\(at.timeIntervalSince1970) \(reason)")
         }
     }
 
@@ -179,16 +177,14 @@ extension StateStore {
     /// - Returns: The number of deliveries dead-lettered.
     @discardableResult
     public func prepareSinks(configured: Set<String>) throws -> Int {
-        try writer.write { db in
-            try db.execute(sql: "DELETE FROM meta WHERE key LIKE 'sinkDisabled:%'")
-            let pending = try SQLRequest<String>(literal: "SELECT DISTINCT sink FROM delivery WHERE state = \(State.pending)").fetchAll(db)
+        try database.write { db in
+            try db.execute("DELETE FROM meta WHERE key LIKE 'sinkDisabled:%'")
+            let pending: [String] = try db.column("SELECT DISTINCT sink FROM delivery WHERE state = ?", State.pending)
             var killed = 0
             for sink in pending where !configured.contains(sink) {
-                try db.execute(literal: """
-                    UPDATE delivery SET state = \(State.dead), lastError = 'sink removed from configuration'
-                    WHERE sink = \(sink) AND state = \(State.pending)
-                    """)
-                killed += db.changesCount
+                killed += try db.execute(
+                    "UPDATE delivery SET state = ?, lastError = 'sink removed from configuration' WHERE sink = ? AND state = ?",
+                    State.dead, sink, State.pending)
             }
             return killed
         }
@@ -196,24 +192,24 @@ extension StateStore {
 
     /// Deliveries, newest first, optionally of one sink and state.
     public func deliveries(sink: String? = nil, state: DeliveryRecord.State? = nil, limit: Int = 100) throws -> [DeliveryRecord] {
-        try writer.read { db in
+        try database.read { db in
             var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let sink { conditions.append("d.sink = ?"); arguments += [sink] }
-            if let state { conditions.append("d.state = ?"); arguments += [state] }
+            var arguments: [SQLValue] = []
+            if let sink { conditions.append("d.sink = ?"); arguments.append(sink.sqlValue) }
+            if let state { conditions.append("d.state = ?"); arguments.append(state.sqlValue) }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            arguments += [limit]
-            return try DeliveryRecord.fetchAll(db, sql: """
+            arguments.append(limit.sqlValue)
+            return try db.rows("""
                 SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq \(whereClause)
                 ORDER BY d.eventSeq DESC LIMIT ?
-                """, arguments: arguments)
+                """, arguments).map(DeliveryRecord.init(row:))
         }
     }
 
     /// Every event, oldest first (tests and tools).
     public func events() throws -> [Event] {
-        try writer.read { db in
-            try Data.fetchAll(db, sql: "SELECT body FROM event ORDER BY seq").map(Event.decode)
+        try database.read { db in
+            try db.column("SELECT body FROM event ORDER BY seq", as: Data.self).map(Event.decode)
         }
     }
 
@@ -225,29 +221,33 @@ extension StateStore {
     ///   in their file.
     @discardableResult
     public func redeliver(eventId: String, sink: String? = nil, appendOnly: Set<String> = []) throws -> (requeued: Int, kept: [String]) {
-        try writer.write { db in
-            let kept = try SQLRequest<String>(literal: """
-                SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId))
-                  AND (\(sink) IS NULL OR sink = \(sink)) AND state = \(State.delivered) ORDER BY sink
-                """).fetchAll(db).filter(appendOnly.contains)
-            try db.execute(literal: """
-                UPDATE delivery SET state = \(State.pending), nextAttemptAt = \(Date().timeIntervalSince1970), attempts = 0
-                WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId)) AND (\(sink) IS NULL OR sink = \(sink))
-                  AND NOT (state = \(State.delivered) AND sink IN \(kept))
-                """)
-            return (db.changesCount, kept)
+        try database.write { db in
+            let sinkCondition = sink == nil ? "" : "AND sink = ?"
+            let sinkArgument = sink.map { [$0.sqlValue] } ?? []
+            let kept = try db.rows(
+                """
+                SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) \(sinkCondition)
+                  AND state = ? ORDER BY sink
+                """, [eventId.sqlValue] + sinkArgument + [State.delivered.sqlValue])
+                .map { $0["sink"] as String }.filter(appendOnly.contains)
+            let keptCondition = kept.isEmpty ? "" : "AND NOT (state = ? AND sink IN (\(sqlMarks(kept.count))))"
+            let keptArguments = kept.isEmpty ? [] : [State.delivered.sqlValue] + kept.map(\.sqlValue)
+            let requeued = try db.execute(
+                """
+                UPDATE delivery SET state = ?, nextAttemptAt = ?, attempts = 0
+                WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) \(sinkCondition) \(keptCondition)
+                """, [State.pending.sqlValue, Date().sqlValue, eventId.sqlValue] + sinkArgument + keptArguments)
+            return (requeued, kept)
         }
     }
 
     /// Makes every dead delivery of a sink pending again.
     @discardableResult
     public func redeliverDead(sink: String) throws -> Int {
-        try writer.write { db in
-            try db.execute(literal: """
-                UPDATE delivery SET state = \(State.pending), nextAttemptAt = \(Date().timeIntervalSince1970), attempts = 0
-                WHERE sink = \(sink) AND state = \(State.dead)
-                """)
-            return db.changesCount
+        try database.write { db in
+            try db.execute(
+                "UPDATE delivery SET state = ?, nextAttemptAt = ?, attempts = 0 WHERE sink = ? AND state = ?",
+                State.pending, Date(), sink, State.dead)
         }
     }
 
@@ -256,43 +256,43 @@ extension StateStore {
     /// - Returns: The number of deliveries skipped (0 or 1).
     @discardableResult
     public func skip(eventId: String, sink: String, at: Date = Date()) throws -> Int {
-        try writer.write { db in
-            let open: [State] = [.pending, .dead]
-            try db.execute(literal: """
-                UPDATE delivery SET state = \(State.skipped),
-                    lastError = 'skipped by operator at ' || \(EventTime.format(at)) || COALESCE(' (was: ' || lastError || ')', '')
-                WHERE eventSeq = (SELECT seq FROM event WHERE id = \(eventId)) AND sink = \(sink) AND state IN \(open)
-                """)
-            return db.changesCount
+        try database.write { db in
+            try db.execute(
+                """
+                UPDATE delivery SET state = ?,
+                    lastError = ? || COALESCE(' (was: ' || lastError || ')', '')
+                WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND sink = ? AND state IN (?, ?)
+                """, State.skipped, "skipped by operator at " + EventTime.format(at), eventId, sink, State.pending, State.dead)
         }
     }
 
     /// Whether any event has this id.
     public func hasEvent(id: String) throws -> Bool {
-        try writer.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM event WHERE id = ?)", arguments: [id]) ?? false }
+        try database.read { try $0.value("SELECT COUNT(*) FROM event WHERE id = ?", id, as: Int.self) ?? 0 > 0 }
     }
 
     /// Every sink name with at least one delivery row.
     public func sinkNames() throws -> Set<String> {
-        try writer.read { Set(try String.fetchAll($0, sql: "SELECT DISTINCT sink FROM delivery")) }
+        try database.read { Set(try $0.column("SELECT DISTINCT sink FROM delivery", as: String.self)) }
     }
 
     /// Applications whose later events wait behind a dead delivery, per sink: what blocks them
     /// and how many wait.
     public func blocked() throws -> [BlockedApplication] {
-        try writer.read { db in
-            try SQLRequest<Row>(literal: """
+        try database.read { db in
+            try db.rows(
+                """
                 SELECT b.sink, b.account, b.applicationId, e.id AS eventId, b.lastError,
                        (SELECT COUNT(*) FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
-                          AND w.applicationId = b.applicationId AND w.state = \(State.pending) AND w.eventSeq > b.eventSeq) AS waiting
+                          AND w.applicationId = b.applicationId AND w.state = ? AND w.eventSeq > b.eventSeq) AS waiting
                 FROM delivery b JOIN event e ON e.seq = b.eventSeq
-                WHERE b.state = \(State.dead) AND b.eventSeq = (
+                WHERE b.state = ? AND b.eventSeq = (
                     SELECT MIN(f.eventSeq) FROM delivery f WHERE f.sink = b.sink AND f.account = b.account
-                      AND f.applicationId = b.applicationId AND f.state = \(State.dead))
+                      AND f.applicationId = b.applicationId AND f.state = ?)
                   AND EXISTS (SELECT 1 FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
-                      AND w.applicationId = b.applicationId AND w.state = \(State.pending) AND w.eventSeq > b.eventSeq)
+                      AND w.applicationId = b.applicationId AND w.state = ? AND w.eventSeq > b.eventSeq)
                 ORDER BY b.sink, b.eventSeq
-                """).fetchAll(db).map {
+                """, State.pending, State.dead, State.dead, State.pending).map {
                 BlockedApplication(
                     sink: $0["sink"], account: $0["account"], applicationId: $0["applicationId"], blockingEventId: $0["eventId"],
                     reason: $0["lastError"] ?? "dead", waiting: $0["waiting"])
@@ -319,32 +319,33 @@ extension StateStore {
     }
 
     private func counts(light: Bool) throws -> StatusSummary {
-        try writer.read { db in
-            let apps = light ? [] : try Row.fetchAll(db, sql: "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC")
+        try database.read { db in
+            let apps = light ? [] : try db.rows("SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC, s")
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
-            let byAccount = light ? [:] : try Dictionary(uniqueKeysWithValues: Row.fetchAll(
-                db, sql: "SELECT account, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY account")
+            let byAccount = light ? [:] : try Dictionary(uniqueKeysWithValues: db.rows(
+                "SELECT account, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY account")
                 .map { ($0["account"] as String, $0["n"] as Int) })
-            let deliveries = try Row.fetchAll(
-                db, sql: "SELECT sink, state, COUNT(*) AS n FROM delivery \(light ? "WHERE state = ?" : "") GROUP BY sink, state ORDER BY sink, state",
-                arguments: light ? [State.pending] : [])
+            let deliveries = try db.rows(
+                "SELECT sink, state, COUNT(*) AS n FROM delivery \(light ? "WHERE state = ?" : "") GROUP BY sink, state ORDER BY sink, state",
+                light ? [State.pending.sqlValue] : [])
                 .map { (sink: $0["sink"] as String, state: $0["state"] as DeliveryRecord.State, count: $0["n"] as Int) }
-            let polls = try Row.fetchAll(db, sql: "SELECT * FROM pollState ORDER BY account").map { row in
+            let polls = try db.rows("SELECT * FROM pollState ORDER BY account").map { row in
                 (account: row["account"] as String, state: PollState(row: row))
             }
-            let events = light ? 0 : try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
-            let disabled = try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
+            let events = light ? 0 : try db.value("SELECT COUNT(*) FROM event", as: Int.self) ?? 0
+            let disabled = try db.rows("SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
                 let parts = (row["value"] as String).split(separator: " ", maxSplits: 1).map(String.init)
                 return (sink: String((row["key"] as String).dropFirst("sinkDisabled:".count)),
                         reason: parts.count > 1 ? parts[1] : "", at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0))
             }
             let problems = try Self.problems(db)
-            let health = try SQLRequest<Row>(literal: """
+            let health = try db.rows(
+                """
                 SELECT sink, COUNT(*) AS n,
-                       (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = \(State.pending) AND l.attempts > 0
+                       (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = ? AND l.attempts > 0
                         ORDER BY l.nextAttemptAt DESC LIMIT 1) AS lastError
-                FROM delivery d WHERE state = \(State.pending) AND attempts > 0 GROUP BY sink ORDER BY sink
-                """).fetchAll(db).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
+                FROM delivery d WHERE state = ? AND attempts > 0 GROUP BY sink ORDER BY sink
+                """, State.pending, State.pending).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
             return StatusSummary(
                 applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
                 disabledSinks: disabled, problems: problems, health: health, blocked: [], applicationsByAccount: byAccount)
@@ -353,6 +354,6 @@ extension StateStore {
 
     /// Pending deliveries across sinks.
     public func pendingCount() throws -> Int {
-        try writer.read { try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM delivery WHERE state = \(State.pending)").fetchOne($0) ?? 0 }
+        try database.read { try $0.value("SELECT COUNT(*) FROM delivery WHERE state = ?", State.pending) ?? 0 }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import PlivoCompliance
 
 /// One transition of one application, as `compliance-watch history` shows it.
@@ -30,12 +29,12 @@ extension StateStore {
     /// The application that `name` (an id, else an alias, live or deleted) names: (account, id).
     /// - Throws: ``HistoryLookupError`` when none or several match.
     public func resolveApplication(_ name: String) throws -> (account: String, id: String) {
-        try writer.read { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT account, id FROM application WHERE id = ? LIMIT 1", arguments: [name]) {
+        let alias = database.dialect == .sqlite ? "json_extract(body, '$.alias')" : "(body::jsonb ->> 'alias')"
+        return try database.read { db in
+            if let row = try db.row("SELECT account, id FROM application WHERE id = ? LIMIT 1", name) {
                 return (row["account"], row["id"])
             }
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT account, id FROM application WHERE json_extract(body, '$.alias') = ? ORDER BY id", arguments: [name])
+            let rows = try db.rows("SELECT account, id FROM application WHERE \(alias) = ? ORDER BY id", name)
             guard let first = rows.first else { throw HistoryLookupError.notFound(name) }
             guard rows.count == 1 else { throw HistoryLookupError.ambiguous(alias: name, ids: rows.map { $0["id"] }) }
             return (first["account"], first["id"])
@@ -44,16 +43,15 @@ extension StateStore {
 
     /// Every transition of one application, oldest first, with each sink's delivery state.
     public func history(account: String, applicationId: String) throws -> [HistoryEntry] {
-        try writer.read { db in
-            let events = try Row.fetchAll(
-                db, sql: "SELECT seq, body FROM event WHERE account = ? AND applicationId = ? ORDER BY seq",
-                arguments: [account, applicationId])
-            let deliveries = try db.cachedStatement(
-                sql: "SELECT sink, state, attempts, lastError FROM delivery WHERE eventSeq = ? ORDER BY sink")
+        try database.read { db in
+            let events = try db.rows(
+                "SELECT seq, body FROM event WHERE account = ? AND applicationId = ? ORDER BY seq", account, applicationId)
             return try events.map { row in
                 HistoryEntry(
                     event: try Event.decode(row["body"]),
-                    deliveries: try Row.fetchAll(deliveries, arguments: [row["seq"] as Int64]).map {
+                    deliveries: try db.rows(
+                        "SELECT sink, state, attempts, lastError FROM delivery WHERE eventSeq = ? ORDER BY sink", row["seq"] as Int64
+                    ).map {
                         ($0["sink"], $0["state"], $0["attempts"], $0["lastError"])
                     })
             }

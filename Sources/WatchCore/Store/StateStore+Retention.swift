@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 extension StateStore {
     /// What one pruning removed.
@@ -16,20 +15,16 @@ extension StateStore {
     /// snapshots, which hold each application's event count (its next event id).
     @discardableResult
     public func prune(deliveredBefore: Date, eventsBefore: Date? = nil) throws -> Pruned {
-        try writer.write { db in
-            let open: [DeliveryRecord.State] = [.pending, .dead]
-            try db.execute(literal: """
-                DELETE FROM delivery WHERE state = \(DeliveryRecord.State.delivered)
-                  AND deliveredAt < \(deliveredBefore.timeIntervalSince1970)
-                """)
-            let deliveries = db.changesCount
+        try database.write { db in
+            let deliveries = try db.execute(
+                "DELETE FROM delivery WHERE state = ? AND deliveredAt < ?", DeliveryRecord.State.delivered, deliveredBefore)
             var events = 0
             if let eventsBefore {
-                try db.execute(literal: """
-                    DELETE FROM event WHERE createdAt < \(eventsBefore.timeIntervalSince1970)
-                      AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.eventSeq = event.seq AND d.state IN \(open))
-                    """)
-                events = db.changesCount
+                events = try db.execute(
+                    """
+                    DELETE FROM event WHERE createdAt < ?
+                      AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.eventSeq = event.seq AND d.state IN (?, ?))
+                    """, eventsBefore, DeliveryRecord.State.pending, DeliveryRecord.State.dead)
             }
             return Pruned(deliveries: deliveries, events: events)
         }

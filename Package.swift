@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "WatchCore", targets: ["WatchCore"]),
         .library(name: "WatchSinks", targets: ["WatchSinks"]),
         .library(name: "WatchSystemd", targets: ["WatchSystemd"]),
+        .library(name: "WatchPostgres", targets: ["WatchPostgres"]),
         .executable(name: "plivo-sandbox", targets: ["plivo-sandbox"]),
         .executable(name: "compliance-watch", targets: ["compliance-watch"]),
     ],
@@ -31,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already in postgres-nio's graph; named so WatchPostgres can use its event loops and TLS.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C: system libraries plus typed shims for the variadic calls Swift cannot make.
@@ -85,10 +90,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The PostgreSQL backend of the state store, and the HA lease (ARCHITECTURE.md, "Store").
+        .target(
+            name: "WatchPostgres",
+            dependencies: [
+                "WatchCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "WatchDaemon",
             dependencies: [
-                "WatchCore", "WatchSinks", "WatchSystemd", "CurlHTTP", "PlivoCompliance",
+                "WatchCore", "WatchSinks", "WatchSystemd", "WatchPostgres", "CurlHTTP", "PlivoCompliance",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -101,7 +119,7 @@ let package = Package(
         .target(
             name: "WatchTesting",
             dependencies: [
-                "WatchCore", "WatchSinks", "PlivoCompliance", "PlivoSandbox", "CurlHTTP",
+                "WatchCore", "WatchSinks", "WatchPostgres", "PlivoCompliance", "PlivoSandbox", "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

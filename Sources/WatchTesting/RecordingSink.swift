@@ -67,18 +67,18 @@ public struct PollFixture {
     public let client: PlivoClient
     /// The transport the client and the control calls use.
     public let transport: CurlTransport
-    /// A fresh in-memory store.
+    /// A fresh store (SQLite in memory unless a backend is given).
     public let store: StateStore
     /// `http://127.0.0.1:PORT`.
     public let baseURL: String
 
-    /// Starts a sandbox with `faults`.
-    public init(faults: Faults = Faults(), rateLimit: Int = 0) async throws {
+    /// Starts a sandbox with `faults`, and a fresh store of `backend`.
+    public init(faults: Faults = Faults(), rateLimit: Int = 0, backend: StoreBackend = .sqlite) async throws {
         sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "t", rateLimit: rateLimit, faults: faults))
         baseURL = await sandbox.baseURL
         transport = CurlTransport(configuration: .init(timeout: .seconds(5)))
         client = PlivoClient(configuration: .init(authId: Self.authId, authToken: "t", baseURL: baseURL), transport: transport)
-        store = try StateStore.inMemory()
+        store = try backend.makeStore()
     }
 
     /// A poller over the sandbox with fast retries.

@@ -29,9 +29,9 @@ private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts:
 
 @Suite("Outbox and dispatcher", .timeLimit(.minutes(1)))
 struct OutboxTests {
-    @Test("migrations are named and applied in order")
-    func migrations() throws {
-        #expect(try StateStore.inMemory().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state"])
+    @Test("migrations are named and applied in order, the same in both backends", arguments: StoreBackend.allCases)
+    func migrations(_ backend: StoreBackend) throws {
+        #expect(try backend.makeStore().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state", "v9-ha-lease"])
     }
 
     @Test("a database written before v6 keeps its document ids, now stored as JSON")
@@ -70,9 +70,9 @@ struct OutboxTests {
         #expect(throws: StoreError.self) { try StateStore.openReadOnly(path: path + ".missing") }
     }
 
-    @Test("the snapshot, the event and one delivery per sink are written together")
-    func oneTransaction() throws {
-        let store = try StateStore.inMemory()
+    @Test("the snapshot, the event and one delivery per sink are written together", arguments: StoreBackend.allCases)
+    func oneTransaction(_ backend: StoreBackend) throws {
+        let store = try backend.makeStore()
         let events = try record(store, sinks: ["a", "b"], changes: [("app1", "draft"), ("app1", "submitted")])
         #expect(events.count == 2)
         #expect(events[1].fromStatus == "draft")
@@ -82,9 +82,9 @@ struct OutboxTests {
         #expect(try store.events().map(\.id) == events.map(\.id), "ids are stored, not recomputed")
     }
 
-    @Test("pending deliveries are delivered once and marked")
-    func delivers() async throws {
-        let store = try StateStore.inMemory()
+    @Test("pending deliveries are delivered once and marked", arguments: StoreBackend.allCases)
+    func delivers(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let events = try record(store, sinks: ["s"], changes: [("a", "draft"), ("b", "draft")])
         let sink = RecordingSink(name: "s")
         await dispatcher(sink, store).drain()
@@ -94,9 +94,9 @@ struct OutboxTests {
         #expect(sink.events.count == 2, "nothing sent twice")
     }
 
-    @Test("retryable failures are retried with the same event id")
-    func retries() async throws {
-        let store = try StateStore.inMemory()
+    @Test("retryable failures are retried with the same event id", arguments: StoreBackend.allCases)
+    func retries(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let events = try record(store, sinks: ["s"], changes: [("a", "draft")])
         let sink = RecordingSink(name: "s", failures: 2)
         let d = dispatcher(sink, store)
@@ -110,9 +110,9 @@ struct OutboxTests {
         #expect(row.attempts == 3)
     }
 
-    @Test("after max_attempts a delivery is a dead letter with its last error, and can be redelivered")
-    func deadLetters() async throws {
-        let store = try StateStore.inMemory()
+    @Test("after max_attempts a delivery is a dead letter with its last error, and can be redelivered", arguments: StoreBackend.allCases)
+    func deadLetters(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let events = try record(store, sinks: ["s"], changes: [("a", "draft")])
         let sink = RecordingSink(name: "s", failures: 1000)
         let d = dispatcher(sink, store, maxAttempts: 3)
@@ -130,9 +130,9 @@ struct OutboxTests {
         #expect(sink.events.map(\.id) == [events[0].id])
     }
 
-    @Test("a final error dead-letters at once; 410-style errors hold the whole sink, nothing dead")
-    func finalErrors() async throws {
-        let store = try StateStore.inMemory()
+    @Test("a final error dead-letters at once; 410-style errors hold the whole sink, nothing dead", arguments: StoreBackend.allCases)
+    func finalErrors(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         _ = try record(store, sinks: ["s"], changes: [("a", "draft")])
         let sink = RecordingSink(name: "s", failures: 1, disposition: .final)
         await dispatcher(sink, store).drain()
@@ -147,9 +147,9 @@ struct OutboxTests {
         #expect(gone.events.isEmpty)
     }
 
-    @Test("one application's events go out in order, different applications concurrently")
-    func ordering() async throws {
-        let store = try StateStore.inMemory()
+    @Test("one application's events go out in order, different applications concurrently", arguments: StoreBackend.allCases)
+    func ordering(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         var changes: [(String, String)] = []
         for step in ["draft", "submitted", "rejected", "submitted", "accepted"] {
             for app in ["a", "b", "c", "d"] { changes.append((app, step)) }
@@ -172,9 +172,9 @@ struct OutboxTests {
         #expect(sink.maxConcurrent <= 4)
     }
 
-    @Test("a sink disabled by 410 holds its deliveries, pending with the reason, until enabled again")
-    func disabledSink() async throws {
-        let store = try StateStore.inMemory()
+    @Test("a sink disabled by 410 holds its deliveries, pending with the reason, until enabled again", arguments: StoreBackend.allCases)
+    func disabledSink(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         _ = try record(store, sinks: ["gone", "audit"], changes: [("a", "draft"), ("c", "draft")])
         let gone = RecordingSink(name: "gone", failures: 1, disposition: .disableSink)
         let states = SinkStates()
@@ -210,9 +210,9 @@ struct OutboxTests {
         #expect(Set(gone.events.map(\.data.application.complianceApplicationId)) == ["a", "b", "c"])
     }
 
-    @Test("retention prunes old delivered rows, and old events only when asked; pending and dead rows stay")
-    func retention() throws {
-        let store = try StateStore.inMemory()
+    @Test("retention prunes old delivered rows, and old events only when asked; pending and dead rows stay", arguments: StoreBackend.allCases)
+    func retention(_ backend: StoreBackend) throws {
+        let store = try backend.makeStore()
         let old = Date(timeIntervalSinceNow: -40 * 86400)
         let events = try record(store, sinks: ["file", "hook"], changes: [("a", "draft"), ("b", "draft"), ("c", "draft")])
         let rows = try store.deliveries(limit: 100)
@@ -239,9 +239,9 @@ struct OutboxTests {
         #expect(try store.snapshots(account: "MA1").count == 3, "snapshots keep each application's event count")
     }
 
-    @Test("a failing sink does not hold up another")
-    func isolation() async throws {
-        let store = try StateStore.inMemory()
+    @Test("a failing sink does not hold up another", arguments: StoreBackend.allCases)
+    func isolation(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         _ = try record(store, sinks: ["bad", "good"], changes: [("a", "draft"), ("b", "draft"), ("a", "submitted")])
         let bad = RecordingSink(name: "bad", failures: 1000, delay: .milliseconds(20))
         let good = RecordingSink(name: "good")

@@ -8,9 +8,9 @@ import WatchTesting
 
 @Suite("Poller against the sandbox", .timeLimit(.minutes(1)))
 struct PollerTests {
-    @Test("the first sync is a silent baseline; later changes become events")
-    func baselineThenTransitions() async throws {
-        let f = try await PollFixture()
+    @Test("the first sync is a silent baseline; later changes become events", arguments: StoreBackend.allCases)
+    func baselineThenTransitions(_ backend: StoreBackend) async throws {
+        let f = try await PollFixture(backend: backend)
         defer { f.stop() }
         let ids = try await f.seed(45)
         let poller = f.poller()
@@ -59,9 +59,9 @@ struct PollerTests {
         #expect(report.events.allSatisfy { $0.type == EventType.created && $0.data.previous == nil })
     }
 
-    @Test("created after the baseline, rejection reason updates, and deletes confirmed by 404")
-    func createdUpdatedDeleted() async throws {
-        let f = try await PollFixture()
+    @Test("created after the baseline, rejection reason updates, and deletes confirmed by 404", arguments: StoreBackend.allCases)
+    func createdUpdatedDeleted(_ backend: StoreBackend) async throws {
+        let f = try await PollFixture(backend: backend)
         defer { f.stop() }
         let ids = try await f.seed(3)
         let poller = f.poller()
@@ -190,11 +190,11 @@ struct PollerTests {
         #expect(approvals.allSatisfy { $0.state == .pending })
     }
 
-    @Test("without a sandbox: a deletion needs two scans, each with Plivo's 404; a GET that fails deletes nothing")
-    func scriptedDeletion() async throws {
+    @Test("without a sandbox: a deletion needs two scans, each with Plivo's 404; a GET that fails deletes nothing", arguments: StoreBackend.allCases)
+    func scriptedDeletion(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
         for id in ["app-a", "app-b", "app-c"] { source.put(ComplianceApplication(id: id, alias: id, status: .submitted)) }
-        let store = try StateStore.inMemory()
+        let store = try backend.makeStore()
         let poller = Poller(
             source: source, store: store, bucket: TokenBucket(rate: 1000, burst: 10),
             settings: .init(concurrency: 2, maxAttempts: 2, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)), announceExisting: false),
@@ -222,11 +222,11 @@ struct PollerTests {
             sinks: [SinkRoute(name: "test", filter: EventFilter())])
     }
 
-    @Test("a first sync commits page by page: a list that breaks halfway keeps the pages read as a silent baseline, and the retry finishes it with no event")
-    func firstSyncCommitsPageByPage() async throws {
+    @Test("a first sync commits page by page: a list that breaks halfway keeps the pages read as a silent baseline, and the retry finishes it with no event", arguments: StoreBackend.allCases)
+    func firstSyncCommitsPageByPage(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
         for i in 0..<50 { source.put(ComplianceApplication(id: String(format: "app-%02d", i), status: .accepted)) }
-        let store = try StateStore.inMemory()
+        let store = try backend.makeStore()
         let poller = Self.scriptedPoller(source, store, concurrency: 1)
         source.failLists(with: PlivoError(kind: .api, status: 503, message: "unavailable"), fromOffset: 40)
         await #expect(throws: CycleError.self) { try await poller.runCycle(full: true, logger: .quiet) }
@@ -243,11 +243,11 @@ struct PollerTests {
         #expect(try store.deliveries(sink: "test").isEmpty)
     }
 
-    @Test("a full sync misses a settled application wherever it is stored, and two such syncs delete it")
-    func fullSyncDeletion() async throws {
+    @Test("a full sync misses a settled application wherever it is stored, and two such syncs delete it", arguments: StoreBackend.allCases)
+    func fullSyncDeletion(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
         for id in ["app-a", "app-b", "app-c", "app-d", "app-e"] { source.put(ComplianceApplication(id: id, status: .accepted)) }
-        let store = try StateStore.inMemory()
+        let store = try backend.makeStore()
         let poller = Self.scriptedPoller(source, store)
         _ = try await poller.runCycle(full: true, logger: .quiet)
         source.delete("app-d")

@@ -1,6 +1,7 @@
 import Foundation
 import PlivoCompliance
 import Testing
+import WatchTesting
 @testable import WatchCore
 
 @Suite("Tracker")
@@ -115,9 +116,9 @@ struct TrackerTests {
         #expect(String(decoding: other.canonicalJSON(), as: UTF8.self).contains("\"test\":true"))
     }
 
-    @Test("a store commit records the bytes its events carry")
-    func committedBytes() throws {
-        let store = try StateStore.inMemory()
+    @Test("a store commit records the bytes its events carry", arguments: StoreBackend.allCases)
+    func committedBytes(_ backend: StoreBackend) throws {
+        let store = try backend.makeStore()
         let app = ComplianceApplication(id: "app-1", alias: "a", status: .submitted)
         let events = try store.commit(
             CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
@@ -127,9 +128,9 @@ struct TrackerTests {
         #expect(delivery.event.canonicalJSON() == events.first?.canonicalJSON())
     }
 
-    @Test("the status line's light summary counts what is pending as the full one does, and leaves applications uncounted")
-    func lightSummary() throws {
-        let store = try StateStore.inMemory()
+    @Test("the status line's light summary counts what is pending as the full one does, and leaves applications uncounted", arguments: StoreBackend.allCases)
+    func lightSummary(_ backend: StoreBackend) throws {
+        let store = try backend.makeStore()
         let apps = (0..<5).map { ComplianceApplication(id: "app-\($0)", status: .submitted) }
         let events = try store.commit(
             CycleOutcome(account: "MA1", observations: apps.map { .init(snapshot: .observed($0, account: "MA1", version: 0), change: .created) },

@@ -57,9 +57,9 @@ private func dispatcher(_ sink: any Sink, _ store: StateStore, maxAttempts: Int 
 
 @Suite("Delivery semantics", .timeLimit(.minutes(1)))
 struct DeliverySemanticsTests {
-    @Test("a dead letter holds back its application's later events until an operator skips it")
-    func orderNeverSkipped() async throws {
-        let store = try StateStore.inMemory()
+    @Test("a dead letter holds back its application's later events until an operator skips it", arguments: StoreBackend.allCases)
+    func orderNeverSkipped(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         try record(store, sinks: ["hook"], [("a", "submitted"), ("a", "rejected"), ("a", "submitted"), ("b", "submitted")])
         // a and b are delivered concurrently: the failure must be a's, whichever arrives first.
         let sink = ScriptedSink(name: "hook", failures: [.final], failing: "a")
@@ -82,9 +82,9 @@ struct DeliverySemanticsTests {
         #expect(try store.blocked().isEmpty)
     }
 
-    @Test("an audit trail is never dead-lettered, whatever max_attempts and max_age say")
-    func auditTrailNeverGivesUp() async throws {
-        let store = try StateStore.inMemory()
+    @Test("an audit trail is never dead-lettered, whatever max_attempts and max_age say", arguments: StoreBackend.allCases)
+    func auditTrailNeverGivesUp(_ backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         try record(store, sinks: ["audit", "hook"], [("a", "submitted")])
         let audit = ScriptedSink(name: "audit", auditTrail: true, failures: [DeliveryError.Disposition](repeating: .retry, count: 6) + [DeliveryError.Disposition.final])
         let hook = ScriptedSink(name: "hook", failures: [DeliveryError.Disposition](repeating: .retry, count: 6))

@@ -140,14 +140,40 @@ extension DaemonConfiguration.Poll {
 }
 
 extension DaemonConfiguration.State {
-    init(reading s: ConfigReader) {
+    init(reading s: ConfigReader, secrets: Bool) {
         let defaults = Self()
         let eventRetention = s.string("event_retention") == nil ? nil : s.duration("event_retention", .zero, minimum: .seconds(86400))
+        let path = s.path("path")
+        let url = s.string("url")
+        var password: String?
+        if let url {
+            if path != nil { s.problem("url", "set only one of path (SQLite) and url (PostgreSQL)") }
+            if let problem = PostgresLocation.check(url) { s.problem("url", problem) }
+            let file = s.path("password_file")
+            let credential = s.string("password_credential")
+            if file != nil, credential != nil {
+                s.problem("password_file", "set only one of password_file and password_credential")
+            } else if secrets {
+                password = file.flatMap { s.secret(fileAt: $0, key: "password_file") }
+                    ?? credential.flatMap { s.credential($0, key: "password_credential") }
+            }
+        } else {
+            for key in ["password_file", "password_credential"] where s.raw(key) != nil {
+                s.problem(key, "only used with url (PostgreSQL)")
+            }
+        }
         self.init(
-            path: s.path("path") ?? defaults.path,
+            path: path ?? defaults.path,
             deliveryRetention: s.duration("delivery_retention", defaults.deliveryRetention, minimum: .seconds(3600)),
-            eventRetention: eventRetention)
+            eventRetention: eventRetention, url: url, password: password)
         s.rejectUnknownKeys()
+    }
+}
+
+extension DaemonConfiguration.HA {
+    init(reading h: ConfigReader) {
+        self.init(lease: h.duration("lease", Self().lease, minimum: .seconds(1)))
+        h.rejectUnknownKeys()
     }
 }
 
@@ -324,7 +350,8 @@ extension DaemonConfiguration {
         }
         let accounts = readAccounts(top: top, plivo: section("plivo"), secrets: secrets)
         let poll = Poll(reading: section("poll"))
-        let state = State(reading: section("state"))
+        let state = State(reading: section("state"), secrets: secrets)
+        let ha = HA(reading: section("ha"))
         let delivery = Delivery(reading: section("delivery"))
         let log = Log(reading: section("log"))
         let metrics = Metrics(reading: section("metrics"))
@@ -353,9 +380,11 @@ extension DaemonConfiguration {
         top.rejectUnknownKeys()
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             accounts: accounts, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, audit: audit, sinks: sinks,
             sourcePath: path)
+        configuration.ha = ha
+        return configuration
     }
 
     /// `nil` when `text` is an absolute http(s) URL with a host; otherwise why not.

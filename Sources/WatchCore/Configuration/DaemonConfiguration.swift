@@ -79,8 +79,14 @@ public struct DaemonConfiguration: Sendable {
 
     /// `[state]`
     public struct State: Sendable {
-        /// `path`.
+        /// `path`: the SQLite file (the default store), or, with ``url``, the directory-anchor for
+        /// files kept beside the state (audit sealing keys).
         public var path: String
+        /// `url`: `postgresql://USER@HOST:PORT/DATABASE[?sslmode=…]` selects PostgreSQL; `nil`: SQLite at ``path``.
+        public var url: String?
+        /// The PostgreSQL password, from `password_file`, `password_credential` or `PGPASSFILE`
+        /// (read when the store opens); `nil` when none is configured. Secret.
+        public var password: String?
         /// `delivery_retention`: delivered delivery rows older than this are pruned. Pending,
         /// dead and skipped rows never are.
         public var deliveryRetention: Duration
@@ -91,11 +97,25 @@ public struct DaemonConfiguration: Sendable {
         /// Creates the section; every default here is the documented one.
         public init(
             path: String = "/var/lib/compliance-watch/state.db", deliveryRetention: Duration = .seconds(30 * 86400),
-            eventRetention: Duration? = nil
+            eventRetention: Duration? = nil, url: String? = nil, password: String? = nil
         ) {
+            self.url = url
+            self.password = password
             self.path = path
             self.deliveryRetention = deliveryRetention
             self.eventRetention = eventRetention
+        }
+    }
+
+    /// `[ha]`: several instances on one PostgreSQL store, one leading.
+    public struct HA: Sendable {
+        /// `lease`: how long a leader's lease lasts without renewal; a standby takes over this
+        /// long after the leader stops renewing. Renewed every third of it.
+        public var lease: Duration
+
+        /// Creates the section; every default here is the documented one.
+        public init(lease: Duration = .seconds(10)) {
+            self.lease = lease
         }
     }
 
@@ -219,6 +239,8 @@ public struct DaemonConfiguration: Sendable {
     public var state: State
     /// `[delivery]`
     public var delivery: Delivery
+    /// `[ha]`
+    public var ha = HA()
     /// `[log]`
     public var log: Log
     /// `[metrics]`

@@ -12,7 +12,8 @@ public protocol SQLDatabase: Sendable {
     var location: String { get }
     /// Which SQL it speaks, for the few statements that differ.
     var dialect: SQLDialect { get }
-    /// Runs `body` with a consistent view of committed data.
+    /// Runs `body` over committed data: one snapshot in SQLite; in PostgreSQL each statement
+    /// sees what was committed when it started (no reader needs more).
     func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
     /// A backend that guards writes (the PostgreSQL lease's fencing token) checks inside the

@@ -243,6 +243,9 @@ extension SQLiteDatabase {
                 CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v9-ha-lease") { db in
+            try db.execute(sql: StateStore.leaseSchema(real: "REAL"))
+        }
         return migrator
     }
 

@@ -49,6 +49,11 @@ public struct WatchStatus: Sendable, Equatable {
     public var disabledSinks: [String: String] = [:]
     /// Sinks whose deliveries are failing or blocked, one short note each.
     public var sinkNotes: [String] = []
+    /// With several instances on PostgreSQL: "leader (token 7)", or "standby; leader is …".
+    public var role: String?
+
+    /// Whether this instance stands by (it polls and delivers nothing).
+    public var standingBy: Bool { role?.hasPrefix("standby") == true }
 
     /// Whether any account's polling is stalled, and why (the first, by name).
     public var stalled: String? {
@@ -59,7 +64,10 @@ public struct WatchStatus: Sendable, Equatable {
     /// With several accounts, each account's part is led by its name: "acme: last poll 10:02:03
     /// ok; beta: API refused the credentials (HTTP 401); retrying in 30s; beta: last poll …".
     public var summary: String {
-        var parts: [String] = []
+        if standingBy, let role {
+            return [role, configWarning].compactMap { $0 }.joined(separator: "; ")
+        }
+        var parts: [String] = role.map { [$0] } ?? []
         let accounts = polls.sorted { $0.key < $1.key }
         if accounts.count <= 1 {
             let poll = accounts.first?.value ?? PollStatus()

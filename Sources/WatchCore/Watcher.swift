@@ -20,6 +20,8 @@ public struct Watcher: Service {
     public let logger: Logger
     /// The account's name: its key in ``WatchStatus/polls``.
     public let name: String
+    /// Closed while this instance does not hold the lease: no cycle starts.
+    public let gate: LeaseGate
     /// When this watcher was made: the reference for "no complete poll yet".
     let startedAt: Date
     /// The poll loop's clock (the heartbeat's).
@@ -28,8 +30,9 @@ public struct Watcher: Service {
     /// Creates the loop.
     public init(
         poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger,
-        name: String? = nil
+        name: String? = nil, gate: LeaseGate = .alwaysOpen()
     ) {
+        self.gate = gate
         self.name = name ?? poller.account
         var logger = logger
         if name != nil { logger[metadataKey: "cw.account"] = "\(self.name)" }
@@ -54,6 +57,11 @@ public struct Watcher: Service {
         var failures = 0
         var fullFailures = 0
         while !Task.isCancelled {
+            guard gate.isOpen else {
+                // Not leading (any more): the lease service cancels this loop soon; poll nothing meanwhile.
+                do { try await poller.heartbeat.sleep(for: min(poll.interval, .seconds(1))) } catch { return }
+                continue
+            }
             let full = clock.uptime >= nextFullSync
             var wait: Duration
             do {

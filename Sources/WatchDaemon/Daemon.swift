@@ -4,6 +4,7 @@ import Logging
 import PlivoCompliance
 import ServiceLifecycle
 import WatchCore
+import WatchPostgres
 import WatchSinks
 import WatchSystemd
 
@@ -36,6 +37,10 @@ public struct Daemon: Sendable {
     public let sinkStates: SinkStates
     /// The one libcurl transfer thread shared by the Plivo client and every HTTP and SMTP sink.
     public let transport: CurlTransport
+    /// The active/standby lease, when the store is PostgreSQL opened for the daemon.
+    public let lease: PostgresLease?
+    /// Open while this instance may poll and deliver: always without a lease.
+    public let gate: LeaseGate
 
     /// Loads and validates the configuration, each sink's settings in the same pass, so one run
     /// names every problem of every section. Nothing is built.
@@ -70,13 +75,21 @@ public struct Daemon: Sendable {
         self.status = status
         let sinkStates = SinkStates()
         self.sinkStates = sinkStates
+        if let database = store.database as? PostgresDatabase, database.fence.requiresLease {
+            lease = PostgresLease(database: database, duration: configuration.ha.lease)
+            gate = .closed()
+        } else {
+            lease = nil
+            gate = .alwaysOpen()
+        }
+        let gate = self.gate
         let dispatchers = sinks.map { sink in
             Dispatcher(
                 sink: sink, store: store,
                 settings: .init(
                     concurrency: d.concurrency, maxAttempts: d.maxAttempts ?? .max, maxAge: d.maxAge,
                     backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)),
-                doorbell: Doorbell(), logger: logger, sinkStates: sinkStates)
+                doorbell: Doorbell(), logger: logger, sinkStates: sinkStates, gate: gate)
         }
         self.dispatchers = dispatchers
         let routes = configuration.sinks.map { SinkRoute(name: $0.name, filter: $0.filter) }
@@ -97,7 +110,7 @@ public struct Daemon: Sendable {
                 sinks: routes, heartbeat: Heartbeat(), sinkStates: sinkStates)
             return Watcher(
                 poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: account.backoffMax),
-                doorbells: dispatchers.map(\.doorbell), status: status, logger: logger, name: several ? account.name : nil)
+                doorbells: dispatchers.map(\.doorbell), status: status, logger: logger, name: several ? account.name : nil, gate: gate)
         }
         heartbeats = watchers.map(\.poller.heartbeat)
         delivery = DeliveryService(dispatchers: dispatchers, logger: logger)
@@ -108,7 +121,11 @@ public struct Daemon: Sendable {
     public var services: [any Service] {
         let systemd = SystemdService(status: status, heartbeats: heartbeats, reload: { await self.reload() }, logger: logger)
         let retention = RetentionService(store: store, state: configuration.state, clock: heartbeat.clock, logger: logger)
-        return [systemd, retention, delivery] + watchers
+        guard let lease else { return [systemd, retention, delivery] + watchers }
+        let leading = ActiveStandby(
+            lease: lease, gate: gate, status: status, services: [retention, delivery] + watchers, prepare: { try self.prepare() },
+            heartbeats: heartbeats, logger: logger)
+        return [systemd, leading]
     }
 
     /// Makes the store match this configuration before anything runs: every sink enabled again,
@@ -156,8 +173,34 @@ public struct Daemon: Sendable {
 
     /// One full cycle of every account, then every due delivery, then return (`compliance-watch
     /// once`). Each account's result is its report or its error, in account order.
+    /// With a PostgreSQL lease, `once` takes the lease for its run (and gives it back), so it
+    /// never writes beside a running leader; when another instance leads, every account fails.
     public func runOnce() async -> [(account: String, result: Result<Poller.Report, CycleError>)] {
         var results: [(account: String, result: Result<Poller.Report, CycleError>)] = []
+        var held: Int64?
+        if let lease, let database = store.database as? PostgresDatabase {
+            let sent = ContinuousClock.now
+            do {
+                guard let token = try lease.acquire() else {
+                    struct Leading: Error, CustomStringConvertible {
+                        var description: String { "another instance holds the lease and polls; once does nothing" }
+                    }
+                    return watchers.map { ($0.name, .failure(.store(Leading()))) }
+                }
+                held = token
+                database.fence.lead(.init(instance: lease.instance.id, token: token))
+                gate.open(until: sent + lease.duration)
+                try prepare()
+            } catch {
+                return watchers.map { ($0.name, .failure(.store(error))) }
+            }
+        }
+        defer {
+            if let held, let lease {
+                gate.close()
+                try? lease.release(token: held)
+            }
+        }
         for watcher in watchers {
             do throws(CycleError) {
                 results.append((watcher.name, .success(try await watcher.cycle(full: true))))

@@ -43,6 +43,12 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
             public var instance: String
             /// The fencing token.
             public var token: Int64
+
+            /// A token held by `instance`.
+            public init(instance: String, token: Int64) {
+                self.instance = instance
+                self.token = token
+            }
         }
 
         enum Mode: Sendable, Equatable {
@@ -56,6 +62,9 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
         init(open: Bool) { mode = Mutex(open ? .open : .standby) }
 
         var current: Mode { mode.withLock { $0 } }
+
+        /// Whether writes need the lease (the daemon's store), rather than being open to all (commands).
+        public var requiresLease: Bool { current != .open }
 
         /// Writes from now on are checked against `token`.
         public func lead(_ token: Token) { mode.withLock { $0 = .leading(token) } }

@@ -70,9 +70,9 @@ extension GlobalOptions {
         }
     }
 
-    func openStore(_ configuration: DaemonConfiguration) throws -> StateStore {
+    func openStore(_ configuration: DaemonConfiguration, logger: Logger) throws -> StateStore {
         do {
-            return try StateStore.open(path: configuration.state.path)
+            return try StoreOpener.open(configuration.state, use: .daemon, lease: configuration.ha.lease, logger: logger)
         } catch {
             printError(error.description)
             SystemdNotifier().fatal(status: error.description, errno: EIO)
@@ -80,14 +80,15 @@ extension GlobalOptions {
         }
     }
 
-    /// Everything `run` and `once` need: configuration, logging, the single-writer lock, the
-    /// store and the wired daemon. The lock is held until the process exits.
-    func makeDaemon() throws -> (Daemon, StateLock) {
+    /// Everything `run` and `once` need: configuration, logging, the single-writer lock (SQLite;
+    /// PostgreSQL has the lease instead), the store and the wired daemon. The lock is held until
+    /// the process exits.
+    func makeDaemon() throws -> (Daemon, StateLock?) {
         let configuration = try loadConfiguration()
         let logger = makeLogger(configuration)
-        let lock: StateLock
+        var lock: StateLock?
         do {
-            lock = try StateLock.acquire(statePath: configuration.state.path)
+            if configuration.state.url == nil { lock = try StateLock.acquire(statePath: configuration.state.path) }
         } catch let busy as StateLock.Busy {
             printError(busy.description)
             SystemdNotifier().fatal(status: busy.description, errno: EBUSY)
@@ -97,10 +98,11 @@ extension GlobalOptions {
             SystemdNotifier().fatal(status: "\(error)", errno: EIO)
             throw ExitCodes.state
         }
-        let store = try openStore(configuration)
+        let store = try openStore(configuration, logger: logger)
         let daemon = Daemon(configuration: configuration, store: store, logger: logger)
         do {
-            try daemon.prepare()
+            // With a lease, the store is prepared by whichever instance takes it.
+            if daemon.lease == nil { try daemon.prepare() }
         } catch {
             printError("state database \(configuration.state.path): \(error)")
             throw ExitCodes.state

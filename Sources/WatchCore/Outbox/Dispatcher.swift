@@ -42,6 +42,8 @@ public struct Dispatcher: Sendable {
     public let sinkStates: SinkStates
     /// Tells the time for due dates, ages and retry times.
     public let clock: any WatchClock
+    /// Closed while this instance does not hold the lease: nothing is read as due or sent.
+    public let gate: LeaseGate
     /// Longest sleep when nothing is due, so out-of-band changes (redeliver) are noticed.
     var idlePoll: Duration = .seconds(5)
     /// Deliveries the sink accepted that are not recorded yet: recorded together before the
@@ -53,8 +55,9 @@ public struct Dispatcher: Sendable {
     /// Creates a dispatcher.
     public init(
         sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger,
-        sinkStates: SinkStates = SinkStates(), clock: any WatchClock = SystemClock()
+        sinkStates: SinkStates = SinkStates(), clock: any WatchClock = SystemClock(), gate: LeaseGate = .alwaysOpen()
     ) {
+        self.gate = gate
         self.sinkStates = sinkStates
         self.clock = clock
         self.sink = sink
@@ -121,6 +124,7 @@ public struct Dispatcher: Sendable {
     /// Accepted deliveries are recorded first, so none of them is due again.
     private func due(limit: Int, busy: Set<String>) -> [DeliveryRecord] {
         recordAccepted()
+        guard gate.isOpen else { return [] }
         do {
             return try store.dueDeliveries(sink: sink.name, now: clock.now, limit: limit, busy: busy)
         } catch {
@@ -165,6 +169,8 @@ public struct Dispatcher: Sendable {
         log[metadataKey: "cw.event.id"] = "\(record.event.id)"
         log[metadataKey: "cw.application.id"] = "\(record.applicationId)"
         log[metadataKey: "cw.attempt"] = "\(record.attempts + 1)"
+        // Checked again just before sending: the lease may have run out while this waited.
+        guard gate.isOpen else { return false }
         do {
             try await sink.deliver(record.event)
             accepted.append(record.eventSeq, at: clock.now)

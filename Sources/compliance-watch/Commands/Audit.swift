@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WatchCore
+import WatchDaemon
 import WatchSinks
 
 extension ComplianceWatchCommand {
@@ -44,7 +45,7 @@ extension ComplianceWatchCommand {
             var store: StateStore?
             var heads: [String: AuditHead] = [:]
             do {
-                store = try StateStore.openReadOnly(path: configuration.state.path)
+                store = try StoreOpener.open(configuration.state, use: .reading)
                 heads = try store?.auditHeads() ?? [:]
             } catch {
                 printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")

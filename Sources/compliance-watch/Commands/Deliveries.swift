@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WatchCore
+import WatchDaemon
 
 extension ComplianceWatchCommand {
     struct Deliveries: AsyncParsableCommand {
@@ -28,7 +29,7 @@ extension ComplianceWatchCommand {
                 let records: [DeliveryRecord]
                 let blocked: [BlockedApplication]
                 do {
-                    let store = try StateStore.openReadOnly(path: configuration.state.path)
+                    let store = try StoreOpener.open(configuration.state, use: .reading)
                     records = try store.deliveries(sink: sink, state: state.flatMap(DeliveryRecord.State.init(rawValue:)), limit: limit)
                     blocked = try store.blocked()
                 } catch {
@@ -89,7 +90,7 @@ extension ComplianceWatchCommand {
                 let appendOnly = Set(configuration.sinks.filter { $0.kind == .file }.map(\.name))
                 let count: Int
                 do {
-                    let store = try StateStore.open(path: configuration.state.path)
+                    let store = try StoreOpener.open(configuration.state, use: .command)
                     if let event {
                         guard try store.hasEvent(id: event) else {
                             printError("no event \(event) in \(configuration.state.path)")
@@ -133,7 +134,7 @@ extension ComplianceWatchCommand {
                 }
                 let count: Int
                 do {
-                    count = try StateStore.open(path: configuration.state.path).skip(eventId: event, sink: sink)
+                    count = try StoreOpener.open(configuration.state, use: .command).skip(eventId: event, sink: sink)
                 } catch {
                     printError("\(error)")
                     throw ExitCodes.state

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WatchCore
+import WatchDaemon
 
 extension ComplianceWatchCommand {
     struct History: AsyncParsableCommand {
@@ -22,7 +23,7 @@ extension ComplianceWatchCommand {
             let entries: [HistoryEntry]
             let account: String, id: String
             do {
-                store = try StateStore.openReadOnly(path: configuration.state.path)
+                store = try StoreOpener.open(configuration.state, use: .reading)
                 (account, id) = try store.resolveApplication(application)
                 entries = try store.history(account: account, applicationId: id)
             } catch let error as HistoryLookupError {

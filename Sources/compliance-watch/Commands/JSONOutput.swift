@@ -14,12 +14,22 @@ enum JSONOutput {
         var sinks: [Sink]
         var unconfirmed: [Unconfirmed]
         var stalled: Bool
+        /// PostgreSQL only: who leads.
+        var ha: HA? = nil
 
         struct Daemon: Encodable {
             /// `running`, `stopped` or `unknown`.
             var state: String
             var pid: Nullable<Int32>
             var since: Nullable<String>
+        }
+
+        /// With several instances on PostgreSQL.
+        struct HA: Encodable {
+            var leader: Nullable<String>
+            var since: Nullable<String>
+            var token: Int64
+            var standbys: [String]
         }
 
         struct Account: Encodable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WatchCore
+import WatchDaemon
 
 extension ComplianceWatchCommand {
     struct Status: AsyncParsableCommand {
@@ -20,6 +21,7 @@ extension ComplianceWatchCommand {
             let statePath: String
             var interval: Duration = .seconds(30)
             var names: [String: String] = [:]
+            var configured: DaemonConfiguration?
             if let state {
                 statePath = state
             } else {
@@ -27,27 +29,45 @@ extension ComplianceWatchCommand {
                 statePath = configuration.state.path
                 interval = configuration.poll.interval
                 names = Dictionary(configuration.accounts.map { ($0.authId, $0.name) }, uniquingKeysWith: { first, _ in first })
+                configured = configuration
             }
             let store: StateStore
             let summary: StatusSummary
+            var lease: LeaseStatus?
             do {
-                store = try StateStore.openReadOnly(path: statePath)
+                if let configured, configured.state.url != nil {
+                    store = try StoreOpener.open(configured.state, use: .reading)
+                    lease = try LeaseStatus.read(store, lease: configured.ha.lease)
+                } else {
+                    store = try StateStore.openReadOnly(path: statePath)
+                }
                 summary = try store.summary()
             } catch {
                 printError("\(error)")
                 throw ExitCodes.state
             }
-            let holder = Result(catching: { try StateLock.holder(statePath: statePath) })
+            let location = configured?.state.url.flatMap { try? PostgresLocation(parsing: $0).description } ?? statePath
+            let holder: Result<(pid: Int32, since: Date?)?, any Error> = lease == nil
+                ? Result(catching: { try StateLock.holder(statePath: statePath) }) : .success(nil)
             if json {
-                try JSONOutput.print(Self.document(summary, statePath: statePath, holder: holder, stallAfter: Backoff.seconds(interval * 3), names: names))
+                var document = Self.document(summary, statePath: location, holder: holder, stallAfter: Backoff.seconds(interval * 3), names: names)
+                document.ha = lease.map(Self.haDocument)
+                try JSONOutput.print(document)
                 return
             }
-            print("state: \(statePath)")
-            switch holder {
-            case .success(let holder?):
-                print("daemon: running, pid \(holder.pid)" + (holder.since.map { " since \(EventTime.format($0))" } ?? ""))
-            case .success(nil): print("daemon: not running")
-            case .failure(let error): print("daemon: unknown (\(error))")
+            print("state: \(location)")
+            if let lease {
+                let since = lease.since.map { " since \(EventTime.format($0))" } ?? ""
+                print("leader: \(lease.leader.map { "\($0)\(since)\(lease.expired ? " (lease expired: nobody leads)" : "")" } ?? "none yet"); token \(lease.token)")
+                let standbys = lease.members.filter { $0.role == "standby" }
+                print("standbys seen in the last lease period: \(standbys.isEmpty ? "none" : standbys.map(\.instance).joined(separator: ", "))")
+            } else {
+                switch holder {
+                case .success(let holder?):
+                    print("daemon: running, pid \(holder.pid)" + (holder.since.map { " since \(EventTime.format($0))" } ?? ""))
+                case .success(nil): print("daemon: not running")
+                case .failure(let error): print("daemon: unknown (\(error))")
+                }
             }
             let stallAfter = Backoff.seconds(interval * 3)
             let now = Date()
@@ -103,6 +123,12 @@ extension ComplianceWatchCommand {
 }
 
 extension ComplianceWatchCommand.Status {
+    static func haDocument(_ lease: LeaseStatus) -> JSONOutput.Status.HA {
+        JSONOutput.Status.HA(
+            leader: Nullable(lease.expired ? nil : lease.leader), since: Nullable(lease.since.map(EventTime.format)), token: lease.token,
+            standbys: lease.members.filter { $0.role == "standby" }.map(\.instance))
+    }
+
     /// The `--json` document: the same facts as the text, for scripts.
     static func document(
         _ summary: StatusSummary, statePath: String, holder: Result<(pid: Int32, since: Date?)?, any Error>, stallAfter: Double,

@@ -64,7 +64,14 @@ public struct Daemon: Sendable {
                 directory: URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path,
                 interval: configuration.audit.sealInterval, seed: configuration.audit.seed)
             : nil
-        let resources = SinkCatalog.Resources(store: store, transport: transport, sealing: sealing)
+        if let database = store.database as? PostgresDatabase, database.fence.requiresLease {
+            lease = PostgresLease(database: database, duration: configuration.ha.lease)
+            gate = .closed()
+        } else {
+            lease = nil
+            gate = .alwaysOpen()
+        }
+        let resources = SinkCatalog.Resources(store: store, transport: transport, sealing: sealing, host: lease?.instance.host)
         let sinks = configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }
         self.transport = transport
         self.configuration = configuration
@@ -75,13 +82,6 @@ public struct Daemon: Sendable {
         self.status = status
         let sinkStates = SinkStates()
         self.sinkStates = sinkStates
-        if let database = store.database as? PostgresDatabase, database.fence.requiresLease {
-            lease = PostgresLease(database: database, duration: configuration.ha.lease)
-            gate = .closed()
-        } else {
-            lease = nil
-            gate = .alwaysOpen()
-        }
         let gate = self.gate
         let dispatchers = sinks.map { sink in
             Dispatcher(

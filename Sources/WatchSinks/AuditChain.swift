@@ -55,6 +55,8 @@ public enum AuditChain {
         public var uncheckedRange: ClosedRange<Int>?
         /// Lines without a seal (written before sealing existed, or with sealing off).
         public var unsealed = 0
+        /// Lines found again, identical, in another file (written by two hosts across a failover).
+        public var duplicates = 0
 
         /// One line on what the seals say, for `audit verify`.
         public var sealSummary: String {
@@ -69,7 +71,8 @@ public enum AuditChain {
         }
 
         public var description: String {
-            guard let problem else { return "OK: \(lines) lines, chain intact through seq \(lastSeq)" }
+            let twice = duplicates > 0 ? " (\(duplicates) written twice, identical)" : ""
+            guard let problem else { return "OK: \(lines) lines, chain intact through seq \(lastSeq)\(twice)" }
             return "BROKEN: \(problem.file):\(problem.line): \(problem.kind.rawValue): \(problem.detail)"
         }
     }
@@ -120,18 +123,13 @@ public enum AuditChain {
         }
     }
 
-    /// `files` sorted into chain order by their first line's `seq`, when that differs from the
-    /// order given; `nil` when the order given is already right (or cannot be told).
-    public static func suggestedOrder(_ files: [(name: String, data: Data)]) -> [String]? {
-        let firsts = files.map { file in (file.name, entries(file.data.prefix(64 * 1024)).first?.seq) }
-        guard firsts.allSatisfy({ $0.1 != nil }) else { return nil }
-        let sorted = firsts.sorted { $0.1! < $1.1! }.map(\.0)
-        return sorted == files.map(\.name) ? nil : sorted
-    }
-
-    /// Verifies files in order (oldest first), optionally against the head recorded by the daemon,
-    /// and the seals with `key` (a verification key checks every epoch; a sealing key, its own
-    /// epoch and later ones).
+    /// Verifies files, optionally against the head recorded by the daemon, and the seals with
+    /// `key` (a verification key checks every epoch; a sealing key, its own epoch and later ones).
+    ///
+    /// The files are merged by `seq`, each read in its own order: rotated files may come in any
+    /// order, and so may the files of several hosts that took turns leading, each holding the
+    /// lines it wrote. A line found twice, identical, is counted once (written by two hosts
+    /// across a failover); two different lines with one `seq` are a break.
     public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil, key: AuditSeal.Key? = nil) -> Verdict {
         var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)
         var lastEpoch: Int?
@@ -139,12 +137,34 @@ public enum AuditChain {
         var expectedSeq: Int?
         var prevHash: String?
         var headLineHash: String?
-        for (name, data) in files {
+        struct Cursor {
+            var name: String
+            var lines: [Data]
+            var parsed: [ParsedLine?]
+            var endsWithNewline: Bool
+            var next = 0
+        }
+        var cursors = files.map { name, data in
             var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
             let endsWithNewline = data.last == 0x0A
             if endsWithNewline || data.isEmpty { lines.removeLast() }
-            let parsed = lines.map(parse)
-            for (index, raw) in lines.enumerated() {
+            return Cursor(name: name, lines: lines, parsed: lines.map(parse), endsWithNewline: endsWithNewline)
+        }
+        while true {
+            // The file whose next line has the lowest seq; a line that does not parse is taken at
+            // once, to be reported.
+            var pick: Int?
+            for (i, cursor) in cursors.enumerated() where cursor.next < cursor.lines.count {
+                guard let seq = cursor.parsed[cursor.next]?.seq else { pick = i; break }
+                if let current = pick, let best = cursors[current].parsed[cursors[current].next]?.seq, best <= seq { continue }
+                pick = i
+            }
+            guard let pick else { break }
+            let index = cursors[pick].next
+            cursors[pick].next += 1
+            let (name, lines, parsed, endsWithNewline) = (cursors[pick].name, cursors[pick].lines, cursors[pick].parsed, cursors[pick].endsWithNewline)
+            let raw = lines[index]
+            do {
                 let number = index + 1
                 guard let line = parsed[index] else {
                     let kind: Break = index == lines.count - 1 && !endsWithNewline ? .truncated : .edited
@@ -154,6 +174,14 @@ public enum AuditChain {
                 if Hashing.sha256Hex(line.content) != line.hash {
                     verdict.problem = (name, number, .edited, "the line's content does not match its hash")
                     return verdict
+                }
+                if let expected = expectedSeq, line.seq == expected - 1, Hashing.sha256Hex(raw) == prevHash {
+                    verdict.duplicates += 1
+                    continue
+                }
+                if let expected = expectedSeq, line.seq == expected - 1, Hashing.sha256Hex(raw) == prevHash {
+                    verdict.duplicates += 1
+                    continue
                 }
                 if let expected = expectedSeq {
                     if line.seq > expected {
@@ -165,7 +193,7 @@ public enum AuditChain {
                         return verdict
                     }
                     if line.seq < expected {
-                        verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number")
+                        verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number with other content")
                         return verdict
                     }
                     if line.prev != prevHash {

@@ -33,6 +33,11 @@ public actor FileSink: Sink {
     private let store: StateStore?
     private let syncer: Syncer
     private let sealing: AuditSeal.Settings?
+    /// Set with several instances on one store: the chain is shared, this host's file holds the
+    /// lines it wrote, and its own last line is recorded under ``fileKey``.
+    private let host: String?
+    /// `NAME@HOST:PATH`: this file's own head, beside the chain's (`NAME`).
+    private var fileKey: String? { host.map { "\(name)@\($0):\(configuration.path)" } }
     /// Made at the first append, so a key that cannot be read is a retried delivery error.
     private var sealer: Sealer?
     /// The epoch of the last line in the file (once known).
@@ -64,8 +69,9 @@ public actor FileSink: Sink {
     /// and with `sealing` every line is sealed (``AuditSeal``) with the key kept in its directory.
     public init(
         name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer(),
-        sealing: AuditSeal.Settings? = nil
+        sealing: AuditSeal.Settings? = nil, host: String? = nil
     ) {
+        self.host = host
         self.syncer = syncer
         self.name = name
         self.configuration = configuration
@@ -159,7 +165,7 @@ public actor FileSink: Sink {
     private func recordHeadIfBehind() throws(DeliveryError) {
         guard let pending = unrecordedHead, let store else { return }
         do {
-            try store.setAuditHead(sink: name, head: pending)
+            try store.setAuditHead(sink: name, head: pending, fileKey: fileKey)
             unrecordedHead = nil
         } catch {
             throw .retryable("written and fsynced, but cannot record the chain head in the state database: \(error)")
@@ -258,11 +264,28 @@ public actor FileSink: Sink {
     /// continue it is never appended to. Its deliveries stay pending, with the reason, until an
     /// operator moves the file aside; the chain then continues from the head in a new file.
     private func currentHead() throws(DeliveryError) -> AuditHead {
+        let file = try fileHead()
+        guard host != nil else { return file }
+        // Shared chain: another host may have led, and written lines, since this one last did.
+        // Its head is the store's; this host's newer appends are not recorded yet.
+        let shared: AuditHead?
+        do {
+            shared = try store?.auditHead(sink: name)
+        } catch {
+            throw .retryable("cannot read the chain head from the state database: \(error)")
+        }
+        guard let shared, shared.seq > file.seq else { return file }
+        return AuditHead(seq: shared.seq, hash: shared.hash, path: configuration.path)
+    }
+
+    /// The end of this sink's own file, checked once (and after a reopen) against the newest
+    /// head known for it.
+    private func fileHead() throws(DeliveryError) -> AuditHead {
         if let head, !needsTailCheck { return head }
         var known = head
         if known == nil {
             do {
-                known = try store?.auditHead(sink: name)
+                known = try store?.auditHead(sink: fileKey ?? name)
             } catch {
                 throw .retryable("cannot read the chain head from the state database: \(error)")
             }

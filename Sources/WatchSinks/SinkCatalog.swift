@@ -23,9 +23,13 @@ public enum SinkCatalog {
         public var transport: CurlTransport
         /// How file sinks seal their lines; `nil`: unsealed.
         public var sealing: AuditSeal.Settings?
+        /// With several instances on one store: this host's name. File sinks then continue the
+        /// chain the store holds, whoever wrote its last line, in this host's own file.
+        public var host: String?
 
         /// Creates the shared resources.
-        public init(store: StateStore?, transport: CurlTransport, sealing: AuditSeal.Settings? = nil) {
+        public init(store: StateStore?, transport: CurlTransport, sealing: AuditSeal.Settings? = nil, host: String? = nil) {
+            self.host = host
             self.store = store
             self.transport = transport
             self.sealing = sealing
@@ -37,7 +41,7 @@ public enum SinkCatalog {
     public static func make(_ sink: SinkConfiguration, resources: Resources) -> (any Sink)? {
         switch sink.settings {
         case let file as FileSink.Configuration:
-            FileSink(name: sink.name, configuration: file, store: resources.store, sealing: resources.sealing)
+            FileSink(name: sink.name, configuration: file, store: resources.store, sealing: resources.sealing, host: resources.host)
         case let webhook as WebhookSink.Configuration:
             WebhookSink(name: sink.name, configuration: webhook, transport: resources.transport)
         case let mail as MailSink.Configuration:

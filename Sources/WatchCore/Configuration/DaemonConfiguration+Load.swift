@@ -156,6 +156,11 @@ extension DaemonConfiguration.State {
             } else if secrets {
                 password = file.flatMap { s.secret(fileAt: $0, key: "password_file") }
                     ?? credential.flatMap { s.credential($0, key: "password_credential") }
+            } else if case .success(let secret?) = SecretReader(environment: s.environment).read(
+                file: file, credential: credential, environmentVariable: nil) {
+                // Commands that read the store need the password too; one they cannot read
+                // fails later, at login, with the server's word for it.
+                password = secret.value
             }
         } else {
             for key in ["password_file", "password_credential"] where s.raw(key) != nil {
@@ -377,6 +382,12 @@ extension DaemonConfiguration {
             }
         }
         resolveFilterAccounts(&sinks, accounts: accounts, context: context)
+        if state.url != nil, audit.seal, audit.seed == nil, secrets {
+            // Each instance would generate its own seed, and lines sealed by one host would not
+            // verify with another's key.
+            section("audit").problem(
+                "seal", "with [state] url every instance must seal with the same seed: set sealing_key_file or sealing_key_credential (or seal = false)")
+        }
         top.rejectUnknownKeys()
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }

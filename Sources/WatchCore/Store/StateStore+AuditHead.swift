@@ -23,15 +23,18 @@ extension StateStore {
         try database.read { db in try db.row("SELECT seq, hash, path FROM auditHead WHERE sink = ?", sink).map(Self.head) }
     }
 
-    /// Records `sink`'s newest line, replacing the previous head.
-    public func setAuditHead(sink: String, head: AuditHead) throws {
+    /// Records `sink`'s newest line, replacing the previous head; with several hosts, also
+    /// as the head of this host's file (`fileKey`, `SINK@HOST:PATH`), in the same transaction.
+    public func setAuditHead(sink: String, head: AuditHead, fileKey: String? = nil) throws {
         try database.write { db in
-            try db.execute(
-                """
-                INSERT INTO auditHead (sink, seq, hash, path, updatedAt) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, path = excluded.path,
-                    updatedAt = excluded.updatedAt
-                """, sink, head.seq, head.hash, head.path, Date())
+            for key in [sink] + (fileKey.map { [$0] } ?? []) {
+                try db.execute(
+                    """
+                    INSERT INTO auditHead (sink, seq, hash, path, updatedAt) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, path = excluded.path,
+                        updatedAt = excluded.updatedAt
+                    """, key, head.seq, head.hash, head.path, Date())
+            }
         }
     }
 

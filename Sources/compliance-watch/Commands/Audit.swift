@@ -10,8 +10,8 @@ extension ComplianceWatchCommand {
             abstract: "Check the audit trail written by file sinks.",
             subcommands: [Verify.self, Report.self, AuditInit.self])
 
-        /// The files' contents, in the order given (which must be chain order, oldest first).
-        /// Exits 2 when a file cannot be read and 1 when the order is wrong.
+        /// The files' contents, in the order given (any order: they are merged by seq).
+        /// Exits 2 when a file cannot be read.
         static func read(_ files: [String]) throws -> [(name: String, data: Data)] {
             var inputs: [(name: String, data: Data)] = []
             for file in files {
@@ -20,10 +20,6 @@ extension ComplianceWatchCommand {
                     throw ExitCode(2)
                 }
                 inputs.append((file, data))
-            }
-            if let order = AuditChain.suggestedOrder(inputs) {
-                print("BROKEN: the files are not in chain order (oldest first); try: \(order.joined(separator: " "))")
-                throw ExitCode(1)
             }
             return inputs
         }
@@ -50,7 +46,9 @@ extension ComplianceWatchCommand {
             } catch {
                 printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")
             }
-            guard let match = heads.first(where: { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }) else {
+            // The chain's head (SINK), not a host's file head (SINK@HOST:PATH), when both name the file.
+            let candidates = heads.filter { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }
+            guard let match = candidates.first(where: { !$0.key.contains("@") }) ?? candidates.first else {
                 print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
                 return (nil, store, nil, directory)
             }
@@ -65,11 +63,12 @@ extension ComplianceWatchCommand {
                     edited, deleted, reordered, inserted or truncated. With --config, the end of the chain is also \
                     compared with the head recorded in the state database, which detects truncation, and the files are \
                     cross-checked with the database: an event recorded as written to the file sink but missing from the \
-                    files (a hole) is named. Files given out of order are named with the right order. \
+                    files (a hole) is named. Files may be given in any order, and with several instances on PostgreSQL, \
+                    every host's files together: lines are merged by seq. \
                     Exits 0 when intact, 1 when broken, 2 when a file cannot be read.
                     """)
 
-            @Argument(help: "Audit files, oldest first (e.g. events.jsonl.2 events.jsonl.1 events.jsonl).")
+            @Argument(help: "Audit files, rotated ones and every host's, in any order (e.g. events.jsonl.2 events.jsonl.1 events.jsonl).")
             var files: [String]
 
             @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.")

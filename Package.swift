@@ -184,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchDaemonTests",
-            dependencies: ["WatchDaemon", "WatchCore", "WatchSinks", "WatchTesting", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
+            dependencies: ["WatchDaemon", "WatchCore", "WatchSinks", "WatchPostgres", "WatchTesting", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

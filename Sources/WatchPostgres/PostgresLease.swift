@@ -16,6 +16,13 @@ public struct PostgresLease: Sendable {
         /// The process id, shown to operators.
         public var pid: Int32
 
+        /// An instance with this identity.
+        public init(id: String, host: String, pid: Int32) {
+            self.id = id
+            self.host = host
+            self.pid = pid
+        }
+
         /// This process.
         public static func current() -> Instance {
             var buffer = [CChar](repeating: 0, count: 256)

@@ -22,7 +22,11 @@ public struct DaemonFixture {
 
     /// Several accounts: a `[[accounts]]` table for each named one, whose token is in the file
     /// `token-NAME`; a single unnamed one is a `[plivo]` table with its token in `token`.
-    public init(baseURL: String, accounts: [(name: String?, authId: String, token: String)], extra: String = "") throws {
+    /// `state` replaces the `[state]` table's body (`path = "state/state.db"`), e.g. with a PostgreSQL `url`.
+    public init(
+        baseURL: String, accounts: [(name: String?, authId: String, token: String)], state: String = #"path = "state/state.db""#,
+        extra: String = ""
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-daemon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // [plivo] holds the single account's credentials, or the settings named accounts share.
@@ -44,7 +48,7 @@ public struct DaemonFixture {
             interval = "100ms"
             settled_interval = "1s"
             [state]
-            path = "state/state.db"
+            \(state)
             [delivery]
             backoff_base = "10ms"
             backoff_max = "100ms"

@@ -73,7 +73,7 @@ public struct WatchStatus: Sendable, Equatable {
             let poll = accounts.first?.value ?? PollStatus()
             var own = poll.parts
             let last = own.removeLast()
-            parts = own + ["tracking \(TextFormat.grouped(tracked)) applications", last]
+            parts += own + ["tracking \(TextFormat.grouped(tracked)) applications", last]
         } else {
             parts.append("tracking \(TextFormat.grouped(tracked)) applications in \(accounts.count) accounts")
             for (name, poll) in accounts { parts += poll.parts.map { "\(name): \($0)" } }

@@ -57,6 +57,9 @@ public enum AuditChain {
         public var unsealed = 0
         /// Lines found again, identical, in another file (written by two hosts across a failover).
         public var duplicates = 0
+        /// Lines a leader wrote and never recorded before it lost the lease: a branch the chain
+        /// does not go on from, whose event the next leader wrote again.
+        public var leftovers = 0
 
         /// One line on what the seals say, for `audit verify`.
         public var sealSummary: String {
@@ -71,7 +74,10 @@ public enum AuditChain {
         }
 
         public var description: String {
-            let twice = duplicates > 0 ? " (\(duplicates) written twice, identical)" : ""
+            var notes: [String] = []
+            if duplicates > 0 { notes.append("\(duplicates) written twice, identical") }
+            if leftovers > 0 { notes.append("\(leftovers) left over from a failover, their events written again") }
+            let twice = notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
             guard let problem else { return "OK: \(lines) lines, chain intact through seq \(lastSeq)\(twice)" }
             return "BROKEN: \(problem.file):\(problem.line): \(problem.kind.rawValue): \(problem.detail)"
         }
@@ -150,13 +156,26 @@ public enum AuditChain {
             if endsWithNewline || data.isEmpty { lines.removeLast() }
             return Cursor(name: name, lines: lines, parsed: lines.map(parse), endsWithNewline: endsWithNewline)
         }
+        // Every line's prev: a line no other line names as its prev ends a branch. Two hosts
+        // can write different lines with one seq across a failover (the old leader's last line,
+        // never recorded); the chain goes on from one of them.
+        let prevs = Set(cursors.flatMap { $0.parsed.compactMap { $0?.prev } })
+        var orphans: [(file: String, line: Int, raw: Data)] = []
         while true {
-            // The file whose next line has the lowest seq; a line that does not parse is taken at
-            // once, to be reported.
+            // The file whose next line has the lowest seq, preferring at a tie the line the chain
+            // goes on from; a line that does not parse is taken at once, to be reported.
             var pick: Int?
+            var pickContinues = false
             for (i, cursor) in cursors.enumerated() where cursor.next < cursor.lines.count {
                 guard let seq = cursor.parsed[cursor.next]?.seq else { pick = i; break }
-                if let current = pick, let best = cursors[current].parsed[cursors[current].next]?.seq, best <= seq { continue }
+                if let current = pick, let best = cursors[current].parsed[cursors[current].next]?.seq {
+                    if best < seq { continue }
+                    if best == seq {
+                        if pickContinues { continue }
+                        guard prevs.contains(Hashing.sha256Hex(cursor.lines[cursor.next])) else { continue }
+                        pickContinues = true
+                    }
+                }
                 pick = i
             }
             guard let pick else { break }
@@ -175,13 +194,27 @@ public enum AuditChain {
                     verdict.problem = (name, number, .edited, "the line's content does not match its hash")
                     return verdict
                 }
-                if let expected = expectedSeq, line.seq == expected - 1, Hashing.sha256Hex(raw) == prevHash {
-                    verdict.duplicates += 1
-                    continue
+                if let expected = expectedSeq, line.seq == expected - 1 {
+                    let rawHash = Hashing.sha256Hex(raw)
+                    if rawHash == prevHash {
+                        verdict.duplicates += 1
+                        continue
+                    }
+                    if !prevs.contains(rawHash) {
+                        orphans.append((name, number, raw))
+                        continue
+                    }
                 }
-                if let expected = expectedSeq, line.seq == expected - 1, Hashing.sha256Hex(raw) == prevHash {
-                    verdict.duplicates += 1
-                    continue
+                if let expected = expectedSeq, line.seq == expected - 1 {
+                    let rawHash = Hashing.sha256Hex(raw)
+                    if rawHash == prevHash {
+                        verdict.duplicates += 1
+                        continue
+                    }
+                    if !prevs.contains(rawHash) {
+                        orphans.append((name, number, raw))
+                        continue
+                    }
                 }
                 if let expected = expectedSeq {
                     if line.seq > expected {
@@ -247,6 +280,19 @@ public enum AuditChain {
                 if line.seq == head?.seq { headLineHash = rawHash }
                 verdict.lines += 1
                 verdict.lastSeq = line.seq
+            }
+        }
+        // A branch's line is a failover's leftover only if its event is in the chain too (the
+        // new leader delivered it again, as it was never recorded as delivered).
+        if !orphans.isEmpty, verdict.problem == nil {
+            var copies: [String: Int] = [:]
+            for file in files { for entry in entries(file.data) { copies[entry.eventId, default: 0] += 1 } }
+            for orphan in orphans {
+                guard let event = decode(line: orphan.raw)?.event, copies[event.id, default: 0] > 1 else {
+                    verdict.problem = (orphan.file, orphan.line, .inserted, "a second line for seq \(parse(orphan.raw)?.seq ?? 0) that the chain does not go on from, with an event found nowhere else")
+                    return verdict
+                }
+                verdict.leftovers += 1
             }
         }
         if let head {

@@ -337,6 +337,37 @@ struct AuditFileTests {
         #expect(verdict(cut, terminated: false) == "BROKEN: f:6: truncated: the last line is cut short")
     }
 
+    @Test("two hosts' files merge by seq in any order: a line written twice counts once, a failover's leftover is accepted when its event was written again, any other second line for a seq is a break")
+    func hostsMerge() {
+        // Host A writes 1–3, and 4 (event E), then dies before recording 4. Host B continues from
+        // the recorded head 3: F at 4, then E again at 5; A, back as leader later, continues at 6.
+        let events = (1...6).map { makeEvent(app: "app-\($0)", to: "accepted", version: $0) }
+        var lines: [Data] = []
+        var prev = AuditChain.genesis
+        for (seq, event) in zip(1..., events.prefix(3)) {
+            let (line, hash) = AuditChain.line(for: event, seq: seq, prev: prev)
+            lines.append(line)
+            prev = hash
+        }
+        let head3 = prev
+        let (leftover, _) = AuditChain.line(for: events[4], seq: 4, prev: head3)
+        let (f4, h4) = AuditChain.line(for: events[3], seq: 4, prev: head3)
+        let (e5, h5) = AuditChain.line(for: events[4], seq: 5, prev: h4)
+        let (a6, _) = AuditChain.line(for: events[5], seq: 6, prev: h5)
+        let hostA = join([lines[0], lines[1], lines[2], leftover, a6])
+        let hostB = join([lines[2], f4, e5])  // line 3 is written by both hosts: B redelivered it
+        for order in [[("a", hostA), ("b", hostB)], [("b", hostB), ("a", hostA)]] {
+            let verdict = AuditChain.verify(files: order)
+            #expect(verdict.isIntact, "\(verdict)")
+            #expect(verdict.lastSeq == 6)
+            #expect(verdict.duplicates == 1 && verdict.leftovers == 1, "\(verdict)")
+        }
+        // A second line for seq 4 whose event is nowhere else is not a leftover: someone wrote it.
+        let (stranger, _) = AuditChain.line(for: makeEvent(app: "intruder", version: 9), seq: 4, prev: head3)
+        let forged = join([lines[0], lines[1], lines[2], stranger, a6])
+        #expect(AuditChain.verify(files: [("a", forged), ("b", hostB)]).description.hasPrefix("BROKEN: a:4: inserted: a second line for seq 4"))
+    }
+
     @Test("truncation at a line boundary is caught with the head from the state database")
     func truncationAgainstHead() async throws {
         let store = try StateStore.inMemory()

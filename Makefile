@@ -6,7 +6,7 @@ APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config py
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test check-unit extras demo bench sandbox clean
+.PHONY: deps build test check-unit extras demo demo-ha bench sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -47,6 +47,12 @@ demo: deps
 	$(SWIFT) build --product compliance-watch
 	$(SWIFT) build --product plivo-sandbox
 	./scripts/demo.sh
+
+## demo-ha: two instances on a throwaway PostgreSQL, two sandbox accounts, one webhook receiver; the leader is killed halfway
+demo-ha: deps
+	$(SWIFT) build --product compliance-watch
+	$(SWIFT) build --product plivo-sandbox
+	./scripts/demo-ha.sh
 
 ## bench: release build, then every benchmark scenario against the sandbox (about 20 min: one run is 10 min long); table on stdout, JSON in bench-results/
 bench: deps

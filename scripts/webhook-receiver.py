@@ -2,8 +2,10 @@
 """A webhook receiver for the demo: verifies Standard Webhooks signatures and prints each event.
 
 Usage: webhook-receiver.py SECRET [PORT]   (SECRET is whsec_<base64>)
-Prints "listening on PORT" once ready.
+Prints "listening on PORT" once ready. With RECEIVER_LOG set, also appends one JSON line per
+verified event to that file (id, account, application, from, to), for make demo-ha's tally.
 """
+import os
 import base64
 import hashlib
 import hmac
@@ -35,6 +37,11 @@ class Handler(BaseHTTPRequestHandler):
         print(f"{time.strftime('%H:%M:%S')} webhook  {EMOJI.get(status, 'ℹ️')} {app.get('alias')} "
               f"({app.get('country_iso2')} · {app.get('number_type')}) {change}{reason}  "
               f"[{event['id'][:16]}…, signature {'ok' if ok else 'BAD'}]", flush=True)
+        if ok and os.environ.get("RECEIVER_LOG"):
+            with open(os.environ["RECEIVER_LOG"], "a") as log:
+                log.write(json.dumps({"id": event["id"], "account": event.get("account"),
+                                      "application": app.get("compliance_application_id"),
+                                      "from": previous.get("status"), "to": status}) + "\n")
         self.send_response(204 if ok else 401)
         self.end_headers()
 

@@ -24,7 +24,7 @@ extension ComplianceWatchCommand {
             return inputs
         }
 
-        /// The head the state database of `config` recorded for the sink that writes the last of
+        /// The head the state database of `config` recorded for the sink that writes one of
         /// `files`, with the store and the sink's name (all `nil` when there is none).
         static func recordedHead(
             config: String, files: [String]
@@ -36,7 +36,7 @@ extension ComplianceWatchCommand {
                 printError("configuration is invalid:\n\(error.description)")
                 throw ExitCodes.config
             }
-            let last = URL(fileURLWithPath: files.last ?? "").standardizedFileURL.resolvingSymlinksInPath().path
+            let given = Set(files.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
             let directory = URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path
             var store: StateStore?
             var heads: [String: AuditHead] = [:]
@@ -46,10 +46,12 @@ extension ComplianceWatchCommand {
             } catch {
                 printError("warning: cannot read the recorded heads, so truncation is not checked: \(error)")
             }
-            // The chain's head (SINK), not a host's file head (SINK@HOST:PATH), when both name the file.
-            let candidates = heads.filter { URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path == last }
+            // Files come in any order: the head of whichever of them a sink writes. The chain's head
+            // (SINK), not a host's file head (SINK@HOST:PATH), when both name the file.
+            let candidates = heads.filter { given.contains(URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path) }
+                .sorted { $0.key < $1.key }
             guard let match = candidates.first(where: { !$0.key.contains("@") }) ?? candidates.first else {
-                print("note: no head recorded for \(files.last ?? "") in \(configuration.state.path)")
+                print("note: no head recorded for \(files.joined(separator: " ")) in \(configuration.state.url.flatMap { try? PostgresLocation(parsing: $0).description } ?? configuration.state.path)")
                 return (nil, store, nil, directory)
             }
             return (match.value, store, match.key, directory)
@@ -57,7 +59,7 @@ extension ComplianceWatchCommand {
 
         struct Verify: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Verify the hash chain of one audit file, or of rotated files given oldest first.",
+                abstract: "Verify the hash chain of one audit file, or of rotated files and other hosts' files, in any order.",
                 discussion: """
                     Prints OK and the number of lines, or names the first line that breaks the chain and how: \
                     edited, deleted, reordered, inserted or truncated. With --config, the end of the chain is also \

@@ -28,7 +28,15 @@ extension ComplianceWatchCommand {
             }
             let d = DaemonConfiguration.formatDuration
             print("[poll] interval = \(d(c.poll.interval)), settled_interval = \(d(c.poll.settledInterval)), jitter = \(c.poll.jitter), announce_existing = \(c.poll.announceExisting)")
-            print("[state] path = \(c.state.path)")
+            if let url = c.state.url {
+                // The URL holds no password (the loader refuses one); say where it comes from.
+                let password = c.state.password != nil ? "<redacted> (from password_file or password_credential)"
+                    : "from PGPASSFILE or ~/.pgpass, if it has a line for this server"
+                print("[state] url = \(url); password \(password)")
+                print("[ha] lease = \(d(c.ha.lease)): one instance leads; the others stand by (README, \"Running two instances\")")
+            } else {
+                print("[state] path = \(c.state.path)")
+            }
             print("[delivery] max_attempts = \(c.delivery.maxAttempts.map(String.init) ?? "unlimited"), max_age = \(d(c.delivery.maxAge)), concurrency = \(c.delivery.concurrency)")
             for configured in c.sinks {
                 var filter: [String] = []

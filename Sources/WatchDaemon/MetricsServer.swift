@@ -27,7 +27,7 @@ public struct MetricsServer: Service {
         self.registry = registry
         health = HealthCheck(
             store: daemon.store, accounts: daemon.configuration.accounts.map(\.authId), staleAfter: daemon.watcher.poll.interval * 3,
-            clock: daemon.heartbeat.clock)
+            clock: daemon.heartbeat.clock, status: daemon.status)
         logger = daemon.logger
         registry.makeGauge(
             descriptor: DocumentedMetricsFactory(registry: registry).descriptor("compliance_watch_build_info"),
@@ -83,6 +83,9 @@ struct HealthCheck: Sendable {
     let accounts: [String]
     let staleAfter: Duration
     let clock: any WatchClock
+    /// Says whether this instance leads (`active`) or stands by; the polls judged are the
+    /// store's, so a standby reports how the leader is doing.
+    let status: StatusBoard
 
     /// Whether healthy, and the JSON body: `{"status":"ok"|"unhealthy","accounts":[…],"reason":…}`.
     func check() -> (Bool, Data) {
@@ -106,7 +109,7 @@ struct HealthCheck: Sendable {
                 reasons.append("state database: \(error)")
             }
         }
-        var body: [String: Any] = ["status": reasons.isEmpty ? "ok" : "unhealthy", "role": "active", "accounts": entries]
+        var body: [String: Any] = ["status": reasons.isEmpty ? "ok" : "unhealthy", "role": status.current.standingBy ? "standby" : "active", "accounts": entries]
         if !reasons.isEmpty { body["reason"] = reasons.joined(separator: "; ") }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
         return (reasons.isEmpty, data)

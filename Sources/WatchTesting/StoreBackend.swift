@@ -16,12 +16,9 @@ public enum StoreBackend: String, Sendable, CaseIterable {
         case .sqlite:
             return try StateStore.inMemory()
         case .postgres:
-            let cluster = try TestPostgres.shared
-            let database = try PostgresDatabase(
-                location: try PostgresLocation(parsing: try cluster.makeDatabase()), password: cluster.password, fenced: false,
-                logger: .quiet)
-            try database.migrate()
-            return StateStore(database: database)
+            let store = try TestPostgres.shared.store(url: try TestPostgres.shared.makeDatabase())
+            try store.database.migrate()
+            return store
         }
     }
 }

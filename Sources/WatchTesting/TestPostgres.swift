@@ -1,5 +1,7 @@
 import Foundation
 import Synchronization
+import WatchCore
+import WatchPostgres
 
 /// A real, throwaway PostgreSQL cluster (`scripts/pg-cluster.sh`): initdb in a temporary
 /// directory as an unprivileged user, on a free loopback port, with a password for TCP logins.
@@ -57,6 +59,12 @@ public final class TestPostgres: Sendable {
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         try psql("CREATE DATABASE \(name)")
         return url(database: name)
+    }
+
+    /// A store on the database at `url` (from ``makeDatabase()``), as a command opens it: not
+    /// fenced, not migrated.
+    public func store(url: String) throws -> StateStore {
+        StateStore(database: try PostgresDatabase(location: try PostgresLocation(parsing: url), password: password, fenced: false, logger: .quiet))
     }
 
     /// `postgresql://cw@127.0.0.1:PORT/DATABASE?sslmode=disable`.

@@ -8,6 +8,7 @@ import PlivoSandbox
 import Synchronization
 import WatchCore
 import WatchSinks
+import WatchTesting
 
 /// `make bench`: measures polling cost, sync speed, detection latency, delivery throughput,
 /// memory and CPU against the in-process sandbox, and prints a table plus JSON.
@@ -28,8 +29,8 @@ struct Bench {
         }
         let outputPath = arguments.count > 1 ? arguments[1] : "bench-results/results.json"
         let quick = ProcessInfo.processInfo.environment["BENCH_QUICK"] != nil
-        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources,cycle,longrun,callgrind runs a subset.
-        let all = "sync,steady,latency,delivery,resources,cycle,longrun,callgrind"
+        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources,cycle,longrun,callgrind,postgres runs a subset.
+        let all = "sync,steady,latency,delivery,resources,cycle,longrun,callgrind,postgres"
         let only = Set((ProcessInfo.processInfo.environment["BENCH_SCENARIOS"] ?? all).split(separator: ",").map(String.init))
         var targets: [(String, String, Bool)] = []
         func target(_ name: String, _ figure: String, _ met: Bool) { targets.append((name, figure, met)) }
@@ -122,7 +123,34 @@ struct Bench {
             target("no RSS growth (|slope| < 0.1 MiB/min)", String(format: "%+.3f MiB/min", slope), abs(slope) < 0.1)
         }
 
-        // 8. Instruction counts.
+        // 8. PostgreSQL beside SQLite, and failover with real daemons.
+        if only.contains("postgres") {
+            for kind in StoreBackend.allCases {
+                let cycle = try await storeCycle(kind, n: n, changeableShare: 0.025, cycles: quick ? 5 : 20)
+                record("store_cycle", cycle, String(format: "%-8@ N=%d, 2.5%% changeable: first sync %.2f s; hot cycle p50 %.1f ms, p90 %.1f ms (wall, sandbox in process)",
+                                                   kind.rawValue as NSString, n, cycle["full_sync_s"] as! Double,
+                                                   cycle["hot_cycle_ms_p50"] as! Double, cycle["hot_cycle_ms_p90"] as! Double))
+            }
+            for sink in ["null", "file"] {
+                for kind in StoreBackend.allCases {
+                    let count = quick ? 2000 : 10_000
+                    var runs: [Double] = []
+                    for _ in 0..<3 { runs.append(try await storeDelivery(kind, sink: sink, events: count)) }
+                    let rate = Double(count) / percentile(runs, 0.5)
+                    record("store_delivery", ["store": kind.rawValue, "sink": sink, "events": count, "events_per_s": rate],
+                           String(format: "delivery to %-4@ on %-8@: %7.0f events/s (median of 3)", sink as NSString, kind.rawValue as NSString, rate))
+                }
+            }
+            let lease = Duration.seconds(5), interval = Duration.seconds(1)
+            let samples = try await failoverTimes(lease: lease, interval: interval, runs: quick ? 2 : 5)
+            let p50 = percentile(samples, 0.5)
+            record("failover", ["lease_s": 5, "interval_s": 1, "samples_s": samples, "p50_s": p50, "max_s": samples.max() ?? 0],
+                   String(format: "failover, lease 5 s, interval 1 s: leader SIGKILL → first event from the new leader: p50 %.2f s, max %.2f s (%@)",
+                          p50, samples.max() ?? 0, samples.map { String(format: "%.2f", $0) }.joined(separator: ", ") as NSString))
+            target("failover ≤ lease + one interval, 6 s", String(format: "max %.2f s", samples.max() ?? 0), (samples.max() ?? .infinity) <= 6)
+        }
+
+        // 9. Instruction counts.
         if only.contains("callgrind") {
             switch try await instructionCounts(n: n, changeableShare: 0.025) {
             case .success(let counts):

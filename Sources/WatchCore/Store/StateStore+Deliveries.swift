@@ -128,12 +128,19 @@ extension StateStore {
     public func markDelivered(_ deliveries: [(eventSeq: Int64, at: Date)], sink: String) throws {
         guard !deliveries.isEmpty else { return }
         try database.write { db in
-            for (seq, at) in deliveries {
+            // One statement per 100 rows: on PostgreSQL every statement is a round trip.
+            for start in stride(from: 0, to: deliveries.count, by: 100) {
+                let chunk = deliveries[start..<min(start + 100, deliveries.count)]
+                let cases = Array(repeating: "WHEN ? THEN ?", count: chunk.count).joined(separator: " ")
+                var arguments: [SQLValue] = [State.delivered.sqlValue]
+                for (seq, at) in chunk { arguments += [seq.sqlValue, at.sqlValue] }
+                arguments.append(sink.sqlValue)
+                arguments += chunk.map { $0.eventSeq.sqlValue }
                 try db.execute(
                     """
-                    UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = ?, lastError = NULL
-                    WHERE eventSeq = ? AND sink = ?
-                    """, State.delivered, at, seq, sink)
+                    UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = CASE eventSeq \(cases) END, lastError = NULL
+                    WHERE sink = ? AND eventSeq IN (\(sqlMarks(chunk.count)))
+                    """, arguments)
             }
         }
     }

@@ -1,0 +1,139 @@
+import CurlHTTP
+import Foundation
+import PlivoCompliance
+import PlivoSandbox
+import WatchCore
+import WatchSinks
+import WatchTesting
+
+/// The PostgreSQL store beside SQLite, and failover with real daemons (`BENCH_SCENARIOS=postgres`).
+extension Bench {
+    /// A fresh store of each kind: SQLite in a file (as the daemon runs it), PostgreSQL in a new
+    /// database of the throwaway cluster.
+    static func benchStore(_ kind: StoreBackend) throws -> StateStore {
+        switch kind {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+            return try StateStore.open(path: directory.appendingPathComponent("state.db").path)
+        case .postgres:
+            return try StoreBackend.postgres.makeStore()
+        }
+    }
+
+    /// Median wall time of a hot cycle (N applications, `changeableShare` changeable, 3
+    /// transitions each cycle), and of the first full sync, on `kind`.
+    static func storeCycle(_ kind: StoreBackend, n: Int, changeableShare: Double, cycles: Int) async throws -> [String: Any] {
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: token, rateLimit: 0))
+        defer { sandbox.stop() }
+        let transport = CurlTransport()
+        let base = await sandbox.baseURL
+        _ = try await control(transport, base + "/_sandbox/seed",
+            #"{"count": \#(n), "statuses": {"accepted": \#(1 - changeableShare), "submitted": \#(changeableShare)}}"#)
+        let poller = Poller(
+            source: client(base, concurrency: 4), store: try benchStore(kind), bucket: TokenBucket(rate: 1000, burst: 4),
+            settings: .init(concurrency: 4, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)), announceExisting: false),
+            sinks: [SinkRoute(name: "s", filter: EventFilter())])
+        let syncStart = ContinuousClock.now
+        _ = try await poller.runCycle(full: true, logger: quiet)
+        let sync = seconds(ContinuousClock.now - syncStart)
+        let c = client(base, concurrency: 4)
+        var walls: [Double] = []
+        for _ in 0..<cycles {
+            for app in try await c.applications.list(filter: .init(status: .submitted), limit: 3).objects {
+                _ = try await control(transport, base + "/_sandbox/applications/\(app.id)/review", #"{"status": "accepted"}"#)
+            }
+            let start = ContinuousClock.now
+            _ = try await poller.runCycle(full: false, logger: quiet)
+            walls.append(seconds(ContinuousClock.now - start))
+        }
+        return ["store": kind.rawValue, "n": n, "full_sync_s": sync, "hot_cycle_ms_p50": percentile(walls, 0.5) * 1000,
+                "hot_cycle_ms_p90": percentile(walls, 0.9) * 1000]
+    }
+
+    /// Seconds to deliver `events` recorded events to `kind` of sink (null: the outbox alone) on a store.
+    static func storeDelivery(_ store: StoreBackend, sink kind: String, events: Int) async throws -> Double {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = try benchStore(store)
+        let sink: any Sink = kind == "file"
+            ? FileSink(name: "s", configuration: .init(path: directory.appendingPathComponent("events.jsonl").path), store: state)
+            : NullSink()
+        try recordBurst(store: state, events: events)
+        let dispatcher = Dispatcher(
+            sink: sink, store: state,
+            settings: .init(concurrency: 32, maxAttempts: 3, maxAge: .seconds(60), backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))),
+            doorbell: Doorbell(), logger: quiet)
+        let start = ContinuousClock.now
+        await dispatcher.drain()
+        let elapsed = seconds(ContinuousClock.now - start)
+        let delivered = try state.deliveries(sink: "s", state: .delivered, limit: events + 1).count
+        precondition(delivered == events, "only \(delivered) of \(events) delivered")
+        return elapsed
+    }
+
+    /// Failover time with real daemons: two instances on one database, the leader SIGKILLed,
+    /// then one application decided; the time from the kill to that event's arrival at the
+    /// receiver, from the new leader. `runs` times; every sample is returned.
+    static func failoverTimes(lease: Duration, interval: Duration, runs: Int) async throws -> [Double] {
+        let cluster = try TestPostgres.shared
+        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: token, rateLimit: 0))
+        defer { sandbox.stop() }
+        let base = await sandbox.baseURL
+        let transport = CurlTransport()
+        let ids = try await control(transport, base + "/_sandbox/seed", #"{"count": \#(runs), "statuses": {"submitted": 1}}"#)["application_ids"] as? [String] ?? []
+        let receiver = try await Receiver.start()
+        defer { receiver.task.cancel() }
+        let url = try cluster.makeDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try token.write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        func config(_ name: String) throws -> String {
+            let path = directory.appendingPathComponent("\(name).toml").path
+            try """
+                [plivo]
+                auth_id = "\(authId)"
+                auth_token_file = "token"
+                base_url = "\(base)"
+                [poll]
+                interval = "\(DaemonConfiguration.formatDuration(interval))"
+                [state]
+                url = "\(url)"
+                password_file = "\(cluster.passwordFile)"
+                [ha]
+                lease = "\(DaemonConfiguration.formatDuration(lease))"
+                [audit]
+                seal = false
+                [log]
+                level = "error"
+                [[sinks]]
+                name = "hook"
+                type = "webhook"
+                url = "\(receiver.url)"
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let configs = [try config("one"), try config("two")]
+        var daemons = [try run(sibling("compliance-watch"), ["run", "--config", configs[0]])]
+        defer { daemons.forEach { kill($0.processIdentifier, SIGKILL) } }
+        // The first leads once it has its baseline.
+        let reader = try cluster.store(url: url)
+        while (try? reader.pollState(account: authId).baselineDone) != true { try await Task.sleep(for: .milliseconds(50)) }
+        daemons.append(try run(sibling("compliance-watch"), ["run", "--config", configs[1]]))
+        var samples: [Double] = []
+        var leader = 0
+        for id in ids {
+            try await Task.sleep(for: .seconds(2))  // the standby is up and standing by
+            kill(daemons[leader].processIdentifier, SIGKILL)
+            let killed = Date()
+            _ = try await control(transport, base + "/_sandbox/applications/\(id)/review", #"{"status": "accepted"}"#)
+            while receiver.arrival(of: id) == nil { try await Task.sleep(for: .milliseconds(5)) }
+            samples.append(receiver.arrival(of: id)!.timeIntervalSince(killed))
+            // The killed one comes back as the standby for the next round.
+            daemons[leader] = try run(sibling("compliance-watch"), ["run", "--config", configs[leader]])
+            leader = 1 - leader
+        }
+        return samples
+    }
+}

@@ -15,22 +15,14 @@ ACCOUNT_B=MADEMOBRAVO000000000
 TOKEN_A=alpha-token-$RANDOM$RANDOM
 TOKEN_B=bravo-token-$RANDOM$RANDOM
 SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
-pids=()
+source scripts/demo-lib.sh
 cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  cleanup_pids
   scripts/pg-cluster.sh stop "$DEMO/pg" || true
-  wait 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'echo; echo "stopping…"; exit 0' INT TERM
 
-wait_line() {  # file → the port from a "listening on …PORT" line
-  for _ in $(seq 100); do
-    if grep -q "listening on" "$1" 2>/dev/null; then grep -o '[0-9]*$' "$1" | head -1; return; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2; exit 1
-}
 say() { echo "$(date +%T) demo     $*"; }
 
 echo "demo directory: $DEMO"

@@ -8,21 +8,9 @@ DEMO=$(mktemp -d /tmp/compliance-watch-demo.XXXXXX)
 AUTH_ID=MADEMO00000000000000
 TOKEN=demo-token-$RANDOM$RANDOM
 SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+source scripts/demo-lib.sh
+trap cleanup_pids EXIT
 trap 'echo; echo "stopping…"; exit 0' INT TERM
-
-wait_line() {  # file → the port from a "listening on …PORT" line
-  for _ in $(seq 100); do
-    if grep -q "listening on" "$1" 2>/dev/null; then grep -o '[0-9]*$' "$1" | head -1; return; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2; exit 1
-}
 
 echo "demo directory: $DEMO"
 "$BIN/plivo-sandbox" --auth-id "$AUTH_ID" --auth-token "$TOKEN" --seed 40 --review-after 6s --accept-ratio 0.7 \

@@ -131,10 +131,17 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     }
 
     public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try transaction { connection in
+            try checkFence(connection)
+            return try body(connection)
+        }
+    }
+
+    /// One transaction on a pooled connection, not fenced (the lease's own statements).
+    func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
         try withConnection { connection in
             try connection.execute("BEGIN", [])
             do {
-                try checkFence(connection)
                 let result = try body(connection)
                 try connection.execute("COMMIT", [])
                 return result
@@ -162,7 +169,7 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     }
 
     public func migrate() throws {
-        try withConnection { connection in try PostgresSchema.migrate(connection) }
+        try transaction { connection in try PostgresSchema.migrate(connection) }
     }
 
     public func appliedMigrations() throws -> [String] {

@@ -82,7 +82,7 @@ public struct PostgresLease: Sendable {
     /// Takes the lease if it is free or expired. - Returns: the new fencing token, or `nil`
     /// when another instance holds it.
     public func acquire() throws -> Int64? {
-        try transaction { db in
+        try database.transaction { db in
             // A lock held by a paused leader's transaction must not hang the standby.
             try db.execute("SET LOCAL lock_timeout = '2s'", [])
             return try db.value(
@@ -98,7 +98,7 @@ public struct PostgresLease: Sendable {
     /// Extends the lease this instance holds under `token`. - Returns: `false` when it no
     /// longer does (another instance took over): the caller must stop acting at once.
     public func renew(token: Int64) throws -> Bool {
-        try transaction { db in
+        try database.transaction { db in
             try db.execute("SET LOCAL lock_timeout = '2s'", [])
             return try db.execute(
                 """
@@ -111,14 +111,14 @@ public struct PostgresLease: Sendable {
     /// Gives the lease up (clean shutdown), so a standby takes over at its next try rather
     /// than after the lease runs out.
     public func release(token: Int64) throws {
-        try transaction { db in
+        try database.transaction { db in
             try db.execute("UPDATE ha_lease SET expiresAt = 0 WHERE name = 'leader' AND holder = ? AND token = ?", instance.id, token)
         }
     }
 
     /// Says this instance is alive, and in which role.
     public func announce(role: String) throws {
-        try transaction { db in
+        try database.transaction { db in
             try db.execute(
                 """
                 INSERT INTO ha_member (instance, host, pid, role, seenAt) VALUES (?, ?, ?, ?, extract(epoch FROM clock_timestamp()))
@@ -152,20 +152,6 @@ public struct PostgresLease: Sendable {
                 SELECT host, pid, role, seenAt FROM ha_member
                 WHERE seenAt >= extract(epoch FROM clock_timestamp()) - ? ORDER BY role, host, pid
                 """, Backoff.seconds(within)).map { Member(host: $0["host"], pid: $0["pid"], role: $0["role"], seenAt: $0["seenAt"]) }
-        }
-    }
-
-    private func transaction<T>(_ body: (PostgresDatabase.Connection) throws -> T) throws -> T {
-        try database.withConnection { connection in
-            try connection.execute("BEGIN", [])
-            do {
-                let result = try body(connection)
-                try connection.execute("COMMIT", [])
-                return result
-            } catch {
-                _ = try? connection.execute("ROLLBACK", [])
-                throw error
-            }
         }
     }
 }

@@ -89,28 +89,20 @@ enum PostgresSchema {
         ("v9-ha-lease", StateStore.leaseSchema(real: "DOUBLE PRECISION")),
     ]
 
-    /// Applies what is missing in one transaction, under an advisory lock, so two instances
-    /// starting together migrate once.
+    /// Applies what is missing, inside the caller's transaction, under an advisory lock, so two
+    /// instances starting together migrate once.
     static func migrate(_ connection: PostgresDatabase.Connection) throws {
-        try connection.execute("BEGIN", [])
-        do {
-            try connection.execute("SELECT pg_advisory_xact_lock(7201300)", [])
-            try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY)", [])
-            let applied = Set(try connection.column("SELECT identifier FROM schema_migrations", as: String.self))
-            let known = Set(migrations.map(\.identifier))
-            if !applied.subtracting(known).isEmpty {
-                throw StoreError(path: "", message: "the database was written by a newer compliance-watch; refusing to run")
+        try connection.execute("SELECT pg_advisory_xact_lock(7201300)", [])
+        try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY)", [])
+        let applied = Set(try connection.column("SELECT identifier FROM schema_migrations", as: String.self))
+        if !applied.subtracting(migrations.map(\.identifier)).isEmpty {
+            throw StoreError(path: "", message: "the database was written by a newer compliance-watch; refusing to run")
+        }
+        for (identifier, sql) in migrations where !applied.contains(identifier) {
+            for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                try connection.execute(statement, [])
             }
-            for (identifier, sql) in migrations where !applied.contains(identifier) {
-                for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                    try connection.execute(statement, [])
-                }
-                try connection.execute("INSERT INTO schema_migrations (identifier) VALUES (?)", [.text(identifier)])
-            }
-            try connection.execute("COMMIT", [])
-        } catch {
-            _ = try? connection.execute("ROLLBACK", [])
-            throw error
+            try connection.execute("INSERT INTO schema_migrations (identifier) VALUES (?)", [.text(identifier)])
         }
     }
 }

@@ -205,17 +205,6 @@ public enum AuditChain {
                         continue
                     }
                 }
-                if let expected = expectedSeq, line.seq == expected - 1 {
-                    let rawHash = Hashing.sha256Hex(raw)
-                    if rawHash == prevHash {
-                        verdict.duplicates += 1
-                        continue
-                    }
-                    if !prevs.contains(rawHash) {
-                        orphans.append((name, number, raw))
-                        continue
-                    }
-                }
                 if let expected = expectedSeq {
                     if line.seq > expected {
                         // A later number here: lines were moved (the expected one comes later) or removed.

@@ -8,12 +8,11 @@ import WatchTesting
 
 /// The PostgreSQL store beside SQLite, and failover with real daemons (`BENCH_SCENARIOS=postgres`).
 extension Bench {
-    /// A fresh store of each kind: SQLite in a file (as the daemon runs it), PostgreSQL in a new
-    /// database of the throwaway cluster.
-    static func benchStore(_ kind: StoreBackend) throws -> StateStore {
+    /// A fresh store of each kind: SQLite in a file in `directory` (as the daemon runs it),
+    /// PostgreSQL in a new database of the throwaway cluster.
+    static func benchStore(_ kind: StoreBackend, in directory: URL) throws -> StateStore {
         switch kind {
         case .sqlite:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
             return try StateStore.open(path: directory.appendingPathComponent("state.db").path)
         case .postgres:
             return try StoreBackend.postgres.makeStore()
@@ -24,13 +23,17 @@ extension Bench {
     /// transitions each cycle), and of the first full sync, on `kind`.
     static func storeCycle(_ kind: StoreBackend, n: Int, changeableShare: Double, cycles: Int) async throws -> [String: Any] {
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: token, rateLimit: 0))
-        defer { sandbox.stop() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+        defer {
+            sandbox.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
         let transport = CurlTransport()
         let base = await sandbox.baseURL
         _ = try await control(transport, base + "/_sandbox/seed",
             #"{"count": \#(n), "statuses": {"accepted": \#(1 - changeableShare), "submitted": \#(changeableShare)}}"#)
         let poller = Poller(
-            source: client(base, concurrency: 4), store: try benchStore(kind), bucket: TokenBucket(rate: 1000, burst: 4),
+            source: client(base, concurrency: 4), store: try benchStore(kind, in: directory), bucket: TokenBucket(rate: 1000, burst: 4),
             settings: .init(concurrency: 4, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)), announceExisting: false),
             sinks: [SinkRoute(name: "s", filter: EventFilter())])
         let syncStart = ContinuousClock.now
@@ -48,28 +51,6 @@ extension Bench {
         }
         return ["store": kind.rawValue, "n": n, "full_sync_s": sync, "hot_cycle_ms_p50": percentile(walls, 0.5) * 1000,
                 "hot_cycle_ms_p90": percentile(walls, 0.9) * 1000]
-    }
-
-    /// Seconds to deliver `events` recorded events to `kind` of sink (null: the outbox alone) on a store.
-    static func storeDelivery(_ store: StoreBackend, sink kind: String, events: Int) async throws -> Double {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let state = try benchStore(store)
-        let sink: any Sink = kind == "file"
-            ? FileSink(name: "s", configuration: .init(path: directory.appendingPathComponent("events.jsonl").path), store: state)
-            : NullSink()
-        try recordBurst(store: state, events: events)
-        let dispatcher = Dispatcher(
-            sink: sink, store: state,
-            settings: .init(concurrency: 32, maxAttempts: 3, maxAge: .seconds(60), backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))),
-            doorbell: Doorbell(), logger: quiet)
-        let start = ContinuousClock.now
-        await dispatcher.drain()
-        let elapsed = seconds(ContinuousClock.now - start)
-        let delivered = try state.deliveries(sink: "s", state: .delivered, limit: events + 1).count
-        precondition(delivered == events, "only \(delivered) of \(events) delivered")
-        return elapsed
     }
 
     /// Failover time with real daemons: two instances on one database, the leader SIGKILLed,

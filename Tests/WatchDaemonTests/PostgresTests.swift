@@ -107,6 +107,16 @@ struct PostgresTests {
         }
     }
 
+    @Test("sslmode: prefer falls back to plain TCP on a server without TLS; require refuses it")
+    func sslModes() throws {
+        let cluster = try TestPostgres.shared
+        let url = try cluster.makeDatabase()
+        let prefer = DaemonConfiguration.State(url: url.replacingOccurrences(of: "sslmode=disable", with: "sslmode=prefer"), password: cluster.password)
+        #expect(try StoreOpener.open(prefer, use: .command, logger: .quiet).appliedMigrations().contains("v9-ha-lease"))
+        let require = DaemonConfiguration.State(url: url.replacingOccurrences(of: "sslmode=disable", with: "sslmode=require"), password: cluster.password)
+        #expect(throws: StoreError.self) { try StoreOpener.open(require, use: .command, logger: .quiet) }
+    }
+
     @Test("URLs: user, host, port, database and sslmode; a password in the URL is refused", arguments: [
         ("postgresql://cw@db.example:6543/state?sslmode=verify-full", "postgresql://cw@db.example:6543/state?sslmode=verify-full"),
         ("postgres://cw@10.0.0.5/state", "postgresql://cw@10.0.0.5:5432/state?sslmode=prefer"),

@@ -173,7 +173,8 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     }
 
     public func appliedMigrations() throws -> [String] {
-        try read { db in try db.column("SELECT identifier FROM schema_migrations ORDER BY identifier", as: String.self) }
+        let applied = Set(try read { db in try db.column("SELECT identifier FROM schema_migrations", as: String.self) })
+        return PostgresSchema.migrations.map(\.identifier).filter(applied.contains)
     }
 
     /// Closes every idle connection (tests, shutdown).

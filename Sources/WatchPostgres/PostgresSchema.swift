@@ -87,6 +87,7 @@ enum PostgresSchema {
             CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
             """),
         ("v9-ha-lease", StateStore.leaseSchema(real: "DOUBLE PRECISION")),
+        ("v10-audit-head-epoch", StateStore.auditHeadEpochSchema),
     ]
 
     /// Applies what is missing, inside the caller's transaction, under an advisory lock, so two

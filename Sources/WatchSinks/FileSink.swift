@@ -124,7 +124,8 @@ public actor FileSink: Sink {
                 let sealer = try loadSealer(sealing)
                 // The epoch of the line before: from the file, else (a new file) the key on disk,
                 // which is never ahead of the last line fsynced.
-                let previousEpoch = current.seq == 0 ? nil : (lastLineEpoch ?? sealer.persistedEpoch)
+                // A shared chain's head carries its line's epoch: that line may be another host's.
+                let previousEpoch = current.seq == 0 ? nil : (current.epoch ?? lastLineEpoch ?? sealer.persistedEpoch)
                 // Never earlier than the line before, even if the clock went back.
                 let epoch = max(sealer.currentEpoch, previousEpoch ?? 0)
                 let bridge = try sealer.bridge(prev: current.hash, from: previousEpoch, to: epoch)
@@ -151,7 +152,7 @@ public actor FileSink: Sink {
             }
             offset += count
         }
-        head = AuditHead(seq: current.seq + 1, hash: lineHash, path: configuration.path)
+        head = AuditHead(seq: current.seq + 1, hash: lineHash, path: configuration.path, epoch: pendingEpoch)
         if let pendingEpoch {
             lastLineEpoch = pendingEpoch
             sealer?.advance(to: pendingEpoch)
@@ -275,7 +276,7 @@ public actor FileSink: Sink {
             throw .retryable("cannot read the chain head from the state database: \(error)")
         }
         guard let shared, shared.seq > file.seq else { return file }
-        return AuditHead(seq: shared.seq, hash: shared.hash, path: configuration.path)
+        return AuditHead(seq: shared.seq, hash: shared.hash, path: configuration.path, epoch: shared.epoch)
     }
 
     /// The end of this sink's own file, checked once (and after a reopen) against the newest

@@ -31,7 +31,7 @@ private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts:
 struct OutboxTests {
     @Test("migrations are named and applied in order, the same in both backends", arguments: StoreBackend.allCases)
     func migrations(_ backend: StoreBackend) throws {
-        #expect(try backend.makeStore().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state", "v9-ha-lease"])
+        #expect(try backend.makeStore().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state", "v9-ha-lease", "v10-audit-head-epoch"])
     }
 
     @Test("a database written before v6 keeps its document ids, now stored as JSON")

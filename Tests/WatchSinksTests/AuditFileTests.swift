@@ -368,6 +368,37 @@ struct AuditFileTests {
         #expect(AuditChain.verify(files: [("a", forged), ("b", hostB)]).description.hasPrefix("BROKEN: a:4: inserted: a second line for seq 4"))
     }
 
+    @Test("two hosts on one store continue one sealed chain in their own files; the next line's epoch and bridge follow the other host's last line")
+    func hostsShareSealedChain() async throws {
+        let dir = try temporaryDirectory()
+        let store = try StateStore.inMemory()
+        let seed = Data(repeating: 9, count: 32)
+        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        func sink(_ host: String) throws -> FileSink {
+            let keys = dir.appendingPathComponent("keys-\(host)")
+            try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+            return FileSink(
+                name: "audit", configuration: .init(path: dir.appendingPathComponent("\(host).jsonl").path), store: store,
+                sealing: .init(directory: keys.path, interval: .seconds(3600), seed: seed, now: { clock.withLock { $0 } }), host: host)
+        }
+        let a = try sink("a"), b = try sink("b")
+        func later(_ hours: Double) { clock.withLock { $0 = $0.addingTimeInterval(hours * 3600) } }
+        try await a.deliver(makeEvent(app: "e1", version: 1))   // a's epoch 0
+        later(2)
+        try await b.deliver(makeEvent(app: "e2", version: 1))   // b's key starts now: its own epoch 0
+        later(1)
+        try await a.deliver(makeEvent(app: "e3", version: 1))   // a's epoch 3, bridged from 0
+        later(1)
+        try await b.deliver(makeEvent(app: "e4", version: 1))   // b's own epoch 2, but the chain is at 3
+        let files = ["a", "b"].map { host in
+            (host, FileManager.default.contents(atPath: dir.appendingPathComponent("\(host).jsonl").path) ?? Data())
+        }
+        let verdict = AuditChain.verify(files: files, key: AuditSeal.Key(epoch: 0, key: seed, start: 0, interval: 3600))
+        #expect(verdict.isIntact, "\(verdict)")
+        #expect(verdict.lastSeq == 4 && verdict.sealsVerified == 4, "\(verdict)")
+        #expect(try store.auditHead(sink: "audit")?.epoch == 3)
+    }
+
     @Test("truncation at a line boundary is caught with the head from the state database")
     func truncationAgainstHead() async throws {
         let store = try StateStore.inMemory()

@@ -8,19 +8,23 @@ public struct AuditHead: Sendable, Equatable {
     public var hash: String
     /// The file it was written to.
     public var path: String
+    /// The sealing epoch of the line, when sealed: the next line's bridge starts from it, also
+    /// when another host writes that line (several instances on one store).
+    public var epoch: Int?
 
     /// Creates a head.
-    public init(seq: Int, hash: String, path: String) {
+    public init(seq: Int, hash: String, path: String, epoch: Int? = nil) {
         self.seq = seq
         self.hash = hash
         self.path = path
+        self.epoch = epoch
     }
 }
 
 extension StateStore {
     /// The head recorded for `sink`, if it has written a line.
     public func auditHead(sink: String) throws -> AuditHead? {
-        try database.read { db in try db.row("SELECT seq, hash, path FROM auditHead WHERE sink = ?", sink).map(Self.head) }
+        try database.read { db in try db.row("SELECT seq, hash, path, epoch FROM auditHead WHERE sink = ?", sink).map(Self.head) }
     }
 
     /// Records `sink`'s newest line, replacing the previous head; with several hosts, also
@@ -30,10 +34,10 @@ extension StateStore {
             for key in [sink] + (fileKey.map { [$0] } ?? []) {
                 try db.execute(
                     """
-                    INSERT INTO auditHead (sink, seq, hash, path, updatedAt) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO auditHead (sink, seq, hash, path, updatedAt, epoch) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, path = excluded.path,
-                        updatedAt = excluded.updatedAt
-                    """, key, head.seq, head.hash, head.path, Date())
+                        updatedAt = excluded.updatedAt, epoch = excluded.epoch
+                    """, key, head.seq, head.hash, head.path, Date(), head.epoch)
             }
         }
     }
@@ -41,12 +45,12 @@ extension StateStore {
     /// Every recorded head (for `audit verify` to find the one of a file).
     public func auditHeads() throws -> [String: AuditHead] {
         try database.read { db in
-            Dictionary(uniqueKeysWithValues: try db.rows("SELECT sink, seq, hash, path FROM auditHead").map { ($0["sink"], Self.head($0)) })
+            Dictionary(uniqueKeysWithValues: try db.rows("SELECT sink, seq, hash, path, epoch FROM auditHead").map { ($0["sink"], Self.head($0)) })
         }
     }
 
     private static func head(_ row: SQLRow) -> AuditHead {
-        AuditHead(seq: row["seq"], hash: row["hash"], path: row["path"])
+        AuditHead(seq: row["seq"], hash: row["hash"], path: row["path"], epoch: row["epoch"])
     }
 
     /// Every delivery to `sink` that should be in its files: delivered (with when) or dead (a

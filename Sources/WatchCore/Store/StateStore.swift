@@ -83,12 +83,15 @@ public struct StateStore: Sendable {
         """
     }
 
+    /// Migration v10, in both backends: the sealing epoch of each recorded head.
+    public static let auditHeadEpochSchema = "ALTER TABLE auditHead ADD COLUMN epoch INTEGER"
+
     /// The random salt this database mixes into event ids.
     public func eventIdSalt() throws -> String {
         try database.read { try $0.value("SELECT value FROM meta WHERE key = 'eventIdSalt'") ?? "" }
     }
 
-    /// The names of the migrations applied, sorted.
+    /// The names of the migrations applied, in the order they apply.
     public func appliedMigrations() throws -> [String] {
         try database.appliedMigrations()
     }

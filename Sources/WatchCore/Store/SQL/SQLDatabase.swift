@@ -22,7 +22,7 @@ public protocol SQLDatabase: Sendable {
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T
     /// Brings the schema up to date; refuses a database a newer version wrote.
     func migrate() throws
-    /// The identifiers of the migrations applied, sorted; the same in every backend.
+    /// The identifiers of the migrations applied, in the order they apply; the same in every backend.
     func appliedMigrations() throws -> [String]
 }
 

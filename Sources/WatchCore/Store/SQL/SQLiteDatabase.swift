@@ -58,7 +58,9 @@ public struct SQLiteDatabase: SQLDatabase {
     }
 
     public func appliedMigrations() throws -> [String] {
-        try writer.read { try Self.migrator.appliedIdentifiers($0).sorted() }
+        let migrator = Self.migrator
+        let applied = try writer.read { try migrator.appliedIdentifiers($0) }
+        return migrator.migrations.filter(applied.contains)
     }
 
     /// A GRDB database handle as a ``SQLConnection``: cached statements, rows read through a cursor.
@@ -245,6 +247,9 @@ extension SQLiteDatabase {
         }
         migrator.registerMigration("v9-ha-lease") { db in
             try db.execute(sql: StateStore.leaseSchema(real: "REAL"))
+        }
+        migrator.registerMigration("v10-audit-head-epoch") { db in
+            try db.execute(sql: StateStore.auditHeadEpochSchema)
         }
         return migrator
     }

@@ -34,6 +34,27 @@ struct OutboxTests {
         #expect(try backend.makeStore().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state", "v9-ha-lease", "v10-audit-head-epoch"])
     }
 
+    @Test("history: an application by id or alias, its transitions in order with each sink's state", arguments: StoreBackend.allCases)
+    func history(_ backend: StoreBackend) throws {
+        let store = try backend.makeStore()
+        let events = try record(store, sinks: ["audit", "hook"], changes: [("app-1", "submitted"), ("app-2", "draft"), ("app-1", "accepted")])
+        try store.markDelivered(eventSeq: try #require(try store.deliveries(sink: "hook").last?.eventSeq), sink: "hook", at: Date())
+        let resolved = try store.resolveApplication("app-2")
+        #expect(resolved.account == "MA1" && resolved.id == "app-2")
+        let aliased = ComplianceApplication(id: "app-3", alias: "acme-fr-mobile", status: .submitted)
+        try store.commit(
+            CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(aliased, account: "MA1", version: 0), change: .created)],
+                         deletions: [], fullSync: false, at: Date()),
+            sinks: [])
+        #expect(try store.resolveApplication("acme-fr-mobile").id == "app-3", "by alias, read from the stored body")
+        #expect(throws: HistoryLookupError.self) { try store.resolveApplication("nobody") }
+        let entries = try store.history(account: "MA1", applicationId: "app-1")
+        #expect(entries.map(\.event.id) == events.filter { $0.data.application.complianceApplicationId == "app-1" }.map(\.id))
+        #expect(entries.map { $0.event.toStatus.rawValue } == ["submitted", "accepted"])
+        #expect(entries.first?.deliveries.map(\.sink) == ["audit", "hook"])
+        #expect(entries.first?.deliveries.first { $0.sink == "hook" }?.state == .delivered, "the oldest hook delivery was marked")
+    }
+
     @Test("a database written before v6 keeps its document ids, now stored as JSON")
     func documentIdsMigrate() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path

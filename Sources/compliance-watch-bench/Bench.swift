@@ -245,14 +245,21 @@ struct Bench {
         return result
     }
 
-    static func detectionLatency(transitions: Int, interval: Duration) async throws -> [Double] {
+    /// A sandbox with `count` submitted applications, and a receiver that notes when each arrives.
+    static func submittedWithReceiver(_ count: Int) async throws -> (sandbox: SandboxServer, base: String, transport: CurlTransport, ids: [String], receiver: Receiver) {
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: token, rateLimit: 0))
-        defer { sandbox.stop() }
         let base = await sandbox.baseURL
         let transport = CurlTransport()
-        let ids = try await control(transport, base + "/_sandbox/seed", #"{"count": \#(transitions), "statuses": {"submitted": 1}}"#)["application_ids"] as? [String] ?? []
-        let receiver = try await Receiver.start()
-        defer { receiver.task.cancel() }
+        let ids = try await control(transport, base + "/_sandbox/seed", #"{"count": \#(count), "statuses": {"submitted": 1}}"#)["application_ids"] as? [String] ?? []
+        return (sandbox, base, transport, ids, try await Receiver.start())
+    }
+
+    static func detectionLatency(transitions: Int, interval: Duration) async throws -> [Double] {
+        let (sandbox, base, transport, ids, receiver) = try await submittedWithReceiver(transitions)
+        defer {
+            sandbox.stop()
+            receiver.task.cancel()
+        }
         let store = try StateStore.inMemory()
         let sink = try WebhookSink(name: "hook", configuration: .init(url: receiver.url))
         let doorbell = Doorbell()

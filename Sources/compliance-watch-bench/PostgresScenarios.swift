@@ -58,13 +58,11 @@ extension Bench {
     /// receiver, from the new leader. `runs` times; every sample is returned.
     static func failoverTimes(lease: Duration, interval: Duration, runs: Int) async throws -> [Double] {
         let cluster = try TestPostgres.shared
-        let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: token, rateLimit: 0))
-        defer { sandbox.stop() }
-        let base = await sandbox.baseURL
-        let transport = CurlTransport()
-        let ids = try await control(transport, base + "/_sandbox/seed", #"{"count": \#(runs), "statuses": {"submitted": 1}}"#)["application_ids"] as? [String] ?? []
-        let receiver = try await Receiver.start()
-        defer { receiver.task.cancel() }
+        let (sandbox, base, transport, ids, receiver) = try await submittedWithReceiver(runs)
+        defer {
+            sandbox.stop()
+            receiver.task.cancel()
+        }
         let url = try cluster.makeDatabase()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -107,6 +107,9 @@ public struct SQLiteDatabase: SQLDatabase {
 }
 
 extension SQLiteDatabase {
+    /// SQLite's migrations, in GRDB's migrator, so databases written before the store had
+    /// several backends keep their history (`grdb_migrations`). `PostgresSchema` lists the same
+    /// identifiers in PostgreSQL's types.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-create-state") { db in
@@ -253,5 +256,4 @@ extension SQLiteDatabase {
         }
         return migrator
     }
-
 }

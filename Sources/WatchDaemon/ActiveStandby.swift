@@ -74,6 +74,7 @@ public struct ActiveStandby: Service {
             }
             gate.open(until: sent + lease.duration)
             database.fence.lead(.init(instance: lease.instance.id, token: token))
+            try? lease.announce(role: "leader")
             logger.notice("leading: took the lease", metadata: ["cw.token": "\(token)"])
             status.update { $0.role = "leader (token \(token))" }
             do {
@@ -93,9 +94,10 @@ public struct ActiveStandby: Service {
                 } catch {
                     logger.warning("cannot release the lease; a standby takes over when it runs out", metadata: ["cw.error": "\(error)"])
                 }
-                return
+                break
             }
         }
+        try? lease.leave()
     }
 
     /// Runs the leader's services and the renewals. - Returns: `true` when leadership was lost,

@@ -48,6 +48,8 @@ public enum StoreOpener {
 public struct LeaseStatus: Sendable {
     /// The holder: `HOST (pid N)`, or `nil` before anyone led.
     public var leader: String?
+    /// The holder's process id on its host.
+    public var pid: Int32?
     /// Whether its lease has run out (no instance is leading now).
     public var expired: Bool
     /// When it took the lease.
@@ -63,7 +65,8 @@ public struct LeaseStatus: Sendable {
         let lease = PostgresLease(database: database, duration: lease)
         guard let holder = try lease.holder() else { return nil }
         return LeaseStatus(
-            leader: holder.host.map { "\($0) (pid \(holder.pid ?? 0))" }, expired: holder.expired, since: holder.since,
+            leader: holder.host.map { "\($0) (pid \(holder.pid ?? 0))" }, pid: holder.pid.map(Int32.init), expired: holder.expired,
+            since: holder.since,
             token: holder.token,
             members: try lease.members(within: lease.duration).map { ("\($0.host) (pid \($0.pid))", $0.role, $0.seenAt) })
     }

@@ -129,6 +129,13 @@ public struct PostgresLease: Sendable {
         }
     }
 
+    /// Removes this instance from the members (clean shutdown), so `status` stops listing it.
+    public func leave() throws {
+        try database.transaction { db in
+            try db.execute("DELETE FROM ha_member WHERE instance = ?", instance.id)
+        }
+    }
+
     /// The lease row.
     public func holder() throws -> Holder? {
         try database.read { db in

@@ -47,8 +47,12 @@ extension ComplianceWatchCommand {
                 throw ExitCodes.state
             }
             let location = configured?.state.url.flatMap { try? PostgresLocation(parsing: $0).description } ?? statePath
-            let holder: Result<(pid: Int32, since: Date?)?, any Error> = lease == nil
-                ? Result(catching: { try StateLock.holder(statePath: statePath) }) : .success(nil)
+            // With a lease, "the daemon" is whichever instance leads (its pid is on its own host).
+            let holder: Result<(pid: Int32, since: Date?)?, any Error> = if let lease {
+                .success(lease.expired ? nil : lease.pid.map { ($0, lease.since) })
+            } else {
+                Result(catching: { try StateLock.holder(statePath: statePath) })
+            }
             if json {
                 var document = Self.document(summary, statePath: location, holder: holder, stallAfter: Backoff.seconds(interval * 3), names: names)
                 document.ha = lease.map(Self.haDocument)
@@ -59,7 +63,7 @@ extension ComplianceWatchCommand {
             if let lease {
                 let since = lease.since.map { " since \(EventTime.format($0))" } ?? ""
                 print("leader: \(lease.leader.map { "\($0)\(since)\(lease.expired ? " (lease expired: nobody leads)" : "")" } ?? "none yet"); token \(lease.token)")
-                let standbys = lease.members.filter { $0.role == "standby" }
+                let standbys = lease.members.filter { $0.role == "standby" && $0.instance != lease.leader }
                 print("standbys seen in the last lease period: \(standbys.isEmpty ? "none" : standbys.map(\.instance).joined(separator: ", "))")
             } else {
                 switch holder {
@@ -126,7 +130,7 @@ extension ComplianceWatchCommand.Status {
     static func haDocument(_ lease: LeaseStatus) -> JSONOutput.Status.HA {
         JSONOutput.Status.HA(
             leader: Nullable(lease.expired ? nil : lease.leader), since: Nullable(lease.since.map(EventTime.format)), token: lease.token,
-            standbys: lease.members.filter { $0.role == "standby" }.map(\.instance))
+            standbys: lease.members.filter { $0.role == "standby" && $0.instance != lease.leader }.map(\.instance))
     }
 
     /// The `--json` document: the same facts as the text, for scripts.

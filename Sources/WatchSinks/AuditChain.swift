@@ -183,93 +183,90 @@ public enum AuditChain {
             cursors[pick].next += 1
             let (name, lines, parsed, endsWithNewline) = (cursors[pick].name, cursors[pick].lines, cursors[pick].parsed, cursors[pick].endsWithNewline)
             let raw = lines[index]
-            do {
-                let number = index + 1
-                guard let line = parsed[index] else {
-                    let kind: Break = index == lines.count - 1 && !endsWithNewline ? .truncated : .edited
-                    verdict.problem = (name, number, kind, kind == .truncated ? "the last line is cut short" : "not a valid audit line")
-                    return verdict
-                }
-                if Hashing.sha256Hex(line.content) != line.hash {
-                    verdict.problem = (name, number, .edited, "the line's content does not match its hash")
-                    return verdict
-                }
-                if let expected = expectedSeq, line.seq == expected - 1 {
-                    let rawHash = Hashing.sha256Hex(raw)
-                    if rawHash == prevHash {
-                        verdict.duplicates += 1
-                        continue
-                    }
-                    if !prevs.contains(rawHash) {
-                        orphans.append((name, number, raw))
-                        continue
-                    }
-                }
-                if let expected = expectedSeq {
-                    if line.seq > expected {
-                        // A later number here: lines were moved (the expected one comes later) or removed.
-                        let movedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
-                        verdict.problem = movedLater
-                            ? (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
-                            : (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
-                        return verdict
-                    }
-                    if line.seq < expected {
-                        verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number with other content")
-                        return verdict
-                    }
-                    if line.prev != prevHash {
-                        verdict.problem = (name, number, .inserted, "prev does not match the hash of the line before it")
-                        return verdict
-                    }
-                } else if line.seq == 1, line.prev != genesis {
-                    verdict.problem = (name, number, .edited, "the first line of the chain must have prev = 0…0")
-                    return verdict
-                }
-                if let mac = line.mac, let epoch = line.epoch {
-                    if let lastEpoch, epoch < lastEpoch {
-                        verdict.problem = (name, number, .forged, "sealed in epoch \(epoch), after a line of epoch \(lastEpoch)")
-                        return verdict
-                    }
-                    if let lastEpoch, epoch > lastEpoch {
-                        // Entering a later epoch takes the earlier epoch's key: someone holding
-                        // only today's key cannot move old lines into today's epoch.
-                        guard let bridge = line.bridge else {
-                            verdict.problem = (name, number, .forged, "epoch \(lastEpoch) ends without a bridge into epoch \(epoch)")
-                            return verdict
-                        }
-                        if let key, let oldKey = key.key(for: lastEpoch), AuditSeal.mac(Data(line.prev.utf8), key: oldKey) != bridge {
-                            verdict.problem = (name, number, .forged, "the bridge from epoch \(lastEpoch) into epoch \(epoch) does not verify")
-                            return verdict
-                        }
-                    }
-                    lastEpoch = epoch
-                    if let key, epoch >= key.epoch {
-                        let epochKey = keys[epoch] ?? key.key(for: epoch)!
-                        keys[epoch] = epochKey
-                        guard AuditSeal.mac(line.content, key: epochKey) == mac else {
-                            verdict.problem = (name, number, .forged, "the line's seal does not verify (epoch \(epoch)): rewritten or forged")
-                            return verdict
-                        }
-                        verdict.sealsVerified += 1
-                    } else {
-                        verdict.sealsUnchecked += 1
-                        verdict.uncheckedRange = (verdict.uncheckedRange?.lowerBound ?? line.seq)...line.seq
-                    }
-                } else {
-                    if lastEpoch != nil {
-                        verdict.problem = (name, number, .forged, "an unsealed line after sealed ones")
-                        return verdict
-                    }
-                    verdict.unsealed += 1
-                }
-                let rawHash = Hashing.sha256Hex(raw)
-                expectedSeq = line.seq + 1
-                prevHash = rawHash
-                if line.seq == head?.seq { headLineHash = rawHash }
-                verdict.lines += 1
-                verdict.lastSeq = line.seq
+            let number = index + 1
+            guard let line = parsed[index] else {
+                let kind: Break = index == lines.count - 1 && !endsWithNewline ? .truncated : .edited
+                verdict.problem = (name, number, kind, kind == .truncated ? "the last line is cut short" : "not a valid audit line")
+                return verdict
             }
+            if Hashing.sha256Hex(line.content) != line.hash {
+                verdict.problem = (name, number, .edited, "the line's content does not match its hash")
+                return verdict
+            }
+            let rawHash = Hashing.sha256Hex(raw)
+            if let expected = expectedSeq, line.seq == expected - 1 {
+                if rawHash == prevHash {
+                    verdict.duplicates += 1
+                    continue
+                }
+                if !prevs.contains(rawHash) {
+                    orphans.append((name, number, raw))
+                    continue
+                }
+            }
+            if let expected = expectedSeq {
+                if line.seq > expected {
+                    // A later number here: lines were moved (the expected one comes later) or removed.
+                    let movedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
+                    verdict.problem = movedLater
+                        ? (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
+                        : (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
+                    return verdict
+                }
+                if line.seq < expected {
+                    verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number with other content")
+                    return verdict
+                }
+                if line.prev != prevHash {
+                    verdict.problem = (name, number, .inserted, "prev does not match the hash of the line before it")
+                    return verdict
+                }
+            } else if line.seq == 1, line.prev != genesis {
+                verdict.problem = (name, number, .edited, "the first line of the chain must have prev = 0…0")
+                return verdict
+            }
+            if let mac = line.mac, let epoch = line.epoch {
+                if let lastEpoch, epoch < lastEpoch {
+                    verdict.problem = (name, number, .forged, "sealed in epoch \(epoch), after a line of epoch \(lastEpoch)")
+                    return verdict
+                }
+                if let lastEpoch, epoch > lastEpoch {
+                    // Entering a later epoch takes the earlier epoch's key: someone holding
+                    // only today's key cannot move old lines into today's epoch.
+                    guard let bridge = line.bridge else {
+                        verdict.problem = (name, number, .forged, "epoch \(lastEpoch) ends without a bridge into epoch \(epoch)")
+                        return verdict
+                    }
+                    if let key, let oldKey = key.key(for: lastEpoch), AuditSeal.mac(Data(line.prev.utf8), key: oldKey) != bridge {
+                        verdict.problem = (name, number, .forged, "the bridge from epoch \(lastEpoch) into epoch \(epoch) does not verify")
+                        return verdict
+                    }
+                }
+                lastEpoch = epoch
+                if let key, epoch >= key.epoch {
+                    let epochKey = keys[epoch] ?? key.key(for: epoch)!
+                    keys[epoch] = epochKey
+                    guard AuditSeal.mac(line.content, key: epochKey) == mac else {
+                        verdict.problem = (name, number, .forged, "the line's seal does not verify (epoch \(epoch)): rewritten or forged")
+                        return verdict
+                    }
+                    verdict.sealsVerified += 1
+                } else {
+                    verdict.sealsUnchecked += 1
+                    verdict.uncheckedRange = (verdict.uncheckedRange?.lowerBound ?? line.seq)...line.seq
+                }
+            } else {
+                if lastEpoch != nil {
+                    verdict.problem = (name, number, .forged, "an unsealed line after sealed ones")
+                    return verdict
+                }
+                verdict.unsealed += 1
+            }
+            expectedSeq = line.seq + 1
+            prevHash = rawHash
+            if line.seq == head?.seq { headLineHash = rawHash }
+            verdict.lines += 1
+            verdict.lastSeq = line.seq
         }
         // A branch's line is a failover's leftover only if its event is in the chain too (the
         // new leader delivered it again, as it was never recorded as delivered).

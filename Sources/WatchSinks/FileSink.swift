@@ -85,7 +85,9 @@ public actor FileSink: Sink {
     }
 
     public func deliver(_ event: Event) async throws(DeliveryError) {
-        _ = try currentHead()
+        // The tail check, which also learns the ids already in the file; the chain's head (with a
+        // shared store, a read of it) is only needed when a line is appended.
+        _ = try fileHead()
         // Already written: make sure it is on disk, and count it as delivered.
         let ticket = knownIds.contains(event.id) ? written : try append(event)
         do {

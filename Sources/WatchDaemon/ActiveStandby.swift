@@ -18,7 +18,6 @@ import WatchPostgres
 ///   standby takes over at its next try.
 public struct ActiveStandby: Service {
     let lease: PostgresLease
-    let database: PostgresDatabase
     let gate: LeaseGate
     let status: StatusBoard
     let services: [any Service]
@@ -39,7 +38,6 @@ public struct ActiveStandby: Service {
         self.heartbeats = heartbeats
         self.prepare = prepare
         self.lease = lease
-        database = lease.database
         self.gate = gate
         self.status = status
         self.services = services
@@ -73,7 +71,7 @@ public struct ActiveStandby: Service {
                 continue
             }
             gate.open(until: sent + lease.duration)
-            database.fence.lead(.init(instance: lease.instance.id, token: token))
+            lease.database.fence.lead(.init(instance: lease.instance.id, token: token))
             try? lease.announce(role: "leader")
             logger.notice("leading: took the lease", metadata: ["cw.token": "\(token)"])
             status.update { $0.role = "leader (token \(token))" }
@@ -83,7 +81,7 @@ public struct ActiveStandby: Service {
                 logger.error("cannot prepare the store after taking the lease", metadata: ["cw.error": "\(error)"])
             }
             let lost = await lead(token: token)
-            database.fence.standBy()
+            lease.database.fence.standBy()
             gate.close()
             if lost {
                 logger.warning("lost the lease; standing by", metadata: ["cw.token": "\(token)"])

@@ -59,6 +59,11 @@ public struct LeaseStatus: Sendable {
     /// Instances seen within the last lease period: `HOST (pid N)` and role.
     public var members: [(instance: String, role: String, seenAt: Date)]
 
+    /// The members standing by: not the leader, even in the moment before it says it leads.
+    public var standbys: [String] {
+        members.filter { $0.role == "standby" && $0.instance != leader }.map(\.instance)
+    }
+
     /// Reads the lease of `store`; `nil` for a SQLite store.
     public static func read(_ store: StateStore, lease: Duration) throws -> LeaseStatus? {
         guard let database = store.database as? PostgresDatabase else { return nil }

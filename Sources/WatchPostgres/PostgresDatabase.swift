@@ -177,14 +177,6 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
         return PostgresSchema.migrations.map(\.identifier).filter(applied.contains)
     }
 
-    /// Closes every idle connection (tests, shutdown).
-    public func close() {
-        for connection in idle.withLock({ list in defer { list = [] }; return list }) {
-            let closed: EventLoopFuture<Void> = connection.close()
-            _ = try? closed.wait()
-        }
-    }
-
     // MARK: Connections
 
     /// Runs `body` on a pooled connection. A connection that failed in a way that may have left
@@ -227,8 +219,6 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     struct Connection: SQLConnection {
         let connection: PostgresConnection
         let timeout: TimeAmount
-
-        var isClosed: Bool { connection.isClosed }
 
         func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
             let query = try Self.query(sql, arguments)
@@ -299,7 +289,7 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
             case .bytea:
                 var buffer = try cell.decode(ByteBuffer.self)
                 return .blob(buffer.readData(length: buffer.readableBytes) ?? Data())
-            case .numeric: return .real(Double(try cell.decode(String.self)) ?? 0)
+            case .numeric: return .text(try cell.decode(String.self))  // read as a number, it fails loudly rather than as 0
             default: return .text(try cell.decode(String.self))
             }
         }

@@ -229,10 +229,7 @@ public struct DaemonConfiguration: Sendable {
     public var accounts: [Plivo]
     /// The first account: with a single `[plivo]` table, the only one. Its transport settings
     /// (timeouts) are the shared client's.
-    public var plivo: Plivo {
-        get { accounts[0] }
-        set { accounts[0] = newValue }
-    }
+    public var plivo: Plivo { accounts[0] }
     /// `[poll]`
     public var poll: Poll
     /// `[state]`

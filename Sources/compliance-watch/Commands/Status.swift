@@ -63,8 +63,7 @@ extension ComplianceWatchCommand {
             if let lease {
                 let since = lease.since.map { " since \(EventTime.format($0))" } ?? ""
                 print("leader: \(lease.leader.map { "\($0)\(since)\(lease.expired ? " (lease expired: nobody leads)" : "")" } ?? "none yet"); token \(lease.token)")
-                let standbys = lease.members.filter { $0.role == "standby" && $0.instance != lease.leader }
-                print("standbys seen in the last lease period: \(standbys.isEmpty ? "none" : standbys.map(\.instance).joined(separator: ", "))")
+                print("standbys seen in the last lease period: \(lease.standbys.isEmpty ? "none" : lease.standbys.joined(separator: ", "))")
             } else {
                 switch holder {
                 case .success(let holder?):
@@ -130,7 +129,7 @@ extension ComplianceWatchCommand.Status {
     static func haDocument(_ lease: LeaseStatus) -> JSONOutput.Status.HA {
         JSONOutput.Status.HA(
             leader: Nullable(lease.expired ? nil : lease.leader), since: Nullable(lease.since.map(EventTime.format)), token: lease.token,
-            standbys: lease.members.filter { $0.role == "standby" && $0.instance != lease.leader }.map(\.instance))
+            standbys: lease.standbys)
     }
 
     /// The `--json` document: the same facts as the text, for scripts.

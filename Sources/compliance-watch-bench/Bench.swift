@@ -328,29 +328,19 @@ struct Bench {
     }
 
     static func memoryAndCPU(tracked: Int, cpuCycleSize: Int) async throws -> [String: Any] {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let binary = sibling("compliance-watch")
 
         func writeConfig(_ base: String, name: String) throws -> String {
-            try token.write(toFile: directory.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
-            let path = directory.appendingPathComponent("\(name).toml").path
-            try """
-                [plivo]
-                auth_id = "\(authId)"
-                auth_token_file = "token"
-                base_url = "\(base)"
-                max_requests_per_second = 1000
-                concurrency = 8
+            try daemonConfig(in: directory, name: name, base: base, plivo: "max_requests_per_second = 1000\nconcurrency = 8", tables: """
                 [poll]
                 interval = "1h"
                 [state]
                 path = "\(name).db"
                 [log]
                 level = "error"
-                """.write(toFile: path, atomically: true, encoding: .utf8)
-            return path
+                """)
         }
 
         // RSS: a daemon with nothing to track, then one tracking `tracked` applications.

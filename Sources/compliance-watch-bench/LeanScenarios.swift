@@ -48,6 +48,30 @@ extension Bench {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     }
 
+    /// A new scratch directory with the sandbox's token in `token`, for daemons the bench starts;
+    /// the caller removes it.
+    static func scratchDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try token.write(toFile: directory.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    /// Writes `NAME.toml` in `directory` for a daemon polling the sandbox at `base` with that
+    /// token: `plivo` holds more `[plivo]` keys, `tables` the other tables. - Returns: its path.
+    static func daemonConfig(in directory: URL, name: String, base: String, plivo: String = "", tables: String) throws -> String {
+        let path = directory.appendingPathComponent("\(name).toml").path
+        try """
+            [plivo]
+            auth_id = "\(authId)"
+            auth_token_file = "token"
+            base_url = "\(base)"
+            \(plivo)
+            \(tables)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// A sandbox child process seeded with `n` applications, `changeableShare` of them draft,
     /// submitted or rejected, and a transport for its control endpoints.
     static func seededSandbox(n: Int, changeableShare: Double) async throws -> (SandboxProcess, CurlTransport) {
@@ -168,18 +192,10 @@ extension Bench {
         let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
         let base = sandbox.baseURL
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try token.write(toFile: directory.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
         let port = try LocalPorts.free()
-        let config = directory.appendingPathComponent("steady.toml").path
-        try """
-            [plivo]
-            auth_id = "\(authId)"
-            auth_token_file = "token"
-            base_url = "\(base)"
-            max_requests_per_second = 50
+        let config = try daemonConfig(in: directory, name: "steady", base: base, plivo: "max_requests_per_second = 50", tables: """
             [poll]
             interval = "1s"
             jitter = 0
@@ -193,7 +209,7 @@ extension Bench {
             name = "audit"
             type = "file"
             path = "audit.jsonl"
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """)
         let daemon = try run(sibling("compliance-watch"), ["run", "--config", config])
         defer {
             kill(daemon.processIdentifier, SIGTERM)

@@ -64,17 +64,10 @@ extension Bench {
             receiver.task.cancel()
         }
         let url = try cluster.makeDatabase()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try token.write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
         func config(_ name: String) throws -> String {
-            let path = directory.appendingPathComponent("\(name).toml").path
-            try """
-                [plivo]
-                auth_id = "\(authId)"
-                auth_token_file = "token"
-                base_url = "\(base)"
+            try daemonConfig(in: directory, name: name, base: base, tables: """
                 [poll]
                 interval = "\(DaemonConfiguration.formatDuration(interval))"
                 [state]
@@ -90,8 +83,7 @@ extension Bench {
                 name = "hook"
                 type = "webhook"
                 url = "\(receiver.url)"
-                """.write(toFile: path, atomically: true, encoding: .utf8)
-            return path
+                """)
         }
         let configs = [try config("one"), try config("two")]
         var daemons = [try run(sibling("compliance-watch"), ["run", "--config", configs[0]])]

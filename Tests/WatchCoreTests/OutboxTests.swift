@@ -115,6 +115,35 @@ struct OutboxTests {
         #expect(sink.events.count == 2, "nothing sent twice")
     }
 
+    @Test("a closed lease gate sends nothing and leaves every delivery pending; once open, all go out; a gate whose lease ran out is closed")
+    func leaseGate() async throws {
+        let store = try StateStore.inMemory()
+        let events = try record(store, sinks: ["s"], changes: [("a", "draft"), ("b", "draft")])
+        let sink = RecordingSink(name: "s")
+        let gate = LeaseGate.closed()
+        func gated() -> Dispatcher {
+            Dispatcher(
+                sink: sink, store: store,
+                settings: .init(concurrency: 8, maxAttempts: 5, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
+                doorbell: Doorbell(), logger: .quiet, gate: gate)
+        }
+        await gated().drain()
+        #expect(sink.events.isEmpty, "not leading: nothing sent")
+        #expect(try store.deliveries(sink: "s", state: .pending).count == 2)
+
+        gate.open(until: ContinuousClock.now - .milliseconds(1))
+        #expect(!gate.isOpen, "a lease that already ran out by this clock")
+        await gated().drain()
+        #expect(sink.events.isEmpty)
+
+        gate.open(until: ContinuousClock.now + .seconds(60))
+        await gated().drain()
+        #expect(Set(sink.events.map(\.id)) == Set(events.map(\.id)))
+        gate.close()
+        #expect(!gate.isOpen)
+        #expect(LeaseGate.alwaysOpen().isOpen)
+    }
+
     @Test("retryable failures are retried with the same event id", arguments: StoreBackend.allCases)
     func retries(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()

@@ -37,7 +37,7 @@ extras:
 	$(SWIFT) build --product generate-manual
 	./scripts/build-extras.sh $(EXTRAS_BIN) .build/debug/generate-manual .build/share
 
-## check-unit: systemd-analyze verify and security (exposure <= 2.0) on systemd/compliance-watch.service
+## check-unit: systemd-analyze verify and security (exposure <= 1.5) on systemd/compliance-watch.service
 check-unit:
 	$(SWIFT) build --product compliance-watch
 	./scripts/check-unit.sh

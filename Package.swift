@@ -50,7 +50,11 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
 
-        .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+        // The version and commit, stamped before each build from VERSION and git.
+        .plugin(name: "VersionStamp", capability: .buildTool()),
+        .target(name: "BuildInfo", swiftSettings: swiftSettings, plugins: ["VersionStamp"]),
+
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "BuildInfo"], swiftSettings: swiftSettings),
         .target(name: "PlivoCompliance", dependencies: ["CurlHTTP"], swiftSettings: swiftSettings),
         .target(
             name: "PlivoSandbox",

@@ -5,7 +5,8 @@ set -euo pipefail
 BIN=$1 GEN=$2 OUT=$3
 mkdir -p "$OUT/man/man1" "$OUT/bash-completion/completions" "$OUT/zsh/site-functions" "$OUT/fish/vendor_completions.d"
 "$GEN" "$BIN" --output-directory "$OUT/man/man1" --section 1 --authors "the compliance-watch authors" >/dev/null
-"$BIN" --generate-completion-script bash > "$OUT/bash-completion/completions/compliance-watch"
+# A completion is sourced, not run: no "#!" line (lintian: bash-completion-with-hashbang).
+"$BIN" --generate-completion-script bash | sed '1{/^#!/d}' > "$OUT/bash-completion/completions/compliance-watch"
 "$BIN" --generate-completion-script zsh > "$OUT/zsh/site-functions/_compliance-watch"
 "$BIN" --generate-completion-script fish > "$OUT/fish/vendor_completions.d/compliance-watch.fish"
 

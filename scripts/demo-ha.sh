@@ -42,6 +42,7 @@ pids+=($!); disown
 printf '%s' "$TOKEN_A" > "$DEMO/alpha-token"
 printf '%s' "$TOKEN_B" > "$DEMO/bravo-token"
 printf '%s' "$SECRET" > "$DEMO/webhook-secret"
+chmod 600 "$DEMO/alpha-token" "$DEMO/bravo-token" "$DEMO/webhook-secret"  # secret files must be private
 for host in one two; do
   mkdir -p "$DEMO/$host"
   cat > "$DEMO/$host/compliance-watch.toml" <<TOML

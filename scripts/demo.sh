@@ -25,6 +25,7 @@ pids+=($!)
 
 printf '%s' "$TOKEN" > "$DEMO/plivo-auth-token"
 printf '%s' "$SECRET" > "$DEMO/webhook-secret"
+chmod 600 "$DEMO/plivo-auth-token" "$DEMO/webhook-secret"  # secret files must be private
 cat > "$DEMO/compliance-watch.toml" <<TOML
 [plivo]
 auth_id = "$AUTH_ID"

@@ -30,10 +30,12 @@ start)
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   printf 'cw-test-password' >"$dir/password"
-  chmod 644 "$dir/password"
+  chmod 644 "$dir/password"  # initdb runs as postgres
   as_owner "$bin/initdb" -D "$dir/data" -U cw --pwfile="$dir/password" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
+  # initdb (as postgres) has read it; the daemon refuses a password file others can read.
+  chmod 600 "$dir/password"
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   echo "$port" >"$dir/port"
   start "$port" || { cat "$dir/server.log" >&2; exit 1; }

@@ -1,3 +1,4 @@
+internal import BuildInfo
 internal import CCurl
 import Foundation
 
@@ -162,5 +163,7 @@ extension Duration {
     }
 }
 
-/// The version reported in `User-Agent` and `--version`.
-public let complianceWatchVersion = "0.1.0"
+/// The version reported in `User-Agent`, `--version` and `build_info` (`BuildInfo`, from `VERSION`).
+public let complianceWatchVersion = BuildInfo.version
+/// The commit the binary was built from, shown by `--version` and in `build_info`.
+public let complianceWatchCommit = BuildInfo.commit

@@ -25,7 +25,7 @@ public struct DocumentedMetricsFactory: MetricsFactory {
         "compliance_watch_deliveries": "Deliveries waiting (pending) or given up (dead), by sink.",
         "compliance_watch_delivery_attempts_total": "Delivery attempts, by sink and result (delivered, retry, failed).",
         "compliance_watch_delivery_latency_seconds": "Time from detecting a change to its delivery, by sink.",
-        "compliance_watch_build_info": "The running version; always 1.",
+        "compliance_watch_build_info": "The running version and the commit it was built from; always 1.",
     ]
 
     /// A factory over `registry`.

@@ -31,7 +31,7 @@ public struct MetricsServer: Service {
         logger = daemon.logger
         registry.makeGauge(
             descriptor: DocumentedMetricsFactory(registry: registry).descriptor("compliance_watch_build_info"),
-            labels: [("version", complianceWatchVersion)]
+            labels: [("version", complianceWatchVersion), ("commit", complianceWatchCommit)]
         ).set(1.0)
     }
 

@@ -33,7 +33,7 @@ public struct DaemonFixture {
         var credentials = "", tables = ""
         for account in accounts {
             let file = account.name.map { "token-\($0)" } ?? "token"
-            try account.token.write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8)
+            try writeSecretFile(account.token, to: directory.appendingPathComponent(file).path)
             let lines = "auth_id = \"\(account.authId)\"\nauth_token_file = \"\(file)\"\n"
             if let name = account.name { tables += "[[accounts]]\nname = \"\(name)\"\n" + lines } else { credentials += lines }
         }

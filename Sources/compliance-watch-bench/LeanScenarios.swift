@@ -53,7 +53,7 @@ extension Bench {
     static func scratchDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try token.write(toFile: directory.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        try writeSecretFile(token, to: directory.appendingPathComponent("token").path)
         return directory
     }
 

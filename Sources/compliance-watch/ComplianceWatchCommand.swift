@@ -13,7 +13,7 @@ struct ComplianceWatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compliance-watch",
         abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
-        version: complianceWatchVersion,
+        version: "\(complianceWatchVersion) (\(complianceWatchCommit))",
         subcommands: [Run.self, Once.self, Status.self, History.self, CheckConfig.self, Deliveries.self, Audit.self, TestSink.self, Reload.self],
         defaultSubcommand: Run.self)
 }

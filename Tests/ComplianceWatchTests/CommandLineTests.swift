@@ -96,6 +96,20 @@ struct CommandLineTests {
         #expect(both.contains("sinks[1].url: missing: set url, url_file or url_credential"))
     }
 
+    @Test("check-config and run refuse a token file others can read, with exit 78, before contacting anything")
+    func looseTokenFile() async throws {
+        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MACHECK0000000000000", token: "loose-s3cr3t")
+        let token = fixture.directory.appendingPathComponent("token").path
+        #expect(try await runCLI(["check-config", "--config", fixture.configPath]).0 == 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: token)
+        for command in [["check-config"], ["run"]] {
+            let (code, out, err) = try await runCLI(command + ["--config", fixture.configPath, "--log-format", "text"])
+            #expect(code == 78, "\(command): \(err)")
+            #expect(err.contains("\(token) is accessible by group or others (mode 0644)"), "\(command): \(err)")
+            #expect(!(out + err).contains("loose-s3cr3t"))
+        }
+    }
+
     @Test("check-config shows webhook URLs as scheme://host/… and warns when others can read one with a path")
     func exposedWebhookURL() async throws {
         let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MAEXPOSED00000000000", token: "t", extra: """

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WatchTesting
 @testable import WatchCore
 import WatchSinks
 
@@ -25,8 +26,8 @@ struct ConfigurationTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-accounts-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try "token-of-acme\n".write(to: directory.appendingPathComponent("acme-token"), atomically: true, encoding: .utf8)
-        try "token-of-beta".write(to: directory.appendingPathComponent("plivo-auth-token-beta"), atomically: true, encoding: .utf8)
+        try writeSecretFile("token-of-acme\n", to: directory.appendingPathComponent("acme-token").path)
+        try writeSecretFile("token-of-beta", to: directory.appendingPathComponent("plivo-auth-token-beta").path)
         let text = """
             [plivo]
             base_url = "http://127.0.0.1:9"
@@ -108,6 +109,29 @@ struct ConfigurationTests {
         #expect(sinks.map(\.name) == ["audit"])
     }
 
+    @Test("every example the package ships under /usr/share/doc loads, given the credentials it names")
+    func packagedExamples() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/examples").standardized
+        let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("cw-examples-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: credentials) }
+        let values = [
+            "plivo-auth-token": "example-token", "slack-webhook-url": "https://hooks.slack.com/services/T0/B0/X",
+            "backend-webhook-secret": "whsec_" + Data(repeating: 7, count: 32).base64EncodedString(),
+            "smtp-password": "example-password", "state-db-password": "example-password",
+            "audit-seed": String(repeating: "5a", count: 32),
+        ]
+        for (name, value) in values { try writeSecretFile(value, to: credentials.appendingPathComponent(name).path) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".toml") }.sorted()
+        #expect(files == ["chat-and-webhook.toml", "mail-smtp.toml", "postgresql-ha.toml"])
+        for file in files {
+            let c = try DaemonConfiguration.load(
+                path: examples.appendingPathComponent(file).path, environment: ["CREDENTIALS_DIRECTORY": credentials.path], readSink: SinkCatalog.read)
+            #expect(c.plivo.authToken == "example-token", "\(file)")
+            #expect(c.sinks.first?.name == "audit", "\(file): the audit trail comes first")
+        }
+    }
+
     @Test("state retention: 30 days of delivered rows by default, events kept unless event_retention is set")
     func retentionSettings() throws {
         let defaults = try parse("[plivo]\nauth_id = \"MA1\"\n")
@@ -124,7 +148,7 @@ struct ConfigurationTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-seed-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let hex = String(repeating: "ab", count: 32)
-        try (hex + "\n").write(to: dir.appendingPathComponent("seed"), atomically: true, encoding: .utf8)
+        try writeSecretFile(hex + "\n", to: dir.appendingPathComponent("seed").path)
         try "short".write(to: dir.appendingPathComponent("bad"), atomically: true, encoding: .utf8)
         let base = "[plivo]\nauth_id = \"MA1\"\n[audit]\n"
         func load(_ extra: String) throws(ConfigurationError) -> DaemonConfiguration {
@@ -137,6 +161,32 @@ struct ConfigurationTests {
         #expect(try load("").audit.seal)
         #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"bad\"\n") }
         #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"seed\"\nsealing_key_credential = \"x\"\n") }
+    }
+
+    @Test("a secret file that group or others may access is refused, naming the file and its mode")
+    func looseSecretModes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-modes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let token = dir.appendingPathComponent("token").path, seed = dir.appendingPathComponent("seed").path
+        try writeSecretFile("t0ken-value\n", to: token)
+        try writeSecretFile(String(repeating: "cd", count: 32), to: seed)
+        let text = "[plivo]\nauth_id = \"MA1\"\nauth_token_file = \"\(token)\"\n[audit]\nsealing_key_file = \"\(seed)\"\n"
+        #expect(problems(text).isEmpty)
+        for (mode, octal) in [(0o644, "0644"), (0o640, "0640"), (0o604, "0604"), (0o620, "0620")] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: token)
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: seed)
+            let found = problems(text)
+            #expect(found == [
+                "/etc/cw/test.toml:3: plivo.auth_token_file: \(token) is accessible by group or others (mode \(octal)); secret files must be private: chmod 600 \(token)",
+                "/etc/cw/test.toml:5: audit.sealing_key_file: \(seed) is accessible by group or others (mode \(octal)); secret files must be private: chmod 600 \(seed)",
+            ])
+            #expect(!found.joined().contains("t0ken-value"))
+        }
+        // Owner-only modes, read-only included, are fine.
+        try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: token)
+        try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: seed)
+        #expect(problems(text).isEmpty)
     }
 
     @Test("defaults apply when sections are absent; relative paths follow the file")
@@ -158,7 +208,7 @@ struct ConfigurationTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try "from-credential\n".write(to: dir.appendingPathComponent("plivo-auth-token"), atomically: true, encoding: .utf8)
-        try "from-file\n".write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        try writeSecretFile("from-file\n", to: dir.appendingPathComponent("token").path)
         let env = ["PLIVO_AUTH_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": dir.path, "PLIVO_AUTH_ID": "SA123"]
         let withFile = try parse("[plivo]\nauth_token_file = \"\(dir.path)/token\"\n", env: env)
         #expect(withFile.plivo.authToken == "from-file")

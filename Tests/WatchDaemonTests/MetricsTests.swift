@@ -93,7 +93,7 @@ struct MetricsTests {
         #expect(limited > 0, "the sandbox answered some requests 429")
         #expect(Self.value(text, #"compliance_watch_api_requests_total{account="\#(authId)",outcome="rate_limited"}"#) == Double(limited),
                 "every 429 the sandbox sent is counted once")
-        #expect(Self.value(text, #"compliance_watch_build_info{version="\#(complianceWatchVersion)"}"#) == 1)
+        #expect(Self.value(text, #"compliance_watch_build_info{version="\#(complianceWatchVersion)",commit="\#(complianceWatchCommit)"}"#) == 1)
         #expect((Self.value(text, #"compliance_watch_last_successful_poll_timestamp_seconds{account="\#(authId)"}"#) ?? 0) > Date().timeIntervalSince1970 - 60)
         #expect(text.contains(#"compliance_watch_poll_cycle_duration_seconds_count{account="\#(authId)",scan="full"}"#), "the baseline sync was timed")
         #expect(!text.contains(Self.token) && !text.contains(receiver.url), "no secret and no URL in any label")

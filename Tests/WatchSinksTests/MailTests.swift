@@ -217,7 +217,7 @@ struct SinkConfigurationTests {
     func builds() throws {
         let dir = try temporaryDirectory()
         let secret = dir.appendingPathComponent("hook.secret").path
-        try secretA.write(toFile: secret, atomically: true, encoding: .utf8)
+        try writeSecretFile(secretA, to: secret)
         let (sinks, problems) = load("""
             [[sinks]]
             name = "audit"
@@ -254,8 +254,8 @@ struct SinkConfigurationTests {
     func urlSecrets() throws {
         let dir = try temporaryDirectory()
         let url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
-        try (url + "\n").write(toFile: dir.appendingPathComponent("hook.url").path, atomically: true, encoding: .utf8)
-        try url.write(toFile: dir.appendingPathComponent("chat-url").path, atomically: true, encoding: .utf8)
+        try writeSecretFile(url + "\n", to: dir.appendingPathComponent("hook.url").path)
+        try writeSecretFile(url, to: dir.appendingPathComponent("chat-url").path)
         let fromFile = load("""
             [[sinks]]
             name = "a"

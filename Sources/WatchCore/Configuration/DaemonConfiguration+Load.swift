@@ -488,6 +488,7 @@ public struct SecretReader: Sendable {
     /// Reads a secret; `.success(nil)` when no source has it, `.failure` when a named file is unusable.
     public func read(file: String?, credential: String?, environmentVariable: String?) -> Result<Secret?, SecretError> {
         if let file {
+            if let message = Self.looseModeProblem(file) { return .failure(SecretError(message: message)) }
             do {
                 let value = try TextFile.contents(of: file).trimmingCharacters(in: .newlines)
                 guard !value.isEmpty else { return .failure(SecretError(message: "\(file) is empty")) }
@@ -506,6 +507,19 @@ public struct SecretReader: Sendable {
             return .success(Secret(value: value, source: "$\(environmentVariable)"))
         }
         return .success(nil)
+    }
+
+    /// Why a secret file that group or others may access is refused, or `nil`. As OpenSSH does with
+    /// private keys and libpq with `.pgpass`: whoever can read the token acts as the account, and
+    /// whoever can read a sealing seed can forge the audit trail. Credentials are exempt: systemd
+    /// makes `$CREDENTIALS_DIRECTORY` readable by the service alone.
+    static func looseModeProblem(_ file: String) -> String? {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return nil }  // reading it reports why
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 != 0 else { return nil }
+        let octal = "0" + String(mode, radix: 8)
+        return "\(file) is accessible by group or others (mode \(octal)); secret files must be private: chmod 600 \(file)"
     }
 
     /// A named secret file that cannot be used.

@@ -2,11 +2,15 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # System packages the build and the tests need (Debian 12 names).
-APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3 python3-aiosmtpd prometheus postgresql
+APT_PACKAGES := libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config python3 python3-aiosmtpd prometheus postgresql \
+  debhelper dpkg-dev lintian mmdebstrap man-db bash-completion curl
+VERSION := $(shell tr -d ' \n' < VERSION)
+# The package test upgrades from this tree built as an older version.
+PREVIOUS_VERSION := $(VERSION)~previous
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test check-unit extras demo demo-ha bench sandbox clean
+.PHONY: deps build test check-unit extras deb test-package demo demo-ha bench sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -24,12 +28,24 @@ deps:
 build: deps
 	$(SWIFT) build --build-tests
 
-## test: install what is missing, build, run the whole suite, check the systemd unit, build the man page and completions
+## test: install what is missing, build, run the whole suite, check the systemd unit, build the man page and completions, test the package in a booted Debian 12
 test: build
 	$(SWIFT) test --skip-build
 	./scripts/check-unit.sh
 	promtool check rules config/prometheus-alerts.yml
 	$(MAKE) --no-print-directory extras
+	$(MAKE) --no-print-directory test-package
+
+## deb: .build/deb/compliance-watch_VERSION-1_ARCH.deb (static Swift runtime, stripped; -dbgsym beside it), checked by lintian
+deb: deps
+	./scripts/build-deb.sh
+
+## test-package: builds the package twice (the previous version, then this one) and runs the installed-system test (root)
+test-package: deps
+	CW_VERSION='$(PREVIOUS_VERSION)' LINTIAN=0 ./scripts/build-deb.sh > .build/previous-deb.path
+	./scripts/build-deb.sh > .build/deb.path
+	$(SWIFT) build --product plivo-sandbox
+	./scripts/package-test.sh "$$(tail -1 .build/deb.path)" "$$(tail -1 .build/previous-deb.path)"
 
 ## extras: the man page and bash, zsh and fish completions of a built compliance-watch, in .build/share (checked)
 EXTRAS_BIN ?= .build/debug/compliance-watch

@@ -29,8 +29,8 @@ struct Bench {
         }
         let outputPath = arguments.count > 1 ? arguments[1] : "bench-results/results.json"
         let quick = ProcessInfo.processInfo.environment["BENCH_QUICK"] != nil
-        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources,cycle,longrun,callgrind,postgres runs a subset.
-        let all = "sync,steady,latency,delivery,resources,cycle,longrun,callgrind,postgres"
+        // BENCH_SCENARIOS=sync,steady,latency,delivery,resources,cycle,longrun,binaries,callgrind,postgres runs a subset.
+        let all = "sync,steady,latency,delivery,resources,cycle,longrun,binaries,callgrind,postgres"
         let only = Set((ProcessInfo.processInfo.environment["BENCH_SCENARIOS"] ?? all).split(separator: ",").map(String.init))
         var targets: [(String, String, Bool)] = []
         func target(_ name: String, _ figure: String, _ met: Bool) { targets.append((name, figure, met)) }
@@ -121,6 +121,14 @@ struct Bench {
             target("RSS steady ≤ 30 MiB", String(format: "%.1f MiB", run["rss_mean_mib"] as! Double), (run["rss_mean_mib"] as! Double) <= 30)
             let slope = run["rss_slope_mib_per_min"] as! Double
             target("no RSS growth (|slope| < 0.1 MiB/min)", String(format: "%+.3f MiB/min", slope), abs(slope) < 0.1)
+        }
+
+        // 7b. The dynamic and the static (stripped) build side by side, and a naive poller on
+        // Plivo's Python SDK: size, start-up to READY=1, idle RSS, steady RSS at N (BinaryScenarios.swift).
+        if only.contains("binaries") {
+            let minutes = Double(ProcessInfo.processInfo.environment["BENCH_STEADY_MINUTES"] ?? "") ?? (quick ? 1 : 10)
+            try await binariesScenario(n: 10_000, minutes: minutes, resultsDirectory: URL(fileURLWithPath: outputPath).deletingLastPathComponent(),
+                                       quick: quick, record: record, target: target)
         }
 
         // 8. PostgreSQL beside SQLite, and failover with real daemons.

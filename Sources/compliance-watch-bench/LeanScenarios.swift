@@ -188,7 +188,13 @@ extension Bench {
 
     /// A real daemon polling `n` applications every second for `duration`: RSS sampled every 5 s
     /// after a warm-up, its least-squares slope, and the daemon's CPU per cycle from /proc.
-    static func steadyRun(n: Int, changeableShare: Double, duration: Duration, warmup: Duration) async throws -> [String: Any] {
+    /// `binary` is the daemon to run (the dynamic release build beside the bench by default);
+    /// `capture`, when given, runs on the daemon's pid at the end of the run, before it stops,
+    /// and what it returns is merged into the result.
+    static func steadyRun(
+        n: Int, changeableShare: Double, duration: Duration, warmup: Duration, binary: URL = sibling("compliance-watch"),
+        capture: (@Sendable (Int32) -> [String: Any])? = nil
+    ) async throws -> [String: Any] {
         let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
         let base = sandbox.baseURL
@@ -210,7 +216,7 @@ extension Bench {
             type = "file"
             path = "audit.jsonl"
             """)
-        let daemon = try run(sibling("compliance-watch"), ["run", "--config", config])
+        let daemon = try run(binary, ["run", "--config", config])
         defer {
             kill(daemon.processIdentifier, SIGTERM)
             daemon.waitUntilExit()
@@ -222,26 +228,40 @@ extension Bench {
                 .filter { $0.hasPrefix("compliance_watch_poll_cycles_total{") }
                 .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
         }
-        let c = client(base, concurrency: 1)
         try await Task.sleep(for: warmup)
-        let (cpuStart, cyclesStart, t0) = (ProcStat.cpuSeconds(of: daemon.processIdentifier), await cycles(), ContinuousClock.now)
+        let (cpuStart, cyclesStart) = (ProcStat.cpuSeconds(of: daemon.processIdentifier), await cycles())
+        let samples = try await sampleRSS(daemon.processIdentifier, duration: duration, base: base, transport: transport)
+        let cpu = ProcStat.cpuSeconds(of: daemon.processIdentifier) - cpuStart
+        let cycleCount = await cycles() - cyclesStart
+        let extra = capture?(daemon.processIdentifier) ?? [:]
+        return rssSummary(samples, n: n, duration: duration, cycles: cycleCount, cpu: cpu, pid: daemon.processIdentifier)
+            .merging(extra) { a, _ in a }
+    }
+
+    /// RSS of `pid` every 5 s for `duration`, with one review decided in the sandbox every 5 s
+    /// (events keep flowing; the list changes under a naive poller).
+    static func sampleRSS(_ pid: Int32, duration: Duration, base: String, transport: CurlTransport) async throws -> [(t: Double, mib: Double)] {
+        let c = client(base, concurrency: 1)
+        let t0 = ContinuousClock.now
         var samples: [(t: Double, mib: Double)] = []
         while ContinuousClock.now - t0 < duration {
-            samples.append((seconds(ContinuousClock.now - t0), rss(daemon.processIdentifier)))
+            samples.append((seconds(ContinuousClock.now - t0), rss(pid)))
             // One decision every 5 s keeps events flowing to the audit file.
             if let app = try await c.applications.list(filter: .init(status: .submitted), limit: 1).objects.first {
                 _ = try await control(transport, base + "/_sandbox/applications/\(app.id)/review", #"{"status": "accepted"}"#)
             }
             try await Task.sleep(for: .seconds(5))
         }
-        let cpu = ProcStat.cpuSeconds(of: daemon.processIdentifier) - cpuStart
-        let cycleCount = await cycles() - cyclesStart
+        return samples
+    }
+
+    static func rssSummary(_ samples: [(t: Double, mib: Double)], n: Int, duration: Duration, cycles cycleCount: Double, cpu: Double, pid: Int32) -> [String: Any] {
         let mean = samples.map(\.mib).reduce(0, +) / Double(max(samples.count, 1))
         return ["n": n, "duration_s": seconds(duration), "rss_mean_mib": mean, "rss_max_mib": samples.map(\.mib).max() ?? 0,
                 "rss_first_mib": samples.first?.mib ?? 0, "rss_last_mib": samples.last?.mib ?? 0,
                 "rss_slope_mib_per_min": slope(samples) * 60, "cycles": cycleCount,
                 "daemon_cpu_ms_per_cycle": cycleCount > 0 ? cpu / cycleCount * 1000 : 0,
-                "smaps": smapsRollup(daemon.processIdentifier)]
+                "smaps": smapsRollup(pid)]
     }
 
     /// Least-squares slope of y over t.
@@ -256,7 +276,7 @@ extension Bench {
 
     /// Resident memory by kind (anonymous, file-backed), from /proc/PID/smaps_rollup, in MiB.
     static func smapsRollup(_ pid: Int32) -> [String: Double] {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return [:] }
+        guard let text = readProcFile("/proc/\(pid)/smaps_rollup") else { return [:] }
         var result: [String: Double] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -269,7 +289,7 @@ extension Bench {
 
     /// Resident memory of a process by mapping (library or [heap], [stack], anon), largest first.
     static func rssByMapping(_ pid: Int32) -> [(String, Double)] {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8) else { return [] }
+        guard let text = readProcFile("/proc/\(pid)/smaps") else { return [] }
         var totals: [String: Double] = [:]
         var current = "anon"
         for line in text.split(separator: "\n") {

@@ -146,7 +146,7 @@ PY
 if [ ! -f "$TARBALL" ]; then
   echo "# building $TARBALL with mmdebstrap (cached)"
   mkdir -p "$CACHE"
-  mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$TARBALL.part" && mv "$TARBALL.part" "$TARBALL" \
+  mmdebstrap --quiet --format=tar --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$TARBALL.part" && mv "$TARBALL.part" "$TARBALL" \
     || { bad "mmdebstrap built a Debian 12 root"; exit 1; }
 fi
 rm -rf "$FS" && mkdir -p "$FS" && tar -C "$FS" -xf "$TARBALL"

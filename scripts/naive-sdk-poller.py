@@ -12,6 +12,7 @@ Prints `BASELINE n=N` once the first listing is complete, then one `CHANGE id ol
 change and one `CYCLE n=N changes=C seconds=S` line per cycle (stdout, flushed).
 """
 import argparse
+import signal
 import sys
 import time
 
@@ -28,6 +29,8 @@ def main() -> int:
     parser.add_argument("--auth-token-file", required=True)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between the starts of two listings")
     args = parser.parse_args()
+    # A parent may have left these blocked (a Swift Foundation Process child inherits its mask).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     with open(args.auth_token_file) as f:
         token = f.read().strip()
 

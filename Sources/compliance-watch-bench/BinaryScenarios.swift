@@ -226,7 +226,11 @@ extension Bench {
         process.standardOutput = try FileHandle(forWritingTo: output)
         try process.run()
         defer {
+            // A child of the bench starts with SIGTERM blocked (the bench's threads block it), so
+            // the poller unblocks it itself; SIGKILL in case it could not.
             kill(process.processIdentifier, SIGTERM)
+            for _ in 0..<20 where process.isRunning { usleep(100_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
         func lines(_ prefix: String) -> [Substring] {
@@ -269,7 +273,7 @@ extension Bench {
             let values: [String: Any] = ["label": binary.label, "run": binary.runPath.lastPathComponent].merging(facts) { a, _ in a }
                 .merging(idle) { a, _ in a }.merging(["steady": steady]) { a, _ in a }
             record("binary", values, String(
-                format: "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d dyn. relocs): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %.0f min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
+                format: "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d dyn. relocs): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %g min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
                 binary.label as NSString, facts["size_mib"] as! Double, facts["stripped_mib"] as! Double, (facts["pie"] as! Bool ? "PIE" : "non-PIE") as NSString,
                 facts["dynamic_relocations"] as! Int, (idle["startup_ready_s"] as! Double) * 1000, idle["rss_idle_mib"] as! Double, n, minutes, mean,
                 steady["rss_max_mib"] as! Double, steady["rss_slope_mib_per_min"] as! Double))
@@ -283,7 +287,7 @@ extension Bench {
         let naive = try await naiveSteadyRun(n: n, changeableShare: 0.025, duration: duration, warmup: warmup, python: python, script: script)
         let naiveMean = naive["rss_mean_mib"] as! Double
         record("naive_sdk_poller", naive, String(
-            format: "naive SDK poller (Python, plivo SDK), N=%d, %.0f min: RSS mean %.1f MiB (max %.1f, slope %+.3f MiB/min); %.0f listings of every page, %.2f s each (p50), %.1f ms CPU each",
+            format: "naive SDK poller (Python, plivo SDK), N=%d, %g min: RSS mean %.1f MiB (max %.1f, slope %+.3f MiB/min); %.0f listings of every page, %.2f s each (p50), %.1f ms CPU each",
             n, minutes, naiveMean, naive["rss_max_mib"] as! Double, naive["rss_slope_mib_per_min"] as! Double, naive["cycles"] as! Double,
             naive["cycle_wall_s_p50"] as! Double, naive["daemon_cpu_ms_per_cycle"] as! Double))
         if let staticMean = steadyByLabel["static"] {

@@ -54,7 +54,11 @@ trap cleanup EXIT
 IN=$W/in
 inside() { "$IN" "$@"; }
 prop() { inside systemctl show -P "$1" compliance-watch.service; }
+prop_is() { test "$(prop "$1")" = "$2"; }
 status_has() { prop StatusText | grep -q -- "$1"; }
+main_pid_other_than() { local pid; pid=$(prop MainPID); [ "$pid" != 0 ] && [ "$pid" != "$1" ]; }
+apt_inside() { inside sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get $* >>/root/apt.log 2>&1"; }
+audit_verifies() { inside compliance-watch audit verify /var/log/compliance-watch/events.jsonl --config "$CONFIG" | grep -q '^OK'; }
 journal_lacks() { # PATTERN [journalctl args]: the journal (read, and not empty) has no line matching PATTERN
   local pattern=$1; shift
   inside journalctl --no-pager -o cat "$@" >"$W/journal.txt" && test -s "$W/journal.txt" && ! grep -q -- "$pattern" "$W/journal.txt"
@@ -131,6 +135,7 @@ transitions() { # status changes in the audit file
   [ -f "$AUDIT" ] || { echo 0; return; }
   grep -c '"type":"compliance_application.status_changed"' "$AUDIT"
 }
+transitions_are() { test "$(transitions)" = "$1"; }
 announced_once() { # every event id and every (application, transition) appears once
   python3 - "$AUDIT" <<'PY'
 import json, sys
@@ -158,7 +163,7 @@ check "the root has no Swift toolchain (no swift, no libswiftCore)" sh -c "test 
 cp "$DEB" "$PREVIOUS" "$FS/root/"
 inside apt-get update -qq >"$W/apt.log" 2>&1
 must "apt-get install ./$(basename "$DEB") resolves its dependencies from the Debian archive" \
-  inside sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(basename "$DEB") >>/root/apt.log 2>&1"
+  apt_inside install -y -q "./$(basename "$DEB")"
 check "ldd finds every library of /usr/bin/compliance-watch" sh -c "$IN ldd /usr/bin/compliance-watch >$W/ldd.txt && ! grep -q 'not found' $W/ldd.txt"
 check "the binary reports the package's version" sh -c "$IN compliance-watch --version | grep -q '^${VERSION%-*} ('"
 check "files at Debian's paths" inside sh -c 'test -x /usr/bin/compliance-watch && test -f /lib/systemd/system/compliance-watch.service \
@@ -170,17 +175,16 @@ check "files at Debian's paths" inside sh -c 'test -x /usr/bin/compliance-watch 
 check "the configuration is a conffile" sh -c "$IN dpkg-query -W -f='\${Conffiles}' compliance-watch | grep -q $CONFIG"
 check "enabled at install" test "$(inside systemctl is-enabled compliance-watch.service)" = enabled
 check "not started without its token: inactive, by its condition, not failed" \
-  sh -c "test \"\$($IN systemctl show -P ActiveState compliance-watch.service)\" = inactive \
-    && test \"\$($IN systemctl show -P ConditionResult compliance-watch.service)\" = no"
+  test "$(prop ActiveState)/$(prop ConditionResult)" = inactive/no
 check "the install left no failed unit" test "$(inside systemctl list-units --failed --plain --no-legend | sort)" = "$FAILED_BEFORE"
 check "nothing restarts: NRestarts 0" test "$(prop NRestarts)" = 0
-must "purge of the unconfigured package leaves nothing behind" inside sh -c \
-  'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q compliance-watch >>/root/apt.log 2>&1 && ! test -e /etc/compliance-watch && ! test -e /usr/bin/compliance-watch'
+purged_clean() { apt_inside purge -y -q compliance-watch && ! test -e "$FS/etc/compliance-watch" && ! test -e "$FS/usr/bin/compliance-watch"; }
+must "purge of the unconfigured package leaves nothing behind" purged_clean
 
 # 3. The previous version, configured as the README says: an encrypted credential (host key) and
 #    an edited configuration.
 must "apt-get install ./$(basename "$PREVIOUS") (the previous version)" \
-  inside sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(basename "$PREVIOUS") >>/root/apt.log 2>&1"
+  apt_inside install -y -q "./$(basename "$PREVIOUS")"
 inside sh -c "install -d -m 0700 /etc/credstore.encrypted && printf '%s' '$TOKEN' | systemd-creds encrypt --name=plivo-auth-token - /etc/credstore.encrypted/plivo-auth-token" 2>"$W/creds.log"
 check "the token is stored encrypted, not in clear" sh -c "test -s $FS/etc/credstore.encrypted/plivo-auth-token && ! grep -q '$TOKEN' $FS/etc/credstore.encrypted/plivo-auth-token"
 sed -i -e "s|^auth_id = .*|auth_id = \"$AUTH_ID\"|" -e "s|^base_url = .*|base_url = \"$BASE\"|" \
@@ -210,9 +214,9 @@ inside systemctl start compliance-watch.service
 must "systemctl start returns with the service active (READY=1)" test "$(prop ActiveState)" = active
 must "the token arrived as the encrypted credential: tracking applications" wait_for 60 status_has "tracking 40"
 review_next; review_next
-check "two transitions made in the sandbox arrive in the audit file" wait_for 30 sh -c "test \"\$(grep -c status_changed $AUDIT 2>/dev/null)\" = 2"
+check "two transitions made in the sandbox arrive in the audit file" wait_for 30 transitions_are 2
 check "mail went out over SMTP to the loopback relay under the hardened unit" wait_for 30 sh -c "ls $W/mail/*.eml >/dev/null 2>&1"
-check "audit verify --config passes inside the system" sh -c "$IN compliance-watch audit verify /var/log/compliance-watch/events.jsonl --config $CONFIG | grep -q '^OK'"
+check "audit verify --config passes inside the system" audit_verifies
 # libdispatch's priority requests: the filter no longer refuses setpriority (errno=1), and with
 # LimitNICE=-4 its timer thread may take nice -4. A PID 1 without CAP_SYS_RESOURCE (as on the test
 # machines) cannot raise the hard limit and systemd clamps it silently; then that one request is
@@ -232,15 +236,15 @@ fi
 OLD_PID=$(prop MainPID) LINES=$(audit_lines)
 check "the previous version runs ($PREVIOUS_VERSION)" sh -c "curl -sf http://127.0.0.1:$METRICS_PORT/metrics | grep -q 'compliance_watch_build_info{version=\"${PREVIOUS_VERSION%-*}\"'"
 must "apt-get install ./$(basename "$DEB") upgrades $PREVIOUS_VERSION to $VERSION" \
-  inside sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(basename "$DEB") >>/root/apt.log 2>&1"
-check "the upgrade restarted the service (new main PID)" wait_for 30 sh -c "p=\$($IN systemctl show -P MainPID compliance-watch.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $OLD_PID ]"
+  apt_inside install -y -q "./$(basename "$DEB")"
+check "the upgrade restarted the service (new main PID)" wait_for 30 main_pid_other_than "$OLD_PID"
 check "the new version runs ($VERSION)" wait_for 30 sh -c "curl -sf http://127.0.0.1:$METRICS_PORT/metrics | grep -q 'compliance_watch_build_info{version=\"${VERSION%-*}\"'"
 check "the admin's configuration edits are kept" cmp -s "$W/config.edited" "$FS$CONFIG"
 check "the state is kept: tracking 40 again, no baseline announced" wait_for 60 status_has "tracking 40"
 sleep 3  # three poll intervals: a lost state would announce by now
 check "nothing was announced again after the upgrade ($LINES lines)" test "$(audit_lines)" = "$LINES"
 review_next
-check "a transition after the upgrade arrives once" wait_for 30 sh -c "test \"\$(grep -c status_changed $AUDIT)\" = 3"
+check "a transition after the upgrade arrives once" wait_for 30 transitions_are 3
 
 # 5. Reload, good and bad.
 check "systemctl reload of a good file succeeds" inside timeout 30 systemctl reload compliance-watch.service
@@ -272,8 +276,7 @@ wait_for 30 status_has "tracking 40"
 RESTARTS=$(prop NRestarts) PID=$(prop MainPID)
 inside sh -c "kill -STOP $PID"
 STOPPED=$SECONDS
-check "a SIGSTOPped daemon is restarted by the watchdog within WatchdogSec + RestartSec (15 s)" wait_for 25 sh -c \
-  "p=\$($IN systemctl show -P MainPID compliance-watch.service); [ \"\$p\" != 0 ] && [ \"\$p\" != $PID ]"
+check "a SIGSTOPped daemon is restarted by the watchdog within WatchdogSec + RestartSec (15 s)" wait_for 25 main_pid_other_than "$PID"
 echo "# restarted $((SECONDS - STOPPED)) s after SIGSTOP"
 check "systemd counted the restart" test "$(prop NRestarts)" -gt "$RESTARTS"
 check "after it, active and tracking" wait_for 30 status_has "tracking 40"
@@ -284,10 +287,10 @@ inside systemctl daemon-reload
 sed -i "s|^auth_id = .*|auth_id = \"not-an-id\"|" "$FS$CONFIG"
 inside systemctl restart compliance-watch.service 2>/dev/null
 RESTARTS=$(prop NRestarts)
-check "a bad configuration fails the start with exit status 78" wait_for 10 sh -c "test \"\$($IN systemctl show -P ExecMainStatus compliance-watch.service)\" = 78"
+check "a bad configuration fails the start with exit status 78" wait_for 10 prop_is ExecMainStatus 78
 sleep 7  # longer than RestartSec=5s: a loop would have begun
-check "and is not restarted (RestartPreventExitStatus=78): failed, not activating" sh -c "test \"\$($IN systemctl show -P NRestarts compliance-watch.service)\" = $RESTARTS \
-  && test \"\$($IN systemctl show -P ActiveState compliance-watch.service)\" = failed"
+check "and is not restarted (RestartPreventExitStatus=78): failed, not activating" \
+  test "$(prop NRestarts)/$(prop ActiveState)" = "$RESTARTS/failed"
 cp "$W/config.edited" "$FS$CONFIG"
 inside systemctl reset-failed compliance-watch.service
 inside systemctl start compliance-watch.service
@@ -312,14 +315,14 @@ sleep 3
 check "nothing was announced again after the reboot ($LINES lines)" test "$(audit_lines)" = "$LINES"
 check "the pending deliveries survived the reboot" test "$(pending)" -ge 3
 review_next
-check "a transition after the reboot arrives once" wait_for 30 sh -c "test \"\$(grep -c status_changed $AUDIT)\" = 4"
+check "a transition after the reboot arrives once" wait_for 30 transitions_are 4
 check "every event id and every transition is in the audit file once" announced_once
-check "audit verify --config still passes" sh -c "$IN compliance-watch audit verify /var/log/compliance-watch/events.jsonl --config $CONFIG | grep -q '^OK'"
+check "audit verify --config still passes" audit_verifies
 
 # 11. remove stops the service and keeps configuration and state; purge removes them, keeps the trail.
-inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -q compliance-watch >>/root/apt.log 2>&1'
-check "remove stopped the service and removed the binary" sh -c "test \"\$($IN systemctl show -P MainPID compliance-watch.service)\" = 0 \
-  && test \"\$($IN systemctl show -P ActiveState compliance-watch.service)\" != active && ! test -e $FS/usr/bin/compliance-watch"
+apt_inside remove -y -q compliance-watch
+removed() { prop_is MainPID 0 && ! prop_is ActiveState active && ! test -e "$FS/usr/bin/compliance-watch"; }
+check "remove stopped the service and removed the binary" removed
 check "remove kept the configuration and the state" sh -c "test -f $FS$CONFIG && test -f $FS/var/lib/private/compliance-watch/state.db"
 inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q compliance-watch' >"$W/purge.log" 2>&1
 check "purge removed the configuration and the state" sh -c "! test -e $FS/etc/compliance-watch && ! test -e $FS/var/lib/private/compliance-watch && ! test -e $FS/var/lib/compliance-watch"

@@ -70,12 +70,12 @@ demo-ha: deps
 	$(SWIFT) build --product plivo-sandbox
 	./scripts/demo-ha.sh
 
-## bench: release builds (dynamic, and static in .build-bench-static), a venv with Plivo's Python SDK, then every benchmark scenario against the sandbox (about 55 min: four runs are 10 min long); table on stdout, JSON and smaps in bench-results/
+## bench: release builds (dynamic in .build, static in .build-static as make deb builds it), a venv with Plivo's Python SDK, then every benchmark scenario against the sandbox (about 55 min: four runs are 10 min long); table on stdout, JSON and smaps in bench-results/
 bench: deps
 	$(SWIFT) build -c release --product compliance-watch
 	$(SWIFT) build -c release --product compliance-watch-bench
 	$(SWIFT) build -c release --product plivo-sandbox
-	$(SWIFT) build -c release --static-swift-stdlib --product compliance-watch --scratch-path .build-bench-static -Xlinker --build-id=sha1
+	./scripts/build-static.sh >/dev/null
 	test -x .build/bench-venv/bin/python || /usr/bin/python3 -m venv .build/bench-venv
 	.build/bench-venv/bin/python -c 'import plivo' 2>/dev/null || .build/bench-venv/bin/pip install -q plivo
 	.build/release/compliance-watch-bench bench-results/results.json

@@ -10,14 +10,10 @@ cd "$(dirname "$0")/.."
 file_version=$(tr -d ' \n' < VERSION)
 version=${CW_VERSION:-$file_version}
 revision=1
-scratch=.build-static
 out=.build/deb
 arch=$(dpkg --print-architecture)
 
-# The runtime statically; a build id, so the -dbgsym package and debuggers can find the debug info.
-swift build -c release --static-swift-stdlib --product compliance-watch --scratch-path "$scratch" \
-  -Xlinker --build-id=sha1
-bin=$scratch/release/compliance-watch
+bin=$(./scripts/build-static.sh)
 built=$("$bin" --version)
 [[ $built == "$version ("* ]] || { echo "build-deb: the binary says $built, expected $version" >&2; exit 1; }
 swift build --product generate-manual >/dev/null

@@ -15,11 +15,11 @@ extension Bench {
     }
 
     /// `BENCH_BINARIES=label=path,label=path` (default: `dynamic` beside the bench and `static`
-    /// from `BENCH_STATIC_BINARY`, `.build-bench-static/release/compliance-watch`). Each one but
+    /// from `BENCH_STATIC_BINARY`, `.build-static/release/compliance-watch`). Each one but
     /// `dynamic` is stripped into `directory` and run from there.
     static func binariesUnderTest(in directory: URL) throws -> [BinaryUnderTest] {
         let environment = ProcessInfo.processInfo.environment
-        let staticPath = environment["BENCH_STATIC_BINARY"] ?? ".build-bench-static/release/compliance-watch"
+        let staticPath = environment["BENCH_STATIC_BINARY"] ?? ".build-static/release/compliance-watch"
         let spec = environment["BENCH_BINARIES"] ?? "dynamic=\(sibling("compliance-watch").path),static=\(staticPath)"
         return try spec.split(separator: ",").map { entry in
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -88,8 +88,11 @@ extension Bench {
         let header = try tool("/usr/bin/readelf", ["-hW", binary.runPath.path])
         let needed = try tool("/usr/bin/readelf", ["-dW", binary.runPath.path]).split(separator: "\n")
             .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.dropLast() }.map(String.init)
+        // Relative relocations packed as RELR (lld's -z pack-relative-relocs) are not listed one by one.
+        let relr = try tool("/usr/bin/readelf", ["-SW", binary.runPath.path]).split(separator: "\n").first { $0.contains(".relr.dyn") }
+            .flatMap { line in line.split(separator: " ").drop { !$0.hasPrefix(".relr") }.dropFirst(4).first.flatMap { UInt64($0, radix: 16) } } ?? 0
         return ["binary": binary.path.path, "size_mib": fileSize(binary.path), "stripped_mib": fileSize(stripped),
-                "pie": header.contains("DYN ("), "dynamic_relocations": byType.values.reduce(0, +),
+                "pie": header.contains("DYN ("), "dynamic_relocations": byType.values.reduce(0, +), "relr_bytes": relr,
                 "relocations_by_type": byType, "needed": needed]
     }
 
@@ -156,6 +159,9 @@ extension Bench {
         if let sections = residentSections(pid, binary: binary) {
             result["resident_by_section"] = sections.filter { $0.1 >= 0.05 }.map { ["section": $0.0, "mib": $0.1] }
         }
+        if let libraries = residentTextByLibrary(pid, binary: binary) {
+            result["resident_text_by_library"] = libraries.filter { $0.1 >= 0.05 }.map { ["library": $0.0, "mib": $0.1] }
+        }
         return result
     }
 
@@ -163,18 +169,8 @@ extension Bench {
     /// the ICU data blob (`icudt*_dat`, found in the unstripped binary's symbols) counts apart
     /// from the rest of `.rodata`. `nil` when /proc/PID/pagemap cannot be read.
     static func residentSections(_ pid: Int32, binary: BinaryUnderTest) -> [(String, Double)]? {
-        guard let sectionText = try? tool("/usr/bin/readelf", ["-SW", binary.runPath.path]),
-              let headerText = try? tool("/usr/bin/readelf", ["-hW", binary.runPath.path]),
-              let auxv = readProcData("/proc/\(pid)/auxv"),
-              let pagemap = FileHandle(forReadingAtPath: "/proc/\(pid)/pagemap") else { return nil }
-        defer { try? pagemap.close() }
-        // Load bias: AT_ENTRY (9) in the auxiliary vector less the header's entry point.
-        let words = auxv.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
-        var entry: UInt64 = 0
-        for index in stride(from: 0, to: words.count - 1, by: 2) where words[index] == 9 { entry = words[index + 1] }
-        guard let entryLine = headerText.split(separator: "\n").first(where: { $0.contains("Entry point address:") }),
-              let declared = UInt64(entryLine.split(separator: " ").last?.dropFirst(2) ?? "", radix: 16), entry >= declared else { return nil }
-        let bias = entry - declared
+        guard let bias = loadBias(pid, binary: binary),
+              let sectionText = try? tool("/usr/bin/readelf", ["-SW", binary.runPath.path]) else { return nil }
         // Allocated sections: [Nr] Name Type Address Off Size ES Flg ...
         var sections: [(name: String, start: UInt64, end: UInt64)] = []
         for line in sectionText.split(separator: "\n") {
@@ -184,28 +180,99 @@ extension Bench {
                   address > 0, size > 0, parts[6].contains("A") else { continue }
             sections.append((String(parts[0]), address + bias, address + bias + size))
         }
-        if let symbols = try? tool("/usr/bin/nm", ["-S", "--defined-only", binary.path.path]) {
-            for line in symbols.split(separator: "\n") where line.contains("icudt") {
-                let parts = line.split(separator: " ")
-                if parts.count == 4, let address = UInt64(parts[0], radix: 16), let size = UInt64(parts[1], radix: 16), size > 1_000_000 {
-                    sections.insert(("ICU data (\(parts[3]))", address + bias, address + bias + size), at: 0)
-                }
-            }
+        for symbol in symbols(of: binary) where symbol.name.contains("icudt") && symbol.size > 1_000_000 {
+            sections.insert(("ICU data (\(symbol.name))", symbol.address + bias, symbol.address + bias + symbol.size), at: 0)
         }
-        let page: UInt64 = 4096
         var owner: [UInt64: String] = [:]  // page number → the first section claiming it
         for section in sections {
-            var p = section.start / page
-            while p * page < section.end {
-                if owner[p] == nil { owner[p] = section.name }
-                p += 1
+            for page in pages(section.start, section.end) where owner[page] == nil { owner[page] = section.name }
+        }
+        return residentMiB(pid, pages: owner)
+    }
+
+    /// Resident MiB of the binary's `.text` by the library its code comes from (our modules,
+    /// Foundation, ICU, SwiftNIO, …), from the unstripped binary's function symbols: which code
+    /// the daemon's resident text pages hold. `nil` when /proc/PID/pagemap cannot be read.
+    static func residentTextByLibrary(_ pid: Int32, binary: BinaryUnderTest) -> [(String, Double)]? {
+        guard let bias = loadBias(pid, binary: binary) else { return nil }
+        var owner: [UInt64: String] = [:]  // page number → the library of the first function on it
+        for symbol in symbols(of: binary).filter({ "tTwW".contains($0.kind) }).sorted(by: { $0.address < $1.address }) {
+            for page in pages(symbol.address + bias, symbol.address + bias + max(symbol.size, 1)) where owner[page] == nil {
+                owner[page] = library(ofSymbol: symbol.name)
             }
         }
+        return residentMiB(pid, pages: owner)
+    }
+
+    /// Which library a function symbol of the static binary belongs to, from its name.
+    static func library(ofSymbol name: String) -> String {
+        let ours: Set = ["WatchCore", "WatchDaemon", "WatchSinks", "WatchSystemd", "WatchPostgres", "PlivoCompliance", "CurlHTTP",
+                         "compliance_watch", "BuildInfo"]
+        if name.hasPrefix("$s") {
+            let rest = name.dropFirst(2)
+            let digits = rest.prefix { $0.isNumber }
+            guard let length = Int(digits), length > 0 else { return "Swift standard library" }
+            let module = String(rest.dropFirst(digits.count).prefix(length))
+            if ours.contains(module) { return "compliance-watch" }
+            if module.hasPrefix("NIO") || module.hasPrefix("_NIO") { return "SwiftNIO" }
+            if module.hasPrefix("Foundation") || module == "_FoundationCollections" { return "Foundation (Swift)" }
+            if module.hasPrefix("Crypto") || module.hasPrefix("_Crypto") { return "swift-crypto" }
+            if module.hasPrefix("Swift") || module.hasPrefix("_") { return "Swift standard library" }
+            return module
+        }
+        // ICU renames its C functions with its version (u_strlen_76) and its C++ namespace (icu_76).
+        if name.contains("icu_") || (name.first == "u" && name.range(of: #"_[0-9]{2}$"#, options: .regularExpression) != nil) {
+            return "ICU"
+        }
+        if name.hasPrefix("swift_") || name.hasPrefix("_swift") || name.hasPrefix("_ZN5swift") || name.hasPrefix("_ZNK5swift") { return "Swift runtime (C++)" }
+        if name.contains("dispatch") { return "libdispatch" }
+        if name.hasPrefix("CF") || name.hasPrefix("__CF") || name.hasPrefix("_CF") { return "CoreFoundation" }
+        if name.contains("BoringSSL") || name.hasPrefix("CRYPTO_") { return "BoringSSL" }
+        if name.hasPrefix("c_nio") || name.hasPrefix("CNIO") { return "SwiftNIO" }
+        return "other C/C++"
+    }
+
+    /// The address the running `binary` was loaded at, less its link-time address: AT_ENTRY (9)
+    /// in the auxiliary vector less the ELF header's entry point.
+    static func loadBias(_ pid: Int32, binary: BinaryUnderTest) -> UInt64? {
+        guard let headerText = try? tool("/usr/bin/readelf", ["-hW", binary.runPath.path]),
+              let auxv = readProcData("/proc/\(pid)/auxv") else { return nil }
+        let words = auxv.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+        var entry: UInt64 = 0
+        for index in stride(from: 0, to: words.count - 1, by: 2) where words[index] == 9 { entry = words[index + 1] }
+        guard let entryLine = headerText.split(separator: "\n").first(where: { $0.contains("Entry point address:") }),
+              let declared = UInt64(entryLine.split(separator: " ").last?.dropFirst(2) ?? "", radix: 16), entry >= declared else { return nil }
+        return entry - declared
+    }
+
+    /// The unstripped binary's defined symbols with a size: name, address, size, `nm` kind letter.
+    static func symbols(of binary: BinaryUnderTest) -> [(name: String, address: UInt64, size: UInt64, kind: Character)] {
+        guard let text = try? tool("/usr/bin/nm", ["-S", "--defined-only", binary.path.path]) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 4, let address = UInt64(parts[0], radix: 16), let size = UInt64(parts[1], radix: 16),
+                  let kind = parts[2].first else { return nil }
+            return (String(parts[3]), address, size, kind)
+        }
+    }
+
+    static let pageSize: UInt64 = 4096
+
+    /// The page numbers that [start, end) touches.
+    static func pages(_ start: UInt64, _ end: UInt64) -> StrideThrough<UInt64> {
+        stride(from: start / pageSize, through: (end - 1) / pageSize, by: 1)
+    }
+
+    /// Resident MiB by owner, largest first, of the pages in `owner` (page number → owner), from
+    /// /proc/PID/pagemap (bit 63: present); `nil` when it cannot be read.
+    static func residentMiB(_ pid: Int32, pages owner: [UInt64: String]) -> [(String, Double)]? {
+        guard let pagemap = FileHandle(forReadingAtPath: "/proc/\(pid)/pagemap") else { return nil }
+        defer { try? pagemap.close() }
         var resident: [String: Double] = [:]
-        for p in owner.keys.sorted() {
-            guard (try? pagemap.seek(toOffset: p * 8)) != nil, let data = try? pagemap.read(upToCount: 8), data.count == 8 else { continue }
+        for page in owner.keys.sorted() {
+            guard (try? pagemap.seek(toOffset: page * 8)) != nil, let data = try? pagemap.read(upToCount: 8), data.count == 8 else { continue }
             let word = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-            if word & (1 << 63) != 0 { resident[owner[p]!, default: 0] += Double(page) / 1_048_576 }
+            if word & (1 << 63) != 0 { resident[owner[page]!, default: 0] += Double(pageSize) / 1_048_576 }
         }
         return resident.sorted { $0.value > $1.value }
     }
@@ -273,9 +340,9 @@ extension Bench {
             let values: [String: Any] = ["label": binary.label, "run": binary.runPath.lastPathComponent].merging(facts) { a, _ in a }
                 .merging(idle) { a, _ in a }.merging(["steady": steady]) { a, _ in a }
             record("binary", values, String(
-                format: "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d dyn. relocs): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %g min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
+                format: "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d RELA relocs, RELR %3.0f KiB): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %g min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
                 binary.label as NSString, facts["size_mib"] as! Double, facts["stripped_mib"] as! Double, (facts["pie"] as! Bool ? "PIE" : "non-PIE") as NSString,
-                facts["dynamic_relocations"] as! Int, (idle["startup_ready_s"] as! Double) * 1000, idle["rss_idle_mib"] as! Double, n, minutes, mean,
+                facts["dynamic_relocations"] as! Int, Double(facts["relr_bytes"] as! UInt64) / 1024, (idle["startup_ready_s"] as! Double) * 1000, idle["rss_idle_mib"] as! Double, n, minutes, mean,
                 steady["rss_max_mib"] as! Double, steady["rss_slope_mib_per_min"] as! Double))
         }
         let python = ProcessInfo.processInfo.environment["BENCH_PYTHON"] ?? ".build/bench-venv/bin/python"

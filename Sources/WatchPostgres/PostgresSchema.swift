@@ -2,7 +2,10 @@ import Foundation
 import WatchCore
 
 /// The store's schema in PostgreSQL: the same tables, columns, indexes and migration names as
-/// SQLite's (``SQLiteDatabase``), in PostgreSQL's types. A test compares the two.
+/// SQLite's (`SQLiteSchema`), in PostgreSQL's types. A test compares the two.
+///
+/// Frozen, as SQLite's: literal SQL naming no live constant, each migration's digest held by a
+/// test; a change to the schema is a new migration at the end.
 enum PostgresSchema {
     /// Migrations in order. v6 rewrote SQLite's comma-joined document ids as JSON; PostgreSQL
     /// stores have held JSON from the start, so it has nothing to do here.
@@ -80,14 +83,32 @@ enum PostgresSchema {
         ("v6-document-ids-as-json", ""),
         ("v7-content-hash-and-watch-index", """
             ALTER TABLE application ADD COLUMN contentHash BYTEA;
-            CREATE INDEX application_watch ON application(account, id) WHERE \(StateStore.watchCondition);
+            CREATE INDEX application_watch ON application(account, id) WHERE deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL);
             """),
         ("v8-index-delivery-state", """
             CREATE INDEX delivery_state ON delivery(state, sink);
             CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
             """),
-        ("v9-ha-lease", StateStore.leaseSchema(real: "DOUBLE PRECISION")),
-        ("v10-audit-head-epoch", StateStore.auditHeadEpochSchema),
+        ("v9-ha-lease", """
+            CREATE TABLE ha_lease (
+                name TEXT PRIMARY KEY,
+                holder TEXT,
+                host TEXT,
+                pid INTEGER,
+                token BIGINT NOT NULL DEFAULT 0,
+                since DOUBLE PRECISION,
+                expiresAt DOUBLE PRECISION NOT NULL DEFAULT 0
+            );
+            CREATE TABLE ha_member (
+                instance TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                role TEXT NOT NULL,
+                seenAt DOUBLE PRECISION NOT NULL
+            );
+            INSERT INTO ha_lease (name) VALUES ('leader');
+            """),
+        ("v10-audit-head-epoch", "ALTER TABLE auditHead ADD COLUMN epoch INTEGER"),
     ]
 
     /// Applies what is missing, inside the caller's transaction, under an advisory lock, so two

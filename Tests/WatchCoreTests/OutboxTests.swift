@@ -62,7 +62,7 @@ struct OutboxTests {
         let old = try DatabaseQueue(path: path)
         try SQLiteDatabase.migrator.migrate(old, upTo: "v5-delivery-skipped-state")
         try old.write { db in
-            for (id, joined) in [("two", "doc-b,doc-a"), ("none", "")] {
+            for (id, joined) in [("two", "doc-b,doc-a"), ("none", ""), ("gap", "doc-a,,doc-b"), ("quote", #"doc-"q""#)] {
                 try db.execute(
                     sql: """
                         INSERT INTO application (account, id, status, documentIds, body, version, firstSeenAt, lastSeenAt)
@@ -76,8 +76,10 @@ struct OutboxTests {
         let snapshots = try store.snapshots(account: "MA1")
         #expect(snapshots["two"]?.documentIds == ["doc-b", "doc-a"])
         #expect(snapshots["none"]?.documentIds == [])
+        #expect(snapshots["gap"]?.documentIds == ["doc-a", "", "doc-b"], "split as components(separatedBy:) split it")
+        #expect(snapshots["quote"]?.documentIds == [#"doc-"q""#])
         let stored = try store.writer.read { try String.fetchAll($0, sql: "SELECT documentIds FROM application ORDER BY id") }
-        #expect(stored == ["[]", #"["doc-b","doc-a"]"#])
+        #expect(stored == [#"["doc-a","","doc-b"]"#, "[]", #"["doc-\"q\""]"#, #"["doc-b","doc-a"]"#])
     }
 
     @Test("a file database opens in WAL mode, and a second open sees the same data")

@@ -55,36 +55,9 @@ public struct StateStore: Sendable {
         return store
     }
 
-    /// The rows a hot scan expects to see: live, and changeable or suspected gone.
+    /// The rows a hot scan expects to see: live, and changeable or suspected gone. Migration v7's
+    /// partial index repeats it word for word (a test checks), so the hot scan's query uses it.
     public static let watchCondition = "deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL)"
-
-    /// The active/standby lease (migration v9), in both backends: one row that names the leader
-    /// and its fencing token, and one row per instance seen. SQLite, written by one process
-    /// (``StateLock``), leaves them empty.
-    public static func leaseSchema(real: String) -> String {
-        """
-        CREATE TABLE ha_lease (
-            name TEXT PRIMARY KEY,
-            holder TEXT,
-            host TEXT,
-            pid INTEGER,
-            token BIGINT NOT NULL DEFAULT 0,
-            since \(real),
-            expiresAt \(real) NOT NULL DEFAULT 0
-        );
-        CREATE TABLE ha_member (
-            instance TEXT PRIMARY KEY,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            role TEXT NOT NULL,
-            seenAt \(real) NOT NULL
-        );
-        INSERT INTO ha_lease (name) VALUES ('leader');
-        """
-    }
-
-    /// Migration v10, in both backends: the sealing epoch of each recorded head.
-    public static let auditHeadEpochSchema = "ALTER TABLE auditHead ADD COLUMN epoch INTEGER"
 
     /// The random salt this database mixes into event ids.
     public func eventIdSalt() throws -> String {

@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "WatchPostgres",
             dependencies: [
-                "WatchCore",
+                "WatchCore", "CurlHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -154,15 +154,6 @@ private final class TransferBox: @unchecked Sendable {
     }
 }
 
-extension Duration {
-    /// Whole milliseconds, rounded down, at least 1 for positive durations.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        return attoseconds > 0 && ms == 0 ? 1 : ms
-    }
-}
-
 /// The version reported in `User-Agent`, `--version` and `build_info` (`BuildInfo`, from `VERSION`).
 public let complianceWatchVersion = BuildInfo.version
 /// The commit the binary was built from, shown by `--version` and in `build_info`.

@@ -1,3 +1,5 @@
+import CurlHTTP
+
 /// Capped exponential backoff with full jitter: a uniformly random delay in
 /// `0 … min(cap, base × 2^attempt)`, so retrying clients spread out instead of pulsing.
 public struct Backoff: Sendable {
@@ -15,21 +17,15 @@ public struct Backoff: Sendable {
     /// The ceiling for retry number `attempt` (0-based).
     public func ceiling(attempt: Int) -> Duration {
         let factor = Double(1 << min(attempt, 30))
-        let seconds = min(Self.seconds(cap), Self.seconds(base) * factor)
+        let seconds = min(cap.inSeconds, base.inSeconds * factor)
         return .milliseconds(Int64(seconds * 1000))
     }
 
     /// A jittered delay; never shorter than `retryAfter` when the server asked for one.
     public func delay(attempt: Int, retryAfter: Duration? = nil, random: Double = Double.random(in: 0...1)) -> Duration {
-        let jittered = Self.seconds(ceiling(attempt: attempt)) * min(max(random, 0), 1)
+        let jittered = ceiling(attempt: attempt).inSeconds * min(max(random, 0), 1)
         let delay = Duration.milliseconds(Int64(jittered * 1000))
         guard let retryAfter else { return delay }
         return max(delay, retryAfter)
-    }
-
-    /// A duration in seconds, as a `Double`.
-    public static func seconds(_ duration: Duration) -> Double {
-        let (s, atto) = duration.components
-        return Double(s) + Double(atto) / 1e18
     }
 }

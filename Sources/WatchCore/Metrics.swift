@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Metrics
 import PlivoCompliance
@@ -41,7 +42,7 @@ public enum WatchMetrics {
         Counter(label: "compliance_watch_poll_cycles_total", dimensions: [("account", account), ("scan", scan), ("result", ok ? "ok" : "failed")])
             .increment()
         Timer(label: "compliance_watch_poll_cycle_duration_seconds", dimensions: [("account", account), ("scan", scan)])
-            .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+            .recordNanoseconds(duration.inNanoseconds)
     }
 
     /// The last cycle that read everything it asked for.

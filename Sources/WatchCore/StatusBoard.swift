@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Synchronization
 
@@ -23,7 +24,7 @@ public struct PollStatus: Sendable, Equatable {
         if let stalled { parts.append(stalled) }
         if let error = lastError, lastPollOK == false {
             var text = error
-            if let retryIn { text += "; retrying in \(Int(Backoff.seconds(retryIn).rounded()))s" }
+            if let retryIn { text += "; retrying in \(Int(retryIn.inSeconds.rounded()))s" }
             parts.append(text)
         }
         if let lastPollAt {

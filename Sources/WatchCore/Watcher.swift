@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Logging
 import PlivoCompliance
@@ -123,14 +124,14 @@ public struct Watcher: Service {
     }
 
     /// How long the poll may go without a complete cycle, or an application without an answer,
-    /// before the daemon says it is stalled.
-    public var stallAfter: Duration { poll.interval * 3 }
+    /// before the daemon says it is stalled (``DaemonConfiguration/Poll/stallAfter``).
+    public var stallAfter: Duration { poll.stallAfter }
 
     /// Says loudly (warning log, status line) when no cycle has completed for ``stallAfter``, or
     /// an application's confirmation has kept failing that long; clears it when that ends.
     func checkStall() {
         let now = clock.now
-        let limit = Backoff.seconds(stallAfter)
+        let limit = stallAfter.inSeconds
         var reasons: [String] = []
         if let state = storeRead("poll state", { try poller.store.pollState(account: poller.account) }),
            case let since = state.lastSuccessAt ?? startedAt,
@@ -248,7 +249,7 @@ public struct Watcher: Service {
 
     private func jittered(_ duration: Duration) -> Duration {
         let factor = 1 + Double.random(in: -poll.jitter...poll.jitter)
-        return .milliseconds(Int64(Backoff.seconds(duration) * factor * 1000))
+        return .milliseconds(Int64(duration.inSeconds * factor * 1000))
     }
 }
 

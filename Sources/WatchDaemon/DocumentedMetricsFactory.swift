@@ -1,3 +1,4 @@
+import CurlHTTP
 import CoreMetrics
 import Prometheus
 
@@ -53,7 +54,7 @@ public struct DocumentedMetricsFactory: MetricsFactory {
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
         return registry.makeValueHistogram(
-            descriptor: descriptor(label), labels: dimensions, buckets: Self.durationBuckets.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 })
+            descriptor: descriptor(label), labels: dimensions, buckets: Self.durationBuckets.map(\.inSeconds))
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {

@@ -26,7 +26,7 @@ public struct MetricsServer: Service {
         self.listen = listen
         self.registry = registry
         health = HealthCheck(
-            store: daemon.store, accounts: daemon.configuration.accounts.map(\.authId), staleAfter: daemon.watcher.poll.interval * 3,
+            store: daemon.store, accounts: daemon.configuration.accounts.map(\.authId), staleAfter: daemon.watcher.stallAfter,
             clock: daemon.heartbeat.clock, status: daemon.status)
         logger = daemon.logger
         registry.makeGauge(
@@ -98,8 +98,8 @@ struct HealthCheck: Sendable {
                 entries.append(["account": account, "last_successful_poll": last.map(EventTime.format) ?? NSNull()])
                 if let last {
                     let age = clock.now.timeIntervalSince(last)
-                    if age > Backoff.seconds(staleAfter) {
-                        let limit = Backoff.seconds(staleAfter)
+                    let limit = staleAfter.inSeconds
+                    if age > limit {
                         reasons.append("\(account): no successful poll for \(String(format: "%.1f", age)) s (limit \(String(format: "%.1f", limit)) s)")
                     }
                 } else {

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Logging
 import NIOCore
@@ -91,7 +92,7 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     ) throws {
         self.location = location.description
         fence = Fence(open: !fenced)
-        self.queryTimeout = .nanoseconds(Int64(queryTimeout.components.seconds) * 1_000_000_000 + queryTimeout.components.attoseconds / 1_000_000_000)
+        self.queryTimeout = .nanoseconds(queryTimeout.inNanoseconds)
         self.logger = logger
         slots = DispatchSemaphore(value: connections)
         let tls: PostgresConnection.Configuration.TLS

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import WatchCore
 
@@ -77,7 +78,7 @@ public struct PostgresLease: Sendable {
         self.duration = duration
     }
 
-    private var seconds: Double { Backoff.seconds(duration) }
+    private var seconds: Double { duration.inSeconds }
 
     /// Takes the lease if it is free or expired. - Returns: the new fencing token, or `nil`
     /// when another instance holds it.
@@ -158,7 +159,7 @@ public struct PostgresLease: Sendable {
                 """
                 SELECT host, pid, role, seenAt FROM ha_member
                 WHERE seenAt >= extract(epoch FROM clock_timestamp()) - ? ORDER BY role, host, pid
-                """, Backoff.seconds(within)).map { Member(host: $0["host"], pid: $0["pid"], role: $0["role"], seenAt: $0["seenAt"]) }
+                """, within.inSeconds).map { Member(host: $0["host"], pid: $0["pid"], role: $0["role"], seenAt: $0["seenAt"]) }
         }
     }
 }

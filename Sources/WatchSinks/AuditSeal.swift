@@ -1,3 +1,4 @@
+import CurlHTTP
 import Crypto
 import Foundation
 import WatchCore
@@ -95,7 +96,7 @@ public enum AuditSeal {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
-        let key = Key(epoch: 0, key: seed ?? Data(bytes), start: now.timeIntervalSince1970.rounded(.down), interval: Backoff.seconds(interval))
+        let key = Key(epoch: 0, key: seed ?? Data(bytes), start: now.timeIntervalSince1970.rounded(.down), interval: interval.inSeconds)
         if seed == nil { try store(key, to: verification) }
         try store(key, to: sealing)
         return key

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Synchronization
 import WatchCore
@@ -58,7 +59,7 @@ public final class ManualClock: WatchClock {
     public func advance(by duration: Duration) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
             state.uptime += duration
-            state.wall += Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            state.wall += duration.inSeconds
             let due = state.sleepers.filter { $0.deadline <= state.uptime }.sorted { $0.deadline < $1.deadline }
             state.sleepers.removeAll { $0.deadline <= state.uptime }
             return due.map(\.continuation)

@@ -420,10 +420,7 @@ struct Bench {
         return (try JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        let (s, a) = d.components
-        return Double(s) + Double(a) / 1e18
-    }
+    static func seconds(_ d: Duration) -> Double { d.inSeconds }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {
         guard !values.isEmpty else { return 0 }

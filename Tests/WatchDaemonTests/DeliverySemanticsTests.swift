@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import PlivoCompliance
 import PlivoSandbox
@@ -106,18 +107,18 @@ struct DeliverySemanticsTests {
         let delivery = try DaemonConfiguration.load(path: path, environment: ["PLIVO_AUTH_TOKEN": "t"]).delivery
         #expect(delivery.maxAttempts == nil)
         let backoff = Backoff(base: delivery.backoffBase, cap: delivery.backoffMax)
-        let maxAge = Backoff.seconds(delivery.maxAge)
+        let maxAge = delivery.maxAge.inSeconds
         // Attempt n happens at the sum of the delays before it; full jitter draws each delay from
         // 0…ceiling, so use the expected (half) or the worst (whole) ceiling.
         var at = 0.0
         var attempts = 1
         while at < maxAge {
-            at += Backoff.seconds(backoff.ceiling(attempt: attempts - 1)) * (worstCase ? 1 : 0.5)
+            at += backoff.ceiling(attempt: attempts - 1).inSeconds * (worstCase ? 1 : 0.5)
             attempts += 1
         }
         #expect(maxAge >= 72 * 3600)
         #expect(at >= maxAge, "the last attempt comes at or after max_age")
-        #expect(at - maxAge <= Backoff.seconds(delivery.backoffMax), "within one backoff cap of max_age (\(at / 3600) h)")
+        #expect(at - maxAge <= delivery.backoffMax.inSeconds, "within one backoff cap of max_age (\(at / 3600) h)")
         #expect(attempts > 50, "\(attempts) attempts over \(maxAge / 3600) h")
     }
 

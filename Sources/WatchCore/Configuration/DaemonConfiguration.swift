@@ -75,6 +75,10 @@ public struct DaemonConfiguration: Sendable {
             self.jitter = jitter
             self.announceExisting = announceExisting
         }
+
+        /// How long the poll may go without a complete cycle, or an application without an
+        /// answer, before the daemon, `status` and `/healthz` call it stalled: three intervals.
+        public var stallAfter: Duration { interval * 3 }
     }
 
     /// `[state]`

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 
 /// Reads durations such as `500ms`, `30s`, `5m`, `6h`, `1d` or `1h30m`.
@@ -40,7 +41,7 @@ extension DaemonConfiguration {
 extension DaemonConfiguration {
     /// Writes a duration the way the configuration file does: `500ms`, `30s`, `5m`, `6h`, `1h30m`.
     public static func formatDuration(_ duration: Duration) -> String {
-        let ms = Int64(Backoff.seconds(duration) * 1000)
+        let ms = Int64(duration.inSeconds * 1000)
         if ms % 1000 != 0 { return "\(ms)ms" }
         var seconds = ms / 1000
         if seconds == 0 { return "0s" }

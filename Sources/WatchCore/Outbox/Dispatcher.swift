@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Logging
 import Synchronization
@@ -156,7 +157,7 @@ public struct Dispatcher: Sendable {
             return idlePoll
         }
         guard let next else { return idlePoll }
-        let seconds = max(0.005, min(next.timeIntervalSince(clock.now), Backoff.seconds(idlePoll)))
+        let seconds = max(0.005, min(next.timeIntervalSince(clock.now), idlePoll.inSeconds))
         return .milliseconds(Int64(seconds * 1000))
     }
 
@@ -180,7 +181,7 @@ public struct Dispatcher: Sendable {
         } catch {
             let attempts = record.attempts + 1
             let age = clock.now.timeIntervalSince(record.createdAt)
-            let exhausted = attempts >= settings.maxAttempts || age >= Backoff.seconds(settings.maxAge)
+            let exhausted = attempts >= settings.maxAttempts || age >= settings.maxAge.inSeconds
             switch error.disposition {
             case .disableSink:
                 // First, so the next commit records new deliveries for this sink as held.
@@ -200,7 +201,7 @@ public struct Dispatcher: Sendable {
             case .retry where !exhausted, _ where sink.isAuditTrail:
                 // An audit trail never gives up: a hole in it would verify as a shorter chain.
                 let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
-                self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(Backoff.seconds(delay)), log: log)
+                self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(delay.inSeconds), log: log)
                 WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
                 // An audit trail that keeps failing (a full disk, a file that failed verification)
                 // records nothing: an error, not a notice.

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -49,8 +50,8 @@ public struct RetentionService: Service {
         let now = clock.now
         do {
             let pruned = try store.prune(
-                deliveredBefore: now.addingTimeInterval(-Backoff.seconds(state.deliveryRetention)),
-                eventsBefore: state.eventRetention.map { now.addingTimeInterval(-Backoff.seconds($0)) })
+                deliveredBefore: now.addingTimeInterval(-state.deliveryRetention.inSeconds),
+                eventsBefore: state.eventRetention.map { now.addingTimeInterval(-$0.inSeconds) })
             if pruned.deliveries > 0 || pruned.events > 0 {
                 logger.info("pruned old rows from the state database", metadata: [
                     "cw.deliveries": "\(pruned.deliveries)", "cw.events": "\(pruned.events)",

@@ -1,3 +1,4 @@
+import CurlHTTP
 import ArgumentParser
 import Foundation
 import WatchCore
@@ -19,7 +20,7 @@ extension ComplianceWatchCommand {
 
         func run() async throws {
             let statePath: String
-            var interval: Duration = .seconds(30)
+            var pollSettings = DaemonConfiguration.Poll()  // the defaults, without a configuration
             var names: [String: String] = [:]
             var configured: DaemonConfiguration?
             if let state {
@@ -27,7 +28,7 @@ extension ComplianceWatchCommand {
             } else {
                 let configuration = try options.loadConfigurationForReading()
                 statePath = configuration.state.path
-                interval = configuration.poll.interval
+                pollSettings = configuration.poll
                 names = Dictionary(configuration.accounts.map { ($0.authId, $0.name) }, uniquingKeysWith: { first, _ in first })
                 configured = configuration
             }
@@ -54,7 +55,7 @@ extension ComplianceWatchCommand {
                 Result(catching: { try StateLock.holder(statePath: statePath) })
             }
             if json {
-                var document = Self.document(summary, statePath: location, holder: holder, stallAfter: Backoff.seconds(interval * 3), names: names)
+                var document = Self.document(summary, statePath: location, holder: holder, stallAfter: pollSettings.stallAfter.inSeconds, names: names)
                 document.ha = lease.map(Self.haDocument)
                 try JSONOutput.print(document)
                 return
@@ -72,7 +73,7 @@ extension ComplianceWatchCommand {
                 case .failure(let error): print("daemon: unknown (\(error))")
                 }
             }
-            let stallAfter = Backoff.seconds(interval * 3)
+            let stallAfter = pollSettings.stallAfter.inSeconds
             let now = Date()
             for (account, poll) in summary.pollStates {
                 let last = poll.lastPollAt.map(EventTime.format) ?? "never"

@@ -10,7 +10,7 @@ PREVIOUS_VERSION := $(VERSION)~previous
 SANDBOX_AUTH_ID ?= MAXXXXXXXXXXXXXXXXXX
 SANDBOX_AUTH_TOKEN ?= sandbox-token
 
-.PHONY: deps build test check-unit extras deb test-package demo demo-ha bench sandbox clean
+.PHONY: deps build format format-check test check-unit extras deb test-package demo demo-ha bench sandbox clean
 
 ## deps: install missing system packages with apt-get (only when run as root)
 deps:
@@ -28,8 +28,18 @@ deps:
 build: deps
 	$(SWIFT) build --build-tests
 
-## test: install what is missing, build, run the whole suite, check the systemd unit, build the man page and completions, test the package in a booted Debian 12
-test: build
+FORMAT_PATHS := Package.swift Plugins Sources Tests
+
+## format: rewrite the Swift sources as .swift-format says (swift-format from the toolchain)
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+## format-check: fail if a Swift source is not formatted (run by make test, first)
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
+## test: check the formatting, install what is missing, build, run the whole suite, check the systemd unit, build the man page and completions, test the package in a booted Debian 12
+test: format-check build
 	$(SWIFT) test --skip-build
 	./scripts/check-unit.sh
 	promtool check rules config/prometheus-alerts.yml

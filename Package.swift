@@ -3,7 +3,7 @@ import PackageDescription
 
 // One settings block for every Swift target (ARCHITECTURE.md, "Modules").
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -175,7 +175,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchSinksTests",
-            dependencies: ["WatchSinks", "WatchCore", "CurlHTTP", "PlivoCompliance", "WatchTesting", .product(name: "FlyingFox", package: "FlyingFox")],
+            dependencies: [
+                "WatchSinks", "WatchCore", "CurlHTTP", "PlivoCompliance", "WatchTesting",
+                .product(name: "FlyingFox", package: "FlyingFox"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -188,7 +191,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WatchDaemonTests",
-            dependencies: ["WatchDaemon", "WatchCore", "WatchSinks", "WatchPostgres", "WatchTesting", "PlivoSandbox", "PlivoCompliance", "CurlHTTP"],
+            dependencies: [
+                "WatchDaemon", "WatchCore", "WatchSinks", "WatchPostgres", "WatchTesting", "PlivoSandbox",
+                "PlivoCompliance", "CurlHTTP",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -198,7 +204,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ComplianceWatchTests",
-            dependencies: ["WatchCore", "WatchSinks", "WatchSystemd", "WatchTesting", "PlivoSandbox", "PlivoCompliance"],
+            dependencies: [
+                "WatchCore", "WatchSinks", "WatchSystemd", "WatchTesting", "PlivoSandbox", "PlivoCompliance",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

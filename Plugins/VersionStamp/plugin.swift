@@ -25,7 +25,7 @@ struct VersionStamp: BuildToolPlugin {
                 ],
                 environment: environment,
                 outputFilesDirectory: output
-            ),
+            )
         ]
     }
 }

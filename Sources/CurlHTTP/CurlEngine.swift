@@ -120,7 +120,16 @@ final class CurlEngine: @unchecked Sendable {
             let code = curl_multi_add_handle(multi, transfer.easy)
             guard code == CURLM_OK else {
                 let message = String(cString: curl_multi_strerror(code))
-                transfer.finish(.failure(HTTPTransportError(kind: .invalidRequest, code: Int32(code.rawValue), message: message, url: transfer.url)))
+                transfer.finish(
+                    .failure(
+                        HTTPTransportError(
+                            kind: .invalidRequest,
+                            code: Int32(code.rawValue),
+                            message: message,
+                            url: transfer.url
+                        )
+                    )
+                )
                 continue
             }
             active[transfer.easy] = transfer

@@ -32,7 +32,11 @@ final class CurlTransfer: @unchecked Sendable {
     let cancelled = Atomic<Bool>(false)
     private let completion: Mutex<(@Sendable (Result<CurlOutcome, any Error>) -> Void)?>
 
-    init(url: String, maxBodyBytes: Int, completion: @escaping @Sendable (Result<CurlOutcome, any Error>) -> Void) throws {
+    init(
+        url: String,
+        maxBodyBytes: Int,
+        completion: @escaping @Sendable (Result<CurlOutcome, any Error>) -> Void
+    ) throws {
         CurlRuntime.ensureInitialised()
         guard let easy = curl_easy_init() else {
             throw HTTPTransportError(kind: .invalidRequest, code: 0, message: "curl_easy_init failed", url: url)
@@ -158,8 +162,12 @@ final class CurlTransfer: @unchecked Sendable {
         let kind: HTTPTransportError.Kind
         if bodyTooLarge {
             return HTTPTransportError(
-                kind: .bodyTooLarge, code: Int32(code.rawValue),
-                message: "response body exceeds \(maxBodyBytes) bytes", detail: message, url: url)
+                kind: .bodyTooLarge,
+                code: Int32(code.rawValue),
+                message: "response body exceeds \(maxBodyBytes) bytes",
+                detail: message,
+                url: url
+            )
         }
         switch code {
         case CURLE_OPERATION_TIMEDOUT: kind = .timeout
@@ -208,7 +216,10 @@ final class CurlTransfer: @unchecked Sendable {
 // C callbacks: plain functions, no captures, the transfer arrives through the user pointer.
 
 private func curlWriteBody(
-    _ pointer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?
+    _ pointer: UnsafeMutablePointer<CChar>?,
+    _ size: Int,
+    _ count: Int,
+    _ user: UnsafeMutableRawPointer?
 ) -> Int {
     guard let user else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
@@ -217,7 +228,10 @@ private func curlWriteBody(
 }
 
 private func curlWriteHeader(
-    _ pointer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?
+    _ pointer: UnsafeMutablePointer<CChar>?,
+    _ size: Int,
+    _ count: Int,
+    _ user: UnsafeMutableRawPointer?
 ) -> Int {
     guard let user, let pointer else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
@@ -228,7 +242,10 @@ private func curlWriteHeader(
 }
 
 private func curlReadUpload(
-    _ pointer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?
+    _ pointer: UnsafeMutablePointer<CChar>?,
+    _ size: Int,
+    _ count: Int,
+    _ user: UnsafeMutableRawPointer?
 ) -> Int {
     guard let user, let pointer else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()

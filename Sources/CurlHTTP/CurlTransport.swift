@@ -73,13 +73,20 @@ public final class CurlTransport: HTTPTransport {
     }
 
     /// Runs one transfer that `setup` configures, with cancellation wired to the task.
-    func perform(url: String, maxBodyBytes: Int? = nil, setup: (CurlTransfer) throws -> Void) async throws -> CurlOutcome {
+    func perform(
+        url: String,
+        maxBodyBytes: Int? = nil,
+        setup: (CurlTransfer) throws -> Void
+    ) async throws -> CurlOutcome {
         try Task.checkCancellation()
         let box = TransferBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
                 do {
-                    let transfer = try CurlTransfer(url: url, maxBodyBytes: maxBodyBytes ?? configuration.maxResponseBytes) { result in
+                    let transfer = try CurlTransfer(
+                        url: url,
+                        maxBodyBytes: maxBodyBytes ?? configuration.maxResponseBytes
+                    ) { result in
                         continuation.resume(with: result)
                     }
                     try setup(transfer)
@@ -98,7 +105,10 @@ public final class CurlTransport: HTTPTransport {
     private func configure(_ transfer: CurlTransfer, for request: HTTPRequest) throws {
         try transfer.set(CURLOPT_PROTOCOLS_STR, "http,https")
         try transfer.set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        try transfer.set(CURLOPT_CONNECTTIMEOUT_MS, Int((request.connectTimeout ?? configuration.connectTimeout).milliseconds))
+        try transfer.set(
+            CURLOPT_CONNECTTIMEOUT_MS,
+            Int((request.connectTimeout ?? configuration.connectTimeout).milliseconds)
+        )
         try transfer.set(CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.timeout).milliseconds))
         try transfer.set(CURLOPT_ACCEPT_ENCODING, "")
         if let ca = configuration.caBundlePath { try transfer.set(CURLOPT_CAINFO, ca) }
@@ -126,7 +136,10 @@ public final class CurlTransport: HTTPTransport {
             try transfer.setLarge(CURLOPT_POSTFIELDSIZE_LARGE, Int64(data.count))
             try data.withUnsafeBytes { raw in
                 // COPYPOSTFIELDS copies exactly POSTFIELDSIZE bytes, so binary bodies are safe.
-                try transfer.setPointer(CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+                try transfer.setPointer(
+                    CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)
+                )
             }
         case .multipart(let parts):
             try transfer.setMultipart(parts)

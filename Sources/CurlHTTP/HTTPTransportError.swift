@@ -54,7 +54,8 @@ public struct HTTPTransportError: Error, Sendable, Equatable, CustomStringConver
 
     /// `text` on one line, cut to ``maxDescriptionLength`` characters with an ellipsis.
     public static func bounded(_ text: String) -> String {
-        let flat = text.contains(where: \.isNewline) ? text.split(whereSeparator: \.isNewline).joined(separator: " ") : text
+        let flat =
+            text.contains(where: \.isNewline) ? text.split(whereSeparator: \.isNewline).joined(separator: " ") : text
         return flat.count > maxDescriptionLength ? flat.prefix(maxDescriptionLength - 1) + "…" : flat
     }
 
@@ -63,12 +64,14 @@ public struct HTTPTransportError: Error, Sendable, Equatable, CustomStringConver
     /// (`https://hooks.slack.com/services/T…/B…/XXXX`).
     public static func redact(_ url: String) -> String {
         guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host,
-              !host.isEmpty else {
+            !host.isEmpty
+        else {
             return "<url>"
         }
         var shown = "\(scheme)://\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host)"
         if let port = components.port { shown += ":\(port)" }
-        let hasMore = !(components.percentEncodedPath.isEmpty || components.percentEncodedPath == "/")
+        let hasMore =
+            !(components.percentEncodedPath.isEmpty || components.percentEncodedPath == "/")
             || components.percentEncodedQuery != nil || components.fragment != nil
         return shown + (hasMore ? "/…" : "/")
     }

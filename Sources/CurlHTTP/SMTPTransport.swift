@@ -20,7 +20,13 @@ public final class SMTPTransport: Sendable {
         public var caBundlePath: String?
 
         /// Creates the settings; STARTTLS is required unless `allowPlaintext`.
-        public init(url: String, credentials: BasicCredentials? = nil, allowPlaintext: Bool = false, timeout: Duration = .seconds(30), caBundlePath: String? = nil) {
+        public init(
+            url: String,
+            credentials: BasicCredentials? = nil,
+            allowPlaintext: Bool = false,
+            timeout: Duration = .seconds(30),
+            caBundlePath: String? = nil
+        ) {
             self.url = url
             self.credentials = credentials
             self.allowPlaintext = allowPlaintext
@@ -37,7 +43,8 @@ public final class SMTPTransport: Sendable {
     /// one among every HTTP and SMTP user), or through a small one of its own.
     public init(configuration: Configuration, transport: CurlTransport? = nil) {
         self.configuration = configuration
-        self.transport = transport ?? CurlTransport(configuration: .init(timeout: configuration.timeout, maxConcurrentTransfers: 2))
+        self.transport =
+            transport ?? CurlTransport(configuration: .init(timeout: configuration.timeout, maxConcurrentTransfers: 2))
     }
 
     /// Sends `message` from `sender` to `recipients`.

@@ -6,7 +6,9 @@ public enum Concurrently {
     /// Maps `inputs` through `transform` with at most `limit` calls in flight. The first error
     /// cancels the calls still running and is rethrown; results keep input order.
     public static func map<Input: Sendable, Output: Sendable>(
-        _ inputs: [Input], limit: Int, _ transform: @escaping @Sendable (Input) async throws(PlivoError) -> Output
+        _ inputs: [Input],
+        limit: Int,
+        _ transform: @escaping @Sendable (Input) async throws(PlivoError) -> Output
     ) async throws(PlivoError) -> [Output] {
         guard !inputs.isEmpty else { return [] }
         do {

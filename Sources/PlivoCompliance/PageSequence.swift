@@ -57,7 +57,8 @@ public struct PageSequence<Element: Decodable & Sendable>: AsyncSequence, Sendab
     /// Offset paging shifts while data changes, so an element can appear twice or not at all;
     /// callers that need certainty about absence must ask for the element itself.
     public func collectPages<T: Sendable>(
-        concurrency: Int, _ transform: @escaping @Sendable (Page<Element>) -> T
+        concurrency: Int,
+        _ transform: @escaping @Sendable (Page<Element>) -> T
     ) async throws(PlivoError) -> [T] {
         let first = try await fetch(pageSize, startOffset)
         var results = [transform(first)]

@@ -23,7 +23,12 @@ public struct PlivoClient: Sendable {
         public var timeout: Duration?
 
         /// Creates a configuration.
-        public init(authId: String, authToken: String, baseURL: String = "https://api.plivo.com", timeout: Duration? = nil) {
+        public init(
+            authId: String,
+            authToken: String,
+            baseURL: String = "https://api.plivo.com",
+            timeout: Duration? = nil
+        ) {
             self.authId = authId
             self.authToken = authToken
             self.baseURL = baseURL
@@ -74,21 +79,31 @@ public struct PlivoClient: Sendable {
 
     /// Sends a request and returns the raw 2xx response; non-2xx becomes ``PlivoError``.
     func send(
-        _ method: HTTPMethod, _ segments: [String], query: [(String, String?)] = [], body: HTTPRequest.Body = .none
+        _ method: HTTPMethod,
+        _ segments: [String],
+        query: [(String, String?)] = [],
+        body: HTTPRequest.Body = .none
     ) async throws(PlivoError) -> HTTPResponse {
         let path = path(segments)
         let label = "\(method.rawValue) \(path)"
         var components = URLComponents()
-        let items = query.compactMap { name, value in value.flatMap { $0.isEmpty ? nil : URLQueryItem(name: name, value: $0) } }
+        let items = query.compactMap { name, value in
+            value.flatMap { $0.isEmpty ? nil : URLQueryItem(name: name, value: $0) }
+        }
         components.queryItems = items.isEmpty ? nil : items
-        let base = configuration.baseURL.hasSuffix("/") ? String(configuration.baseURL.dropLast()) : configuration.baseURL
-        let url = base + path + (components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")
+        let base =
+            configuration.baseURL.hasSuffix("/") ? String(configuration.baseURL.dropLast()) : configuration.baseURL
+        let url =
+            base + path
+            + (components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")
         let request = HTTPRequest(
-            method: method, url: url,
+            method: method,
+            url: url,
             headers: [("Accept", "application/json"), ("User-Agent", Self.userAgent)],
             body: body,
             credentials: BasicCredentials(username: configuration.authId, password: configuration.authToken),
-            timeout: configuration.timeout)
+            timeout: configuration.timeout
+        )
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
@@ -105,8 +120,12 @@ public struct PlivoClient: Sendable {
 
     /// Sends and decodes a JSON body (with `decoder`, when given).
     func decode<T: Decodable>(
-        _ type: T.Type, _ method: HTTPMethod, _ segments: [String], query: [(String, String?)] = [],
-        body: HTTPRequest.Body = .none, decoder: ((Data) throws -> T)? = nil
+        _ type: T.Type,
+        _ method: HTTPMethod,
+        _ segments: [String],
+        query: [(String, String?)] = [],
+        body: HTTPRequest.Body = .none,
+        decoder: ((Data) throws -> T)? = nil
     ) async throws(PlivoError) -> T {
         let response = try await send(method, segments, query: query, body: body)
         do {
@@ -114,8 +133,11 @@ public struct PlivoClient: Sendable {
         } catch {
             let snippet = String(decoding: response.body.prefix(120), as: UTF8.self)
             throw PlivoError(
-                kind: .malformedResponse, status: response.status, message: "\(Self.describe(error)); body starts: \(snippet)",
-                request: "\(method.rawValue) \(path(segments))")
+                kind: .malformedResponse,
+                status: response.status,
+                message: "\(Self.describe(error)); body starts: \(snippet)",
+                request: "\(method.rawValue) \(path(segments))"
+            )
         }
     }
 
@@ -130,7 +152,10 @@ public struct PlivoClient: Sendable {
     /// Checks paging arguments before anything is sent.
     static func checkPaging(limit: Int, offset: Int) throws(PlivoError) {
         guard (1...maxPageSize).contains(limit) else {
-            throw PlivoError(kind: .invalidArgument, message: "limit must be between 1 and \(maxPageSize), got \(limit)")
+            throw PlivoError(
+                kind: .invalidArgument,
+                message: "limit must be between 1 and \(maxPageSize), got \(limit)"
+            )
         }
         guard offset >= 0 else {
             throw PlivoError(kind: .invalidArgument, message: "offset must not be negative, got \(offset)")
@@ -164,7 +189,9 @@ extension [String: JSONValue] {
 
 extension PlivoClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible {
     /// Never shows the token, however the value ends up printed.
-    public var description: String { "PlivoClient.Configuration(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL))" }
+    public var description: String {
+        "PlivoClient.Configuration(authId: \(authId), authToken: <redacted>, baseURL: \(baseURL))"
+    }
     public var debugDescription: String { description }
 }
 

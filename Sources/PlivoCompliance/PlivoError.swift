@@ -37,8 +37,13 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
 
     /// Creates an error.
     public init(
-        kind: Kind, status: Int? = nil, apiId: String? = nil, message: String, retryAfter: Duration? = nil,
-        request: String = "", transportError: HTTPTransportError? = nil
+        kind: Kind,
+        status: Int? = nil,
+        apiId: String? = nil,
+        message: String,
+        retryAfter: Duration? = nil,
+        request: String = "",
+        transportError: HTTPTransportError? = nil
     ) {
         self.kind = kind
         self.status = status
@@ -99,14 +104,21 @@ public struct PlivoError: Error, Sendable, CustomStringConvertible {
             // middlebox's HTML page, an empty body or another content type is retried.
             let shown = contentType.isEmpty ? "no content type" : contentType
             return PlivoError(
-                kind: .transport, status: 404,
+                kind: .transport,
+                status: 404,
                 message: "HTTP 404 that is not Plivo's (\(shown)): \(Self.shorten(message ?? "empty body"))",
-                retryAfter: response.retryAfter(), request: request)
+                retryAfter: response.retryAfter(),
+                request: request
+            )
         }
         return PlivoError(
-            kind: .api, status: response.status, apiId: apiId?.isEmpty == true ? nil : apiId,
-            message: message ?? defaultMessage(for: response.status), retryAfter: response.retryAfter(),
-            request: request)
+            kind: .api,
+            status: response.status,
+            apiId: apiId?.isEmpty == true ? nil : apiId,
+            message: message ?? defaultMessage(for: response.status),
+            retryAfter: response.retryAfter(),
+            request: request
+        )
     }
 
     private static func shorten(_ text: String) -> String {

@@ -62,12 +62,19 @@ public struct Faults: Sendable, Equatable {
 
     var json: JSON {
         .obj(
-            ("latency_ms", .int(latencyMs)), ("rate_429", .double(rate429)),
-            ("retry_after", .str(retryAfter)), ("rate_500", .double(rate500)),
-            ("malformed_rate", .double(malformedRate)), ("truncate_rate", .double(truncateRate)),
-            ("drop_rate", .double(dropRate)), ("html_404_rate", .double(html404Rate)),
-            ("null_field_rate", .double(nullFieldRate)), ("hide_rate", .double(hideRate)),
-            ("vanish_rate", .double(vanishRate)), ("vanish_for_s", .double(vanishForSeconds)))
+            ("latency_ms", .int(latencyMs)),
+            ("rate_429", .double(rate429)),
+            ("retry_after", .str(retryAfter)),
+            ("rate_500", .double(rate500)),
+            ("malformed_rate", .double(malformedRate)),
+            ("truncate_rate", .double(truncateRate)),
+            ("drop_rate", .double(dropRate)),
+            ("html_404_rate", .double(html404Rate)),
+            ("null_field_rate", .double(nullFieldRate)),
+            ("hide_rate", .double(hideRate)),
+            ("vanish_rate", .double(vanishRate)),
+            ("vanish_for_s", .double(vanishForSeconds))
+        )
     }
 
     /// The ways ``nullFieldRate`` damages an application object.
@@ -89,7 +96,11 @@ public struct Faults: Sendable, Equatable {
 extension JSON {
     func setting(_ key: String, _ value: JSON) -> JSON {
         guard case .object(var pairs) = self else { return self }
-        if let index = pairs.firstIndex(where: { $0.0 == key }) { pairs[index].1 = value } else { pairs.append((key, value)) }
+        if let index = pairs.firstIndex(where: { $0.0 == key }) {
+            pairs[index].1 = value
+        } else {
+            pairs.append((key, value))
+        }
         return .object(pairs)
     }
 
@@ -100,7 +111,9 @@ extension JSON {
 
     /// The first document's id made `null`; with no documents, a document without an id.
     func damagingFirstDocumentId() -> JSON {
-        guard case .array(var documents)? = self["documents"] else { return setting("documents", .array([.obj(("name", .string("x")))])) }
+        guard case .array(var documents)? = self["documents"] else {
+            return setting("documents", .array([.obj(("name", .string("x")))]))
+        }
         if documents.isEmpty {
             documents = [.obj(("document_id", .null))]
         } else {

@@ -16,16 +16,24 @@ public enum JSON: Sendable, Equatable, Decodable {
             while !array.isAtEnd { items.append(try array.decode(JSON.self)) }
             self = .array(items)
         } else if let object = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
-                ($0.stringValue, try object.decode(JSON.self, forKey: $0))
-            })
+            self = .object(
+                try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
+                    ($0.stringValue, try object.decode(JSON.self, forKey: $0))
+                }
+            )
         } else {
             let value = try decoder.singleValueContainer()
-            if value.decodeNil() { self = .null }
-            else if let b = try? value.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? value.decode(Int.self) { self = .int(i) }
-            else if let d = try? value.decode(Double.self) { self = .double(d) }
-            else { self = .string(try value.decode(String.self)) }
+            if value.decodeNil() {
+                self = .null
+            } else if let b = try? value.decode(Bool.self) {
+                self = .bool(b)
+            } else if let i = try? value.decode(Int.self) {
+                self = .int(i)
+            } else if let d = try? value.decode(Double.self) {
+                self = .double(d)
+            } else {
+                self = .string(try value.decode(String.self))
+            }
         }
     }
 

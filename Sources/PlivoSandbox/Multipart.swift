@@ -14,7 +14,9 @@ enum Multipart {
         for piece in contentType.split(separator: ";") {
             let trimmed = piece.trimmingCharacters(in: .whitespaces)
             if trimmed.lowercased().hasPrefix("boundary=") {
-                return String(trimmed.dropFirst("boundary=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                return String(trimmed.dropFirst("boundary=".count)).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\"")
+                )
             }
         }
         return nil
@@ -58,14 +60,18 @@ enum Multipart {
             let trimmed = piece.trimmingCharacters(in: .whitespaces)
             guard let eq = trimmed.firstIndex(of: "=") else { continue }
             if trimmed[..<eq].lowercased() == key {
-                return String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                return String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\"")
+                )
             }
         }
         return nil
     }
 
     private static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
-        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else {
+            return nil
+        }
         var i = start
         while i <= haystack.count - needle.count {
             if haystack[i] == needle[0], Array(haystack[i..<(i + needle.count)]) == needle { return i }

@@ -31,15 +31,28 @@ enum Timestamp {
         return (
             String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!),
             String(format: "%02d:%02d:%02d", c.hour!, c.minute!, c.second!),
-            String(format: "%06d", micros))
+            String(format: "%06d", micros)
+        )
     }
 
     /// `2021-02-08T19:32:33.240504+00:00` (applications)
-    static func offset(_ date: Date) -> String { let (d, t, f) = parts(date); return "\(d)T\(t).\(f)+00:00" }
+    static func offset(_ date: Date) -> String {
+        let (d, t, f) = parts(date)
+        return "\(d)T\(t).\(f)+00:00"
+    }
     /// `2022-06-06T05:33:12.075868Z` (documents, end users)
-    static func zulu(_ date: Date) -> String { let (d, t, f) = parts(date); return "\(d)T\(t).\(f)Z" }
+    static func zulu(_ date: Date) -> String {
+        let (d, t, f) = parts(date)
+        return "\(d)T\(t).\(f)Z"
+    }
     /// `2018-11-03 19:32:33.240504+00:00` (document types)
-    static func spaced(_ date: Date) -> String { let (d, t, f) = parts(date); return "\(d) \(t).\(f)+00:00" }
+    static func spaced(_ date: Date) -> String {
+        let (d, t, f) = parts(date)
+        return "\(d) \(t).\(f)+00:00"
+    }
     /// `2021-02-02 08:08:10.312992 +0000 UTC` (document lists; Go's time.Time.String())
-    static func go(_ date: Date) -> String { let (d, t, f) = parts(date); return "\(d) \(t).\(f) +0000 UTC" }
+    static func go(_ date: Date) -> String {
+        let (d, t, f) = parts(date)
+        return "\(d) \(t).\(f) +0000 UTC"
+    }
 }

@@ -40,9 +40,16 @@ public final class SandboxServer: Sendable {
 
         /// Creates a configuration with Plivo's defaults: 300 requests per 5 s, no reviewer, no faults.
         public init(
-            host: String = "127.0.0.1", port: UInt16 = 0, authId: String, authToken: String,
-            rateLimit: Int = 300, rateWindow: Duration = .seconds(5), reviewAfter: Duration? = nil,
-            acceptRatio: Double = 0.8, faults: Faults = Faults(), otherAccounts: [String: String] = [:]
+            host: String = "127.0.0.1",
+            port: UInt16 = 0,
+            authId: String,
+            authToken: String,
+            rateLimit: Int = 300,
+            rateWindow: Duration = .seconds(5),
+            reviewAfter: Duration? = nil,
+            acceptRatio: Double = 0.8,
+            faults: Faults = Faults(),
+            otherAccounts: [String: String] = [:]
         ) {
             self.otherAccounts = otherAccounts
             self.host = host
@@ -77,13 +84,25 @@ public final class SandboxServer: Sendable {
         self.configuration = configuration
         store = SandboxStore(
             accounts: [configuration.authId] + configuration.otherAccounts.keys.sorted(),
-            reviewer: .init(reviewAfter: configuration.reviewAfter, acceptRatio: configuration.acceptRatio))
-        counters = Mutex(Counters(faults: configuration.faults, limiter: RateLimiter(limit: configuration.rateLimit, window: configuration.rateWindow)))
+            reviewer: .init(reviewAfter: configuration.reviewAfter, acceptRatio: configuration.acceptRatio)
+        )
+        counters = Mutex(
+            Counters(
+                faults: configuration.faults,
+                limiter: RateLimiter(limit: configuration.rateLimit, window: configuration.rateWindow)
+            )
+        )
         let address = try sockaddr_in.inet(ip4: configuration.host, port: configuration.port)
         let handler = RootHandler()
         server = HTTPServer(
-            config: .init(address: address, timeout: 120, pool: NoDelayPool(inner: HTTPServer.defaultPool()), logger: connections),
-            handler: handler)
+            config: .init(
+                address: address,
+                timeout: 120,
+                pool: NoDelayPool(inner: HTTPServer.defaultPool()),
+                logger: connections
+            ),
+            handler: handler
+        )
         handler.sandbox.withLock { $0 = WeakSandbox(value: self) }
     }
 
@@ -166,8 +185,10 @@ public final class SandboxServer: Sendable {
         // Only where a 404 means something: a GET of one object.
         if request.method.rawValue == "GET", route.id != nil, chance(faults.html404Rate) {
             return FlyingFox.HTTPResponse(
-                statusCode: .notFound, headers: [.contentType: "text/html", HTTPHeader("Server"): "nginx"],
-                body: Data(Faults.html404.utf8))
+                statusCode: .notFound,
+                headers: [.contentType: "text/html", HTTPHeader("Server"): "nginx"],
+                body: Data(Faults.html404.utf8)
+            )
         }
 
         var reply = await api(route, method: request.method.rawValue, request: request, body: body)
@@ -177,14 +198,21 @@ public final class SandboxServer: Sendable {
         if reply.status < 300, reply.body != nil {
             if chance(faults.malformedRate) {
                 return FlyingFox.HTTPResponse(
-                    statusCode: .ok, headers: [.contentType: "application/json"],
-                    body: Data(#"{"api_id": "5d3a1c2e", "meta": {"limit": 20, "objects": [{"compliance_"#.utf8))
+                    statusCode: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: Data(#"{"api_id": "5d3a1c2e", "meta": {"limit": 20, "objects": [{"compliance_"#.utf8)
+                )
             }
             if chance(faults.truncateRate) {
                 let full = Data(reply.body!.serialized().utf8)
                 return FlyingFox.HTTPResponse(
-                    statusCode: .ok, headers: [.contentType: "application/json"],
-                    body: HTTPBodySequence(from: TruncatedBody(bytes: Array(full.prefix(full.count / 2))), count: full.count))
+                    statusCode: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: HTTPBodySequence(
+                        from: TruncatedBody(bytes: Array(full.prefix(full.count / 2))),
+                        count: full.count
+                    )
+                )
             }
         }
         return encode(reply)
@@ -196,7 +224,8 @@ public final class SandboxServer: Sendable {
     /// (drift), vanishing for a while, a field made null or removed.
     private func garble(_ reply: Reply, faults: Faults, list: Bool) async -> Reply {
         guard reply.status == 200, let body = reply.body,
-              faults.nullFieldRate > 0 || faults.hideRate > 0 || faults.vanishRate > 0 else { return reply }
+            faults.nullFieldRate > 0 || faults.hideRate > 0 || faults.vanishRate > 0
+        else { return reply }
         var result = reply
         if !list {
             if chance(faults.nullFieldRate) { result.body = Faults.damages.randomElement()!(body) }
@@ -218,8 +247,8 @@ public final class SandboxServer: Sendable {
     /// 401 bodies as Plivo sends them: no `api_id`.
     private func authenticate(_ request: FlyingFox.HTTPRequest, account: String) -> Reply? {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
         else {
             return .json(401, .obj(("error", .string("authentication credentials were not provided"))))
         }
@@ -241,7 +270,8 @@ public final class SandboxServer: Sendable {
         let isJSONBody = body.isEmpty || json != .null
 
         func form() -> [FormPart]? {
-            guard let type = request.headers[.contentType], let boundary = Multipart.boundary(fromContentType: type) else { return nil }
+            guard let type = request.headers[.contentType], let boundary = Multipart.boundary(fromContentType: type)
+            else { return nil }
             return Multipart.parse(body, boundary: boundary)
         }
         if method == "POST", route.resource != "ComplianceDocument", !isJSONBody {
@@ -249,11 +279,15 @@ public final class SandboxServer: Sendable {
         }
 
         switch (method, route.resource, route.id, route.action) {
-        case ("GET", "ComplianceApplication", nil, nil): return await store.listApplications(account: account, query: query)
-        case ("POST", "ComplianceApplication", nil, nil): return await store.createApplication(account: account, body: json)
+        case ("GET", "ComplianceApplication", nil, nil):
+            return await store.listApplications(account: account, query: query)
+        case ("POST", "ComplianceApplication", nil, nil):
+            return await store.createApplication(account: account, body: json)
         case ("GET", "ComplianceApplication", let id?, nil): return await store.getApplication(account: account, id: id)
-        case ("POST", "ComplianceApplication", let id?, nil): return await store.updateApplication(account: account, id: id, body: json)
-        case ("DELETE", "ComplianceApplication", let id?, nil): return await store.deleteApplication(account: account, id: id)
+        case ("POST", "ComplianceApplication", let id?, nil):
+            return await store.updateApplication(account: account, id: id, body: json)
+        case ("DELETE", "ComplianceApplication", let id?, nil):
+            return await store.deleteApplication(account: account, id: id)
         case ("POST", "ComplianceApplication", let id?, "Submit"):
             // Plivo refuses a bodiless POST that is not declared JSON; `{}`, `{"id": …}` or an empty JSON body are fine.
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
@@ -275,7 +309,8 @@ public final class SandboxServer: Sendable {
             guard let parts = form() else { return .error(400, "multipart/form-data body required") }
             return await store.updateDocument(account: account, id: id, parts: parts)
         case ("DELETE", "ComplianceDocument", let id?, nil): return await store.deleteDocument(account: account, id: id)
-        case ("GET", "ComplianceDocumentType", nil, nil): return await store.listDocumentTypes(account: account, query: query)
+        case ("GET", "ComplianceDocumentType", nil, nil):
+            return await store.listDocumentTypes(account: account, query: query)
         case ("GET", "ComplianceDocumentType", let id?, nil): return await store.getDocumentType(id: id)
         case ("GET", "ComplianceRequirement", nil, nil): return await store.lookupRequirement(query: query)
         case ("GET", "ComplianceRequirement", let id?, nil): return await store.getRequirement(id: id)
@@ -327,7 +362,9 @@ public final class SandboxServer: Sendable {
             var ratios: [(String, Double)] = [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)]
             if case .object(let pairs)? = json["statuses"] {
                 ratios = pairs.compactMap { key, value in value.double.map { (key, $0) } }
-                guard !ratios.isEmpty, ratios.allSatisfy({ $0.1 >= 0 }) else { return .error(400, "statuses must map status names to non-negative ratios") }
+                guard !ratios.isEmpty, ratios.allSatisfy({ $0.1 >= 0 }) else {
+                    return .error(400, "statuses must map status names to non-negative ratios")
+                }
             }
             return .json(201, await store.seed(account: account, count: count, ratios: ratios))
         case ("POST", let parts) where parts.count == 3 && parts[0] == "applications" && parts[2] == "review":
@@ -336,7 +373,9 @@ public final class SandboxServer: Sendable {
         case ("POST", let parts) where parts.count == 3 && parts[0] == "applications" && parts[2] == "vanish":
             let seconds = json["for_s"]?.double ?? 3
             guard seconds >= 0, seconds <= 86_400 else { return .error(400, "for_s must be 0…86400") }
-            guard await store.vanish(id: parts[1], for: .milliseconds(Int64(seconds * 1000))) else { return .notFound() }
+            guard await store.vanish(id: parts[1], for: .milliseconds(Int64(seconds * 1000))) else {
+                return .notFound()
+            }
             return .json(200, .obj(("message", .string("vanished")), ("for_s", .double(seconds))))
         case ("POST", ["faults"]):
             let faults = Faults(json: json)
@@ -346,15 +385,24 @@ public final class SandboxServer: Sendable {
             return .json(200, counters.withLock { $0.faults.json })
         case ("POST", ["reviewer"]):
             let current = await store.reviewer
-            let reviewAfter = json["review_after_s"].map { $0.double.map { Duration.milliseconds(Int64($0 * 1000)) } } ?? current.reviewAfter
-            await store.setReviewer(.init(reviewAfter: reviewAfter, acceptRatio: json["accept_ratio"]?.double ?? current.acceptRatio))
+            let reviewAfter =
+                json["review_after_s"].map { $0.double.map { Duration.milliseconds(Int64($0 * 1000)) } }
+                ?? current.reviewAfter
+            await store.setReviewer(
+                .init(reviewAfter: reviewAfter, acceptRatio: json["accept_ratio"]?.double ?? current.acceptRatio)
+            )
             return .json(200, .obj(("message", .string("changed"))))
         case ("GET", ["stats"]):
             let snapshot = counters.withLock { $0 }
             let requests = snapshot.requests.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) }
-            return .json(200, .obj(
-                ("requests", .object(requests)), ("connections", .int(connections.opened)),
-                ("rate_limited", .int(snapshot.rateLimited))))
+            return .json(
+                200,
+                .obj(
+                    ("requests", .object(requests)),
+                    ("connections", .int(connections.opened)),
+                    ("rate_limited", .int(snapshot.rateLimited))
+                )
+            )
         default:
             return .notFound()
         }
@@ -447,7 +495,9 @@ final class RootHandler: FlyingFox.HTTPHandler, Sendable {
     let sandbox = Mutex(WeakSandbox())
 
     func handleRequest(_ request: FlyingFox.HTTPRequest) async throws -> FlyingFox.HTTPResponse {
-        guard let sandbox = sandbox.withLock({ $0.value }) else { return FlyingFox.HTTPResponse(statusCode: .serviceUnavailable) }
+        guard let sandbox = sandbox.withLock({ $0.value }) else {
+            return FlyingFox.HTTPResponse(statusCode: .serviceUnavailable)
+        }
         return await sandbox.handle(request)
     }
 }
@@ -457,16 +507,20 @@ extension SandboxServer {
     /// 60% accepted, 10% rejected).
     public func seed(count: Int) async {
         _ = await store.seed(
-            account: configuration.authId, count: count,
-            ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)])
+            account: configuration.authId,
+            count: count,
+            ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)]
+        )
     }
 
     /// Seeds every account alike (see ``seed(count:)``).
     public func seedEveryAccount(count: Int) async {
         for account in [configuration.authId] + configuration.otherAccounts.keys.sorted() {
             _ = await store.seed(
-                account: account, count: count,
-                ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)])
+                account: account,
+                count: count,
+                ratios: [("draft", 0.1), ("submitted", 0.2), ("accepted", 0.6), ("rejected", 0.1)]
+            )
         }
     }
 }

@@ -102,7 +102,12 @@ actor SandboxStore {
             if Double.random(in: 0..<1) < reviewer.acceptRatio {
                 setStatus(account: first.account, id: first.id, status: "accepted", reason: nil)
             } else {
-                setStatus(account: first.account, id: first.id, status: "rejected", reason: Self.rejectionReasons.randomElement())
+                setStatus(
+                    account: first.account,
+                    id: first.id,
+                    status: "rejected",
+                    reason: Self.rejectionReasons.randomElement()
+                )
             }
         }
     }
@@ -140,13 +145,17 @@ actor SandboxStore {
         let total = ratios.reduce(0) { $0 + $1.1 }
         var statuses: [String] = []
         for (index, (status, ratio)) in ratios.enumerated() {
-            let n = index == ratios.count - 1 ? count - statuses.count : Int((Double(count) * ratio / max(total, 1e-9)).rounded())
+            let n =
+                index == ratios.count - 1
+                ? count - statuses.count : Int((Double(count) * ratio / max(total, 1e-9)).rounded())
             statuses += Array(repeating: status, count: max(0, min(n, count - statuses.count)))
         }
         statuses.shuffle()
         let now = Date()
         var applicationIds: [String] = [], endUserIds: [String] = [], documentIds: [String] = []
-        let companies = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell", "wonka", "cyberdyne"]
+        let companies = [
+            "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell", "wonka", "cyberdyne",
+        ]
         mutate(account) { data in
             for (i, status) in statuses.enumerated() {
                 let created = now.addingTimeInterval(-Double(count - i) * 60)
@@ -155,27 +164,50 @@ actor SandboxStore {
                 let endUserType = i % 3 == 0 ? "individual" : "business"
                 let company = companies[i % companies.count]
                 let user = EndUser(
-                    id: randomId(), name: endUserType == "business" ? "\(company.capitalized) \(i)" : "Alex",
-                    lastName: endUserType == "business" ? "" : "Martin \(i)", endUserType: endUserType, createdAt: created)
+                    id: randomId(),
+                    name: endUserType == "business" ? "\(company.capitalized) \(i)" : "Alex",
+                    lastName: endUserType == "business" ? "" : "Martin \(i)",
+                    endUserType: endUserType,
+                    createdAt: created
+                )
                 data.endUsers[user.id] = user
                 data.endUserOrder.append(user.id)
                 endUserIds.append(user.id)
-                let requirement = catalogue.requirement(country: country, numberType: numberType, endUserType: endUserType)!
+                let requirement = catalogue.requirement(
+                    country: country,
+                    numberType: numberType,
+                    endUserType: endUserType
+                )!
                 var docs: [String] = []
                 for group in requirement.groups {
                     let doc = Document(
-                        id: randomId(), endUserId: user.id, documentTypeId: group.types[0], alias: "\(company) \(group.name.trimmingCharacters(in: .whitespaces).lowercased())",
-                        fileName: "proof-\(i).pdf", meta: [:], createdAt: created)
+                        id: randomId(),
+                        endUserId: user.id,
+                        documentTypeId: group.types[0],
+                        alias: "\(company) \(group.name.trimmingCharacters(in: .whitespaces).lowercased())",
+                        fileName: "proof-\(i).pdf",
+                        meta: [:],
+                        createdAt: created
+                    )
                     data.documents[doc.id] = doc
                     data.documentOrder.append(doc.id)
                     docs.append(doc.id)
                 }
                 documentIds += docs
                 let app = Application(
-                    id: randomId(), alias: "\(company)-\(country.lowercased())-\(numberType)-\(i)", status: status,
-                    rejectionReason: status == "rejected" ? Self.rejectionReasons[i % Self.rejectionReasons.count] : nil,
-                    endUserId: user.id, endUserType: endUserType, country: country, numberType: numberType,
-                    requirementId: requirement.id, documentIds: docs, createdAt: created)
+                    id: randomId(),
+                    alias: "\(company)-\(country.lowercased())-\(numberType)-\(i)",
+                    status: status,
+                    rejectionReason: status == "rejected"
+                        ? Self.rejectionReasons[i % Self.rejectionReasons.count] : nil,
+                    endUserId: user.id,
+                    endUserType: endUserType,
+                    country: country,
+                    numberType: numberType,
+                    requirementId: requirement.id,
+                    documentIds: docs,
+                    createdAt: created
+                )
                 data.applications[app.id] = app
                 data.applicationOrder.append(app.id)
                 applicationIds.append(app.id)
@@ -186,10 +218,12 @@ actor SandboxStore {
             scheduleReview(account: account, id: id)
         }
         return .obj(
-            ("account", .string(account)), ("count", .int(applicationIds.count)),
+            ("account", .string(account)),
+            ("count", .int(applicationIds.count)),
             ("application_ids", .array(applicationIds.map(JSON.string))),
             ("end_user_ids", .array(endUserIds.map(JSON.string))),
-            ("document_ids", .array(documentIds.map(JSON.string))))
+            ("document_ids", .array(documentIds.map(JSON.string)))
+        )
     }
 
     // MARK: Paging
@@ -204,7 +238,10 @@ actor SandboxStore {
         let limitText = query["limit"].flatMap { $0.isEmpty ? nil : $0 }
         let offsetText = query["offset"].flatMap { $0.isEmpty ? nil : $0 }
         guard let limit = limitText.map({ Int($0) }) ?? 20, (1...20).contains(limit) else {
-            throw .error(400, "The maximum number of results that can be fetched is 20. limit can't be more than 20 or less than 1")
+            throw .error(
+                400,
+                "The maximum number of results that can be fetched is 20. limit can't be more than 20 or less than 1"
+            )
         }
         guard let offset = offsetText.map({ Int($0) }) ?? 0, offset >= 0 else {
             throw .error(400, "offset can't be negative")
@@ -214,21 +251,37 @@ actor SandboxStore {
 
     /// The list envelope with relative `next`/`previous` URLs carrying the same filters.
     static func page(
-        account: String, resource: String, paging: Paging, total: Int, objects: [JSON], filters: [(String, String)]
+        account: String,
+        resource: String,
+        paging: Paging,
+        total: Int,
+        objects: [JSON],
+        filters: [(String, String)]
     ) -> JSON {
         func link(_ offset: Int) -> JSON {
             var items = [("limit", String(paging.limit)), ("offset", String(offset))] + filters
             items = items.filter { !$0.1.isEmpty }
-            let query = items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }
+            let query = items.map {
+                "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)"
+            }
             return .string("/v1/Account/\(account)/\(resource)/?" + query.joined(separator: "&"))
         }
         let next = paging.offset + paging.limit < total ? link(paging.offset + paging.limit) : JSON.null
         let previous = paging.offset > 0 ? link(max(0, paging.offset - paging.limit)) : JSON.null
         return .obj(
             ("api_id", .string(randomId())),
-            ("meta", .obj(("limit", .int(paging.limit)), ("next", next), ("offset", .int(paging.offset)),
-                          ("previous", previous), ("total_count", .int(total)))),
-            ("objects", .array(objects)))
+            (
+                "meta",
+                .obj(
+                    ("limit", .int(paging.limit)),
+                    ("next", next),
+                    ("offset", .int(paging.offset)),
+                    ("previous", previous),
+                    ("total_count", .int(total))
+                )
+            ),
+            ("objects", .array(objects))
+        )
     }
 
     private static func matches(_ value: String?, _ filter: String?) -> Bool {
@@ -245,13 +298,18 @@ actor SandboxStore {
             let type = catalogue.documentType(doc.documentTypeId)
             let group = catalogue.requirement(app.requirementId)?.groups.first { $0.types.contains(doc.documentTypeId) }
             return .obj(
-                ("document_id", .string(doc.id)), ("name", .str(group?.name)), ("document_name", .string(doc.alias)),
-                ("document_type_id", .string(doc.documentTypeId)), ("document_type_name", .str(type?.name)),
-                ("scope", .str(group?.scope)))
+                ("document_id", .string(doc.id)),
+                ("name", .str(group?.name)),
+                ("document_name", .string(doc.alias)),
+                ("document_type_id", .string(doc.documentTypeId)),
+                ("document_type_name", .str(type?.name)),
+                ("scope", .str(group?.scope))
+            )
         }
         var pairs: [(String, JSON)] = extra
         pairs += [
-            ("compliance_application_id", .string(app.id)), ("alias", .string(app.alias)), ("status", .string(app.status)),
+            ("compliance_application_id", .string(app.id)), ("alias", .string(app.alias)),
+            ("status", .string(app.status)),
         ]
         if let reason = app.rejectionReason { pairs.append(("rejection_reason", .string(reason))) }
         pairs += [
@@ -301,10 +359,20 @@ actor SandboxStore {
         }
         let slice = ids.dropFirst(paging.offset).prefix(paging.limit)
         let data = accounts[account]!
-        let objects = slice.filter { !isVanished($0) }.compactMap { data.applications[$0].map { applicationJSON($0, extra: []) } }
-        return .json(200, Self.page(
-            account: account, resource: "ComplianceApplication", paging: paging, total: ids.count, objects: objects,
-            filters: filters.filter { !$0.1.isEmpty }))
+        let objects = slice.filter { !isVanished($0) }.compactMap {
+            data.applications[$0].map { applicationJSON($0, extra: []) }
+        }
+        return .json(
+            200,
+            Self.page(
+                account: account,
+                resource: "ComplianceApplication",
+                paging: paging,
+                total: ids.count,
+                objects: objects,
+                filters: filters.filter { !$0.1.isEmpty }
+            )
+        )
     }
 
     func getApplication(account: String, id: String) -> Reply {
@@ -315,7 +383,9 @@ actor SandboxStore {
     func createApplication(account: String, body: JSON) -> Reply {
         guard let alias = body["alias"]?.text else { return .error(400, "alias is required") }
         guard let endUserId = body["end_user_id"]?.text else { return .error(400, "end_user_id is required") }
-        guard let user = accounts[account]?.endUsers[endUserId] else { return .error(400, "end_user_id \(endUserId) not found") }
+        guard let user = accounts[account]?.endUsers[endUserId] else {
+            return .error(400, "end_user_id \(endUserId) not found")
+        }
         var documentIds: [String] = []
         if case .array(let items)? = body["document_ids"] { documentIds = items.compactMap(\.text) }
         for id in documentIds where accounts[account]?.documents[id] == nil {
@@ -323,33 +393,54 @@ actor SandboxStore {
         }
         let requirement: Catalogue.Requirement
         if let id = body["compliance_requirement_id"]?.text {
-            guard let found = catalogue.requirement(id) else { return .error(400, "compliance_requirement_id \(id) not found") }
+            guard let found = catalogue.requirement(id) else {
+                return .error(400, "compliance_requirement_id \(id) not found")
+            }
             requirement = found
         } else if let country = body["country_iso2"]?.text, let numberType = body["number_type"]?.text {
             let endUserType = body["end_user_type"]?.text ?? user.endUserType
-            guard let found = catalogue.requirement(country: country, numberType: numberType, endUserType: endUserType) else {
-                return .error(400, "no compliance requirement for country_iso2 \(country), number_type \(numberType), end_user_type \(endUserType)")
+            guard let found = catalogue.requirement(country: country, numberType: numberType, endUserType: endUserType)
+            else {
+                return .error(
+                    400,
+                    "no compliance requirement for country_iso2 \(country), number_type \(numberType), end_user_type \(endUserType)"
+                )
             }
             requirement = found
         } else {
             return .error(400, "compliance_requirement_id, or country_iso2 and number_type, are required")
         }
         let app = Application(
-            id: randomId(), alias: alias, status: "draft", rejectionReason: nil, endUserId: endUserId,
-            endUserType: requirement.endUserType, country: requirement.country, numberType: requirement.numberType,
-            requirementId: requirement.id, documentIds: documentIds, createdAt: Date())
+            id: randomId(),
+            alias: alias,
+            status: "draft",
+            rejectionReason: nil,
+            endUserId: endUserId,
+            endUserType: requirement.endUserType,
+            country: requirement.country,
+            numberType: requirement.numberType,
+            requirementId: requirement.id,
+            documentIds: documentIds,
+            createdAt: Date()
+        )
         mutate(account) { data in
             data.applications[app.id] = app
             data.applicationOrder.append(app.id)
             data.version += 1
         }
-        return .json(201, applicationJSON(app, extra: [("api_id", .string(randomId())), ("message", .string("created"))]))
+        return .json(
+            201,
+            applicationJSON(app, extra: [("api_id", .string(randomId())), ("message", .string("created"))])
+        )
     }
 
     func updateApplication(account: String, id: String, body: JSON) -> Reply {
         guard let app = accounts[account]?.applications[id] else { return .notFound() }
         guard ["draft", "rejected"].contains(app.status.lowercased()) else {
-            return .error(400, "Compliance application can be updated only in draft or rejected status. Current status: '\(app.status)'.")
+            return .error(
+                400,
+                "Compliance application can be updated only in draft or rejected status. Current status: '\(app.status)'."
+            )
         }
         var documentIds = app.documentIds
         if case .array(let items)? = body["document_ids"] { documentIds = items.compactMap(\.text) }
@@ -376,20 +467,28 @@ actor SandboxStore {
     func submitApplication(account: String, id: String) -> Reply {
         guard let app = accounts[account]?.applications[id] else { return .notFound() }
         guard ["draft", "rejected"].contains(app.status.lowercased()) else {
-            return .error(400, "Compliance application can be submitted only in draft or rejected status. Current status: '\(app.status)'.")
+            return .error(
+                400,
+                "Compliance application can be submitted only in draft or rejected status. Current status: '\(app.status)'."
+            )
         }
         setStatus(account: account, id: id, status: "submitted", reason: nil)
         scheduleReview(account: account, id: id)
-        return .json(200, applicationJSON(accounts[account]!.applications[id]!, extra: [("api_id", .string(randomId()))]))
+        return .json(
+            200,
+            applicationJSON(accounts[account]!.applications[id]!, extra: [("api_id", .string(randomId()))])
+        )
     }
 
     // MARK: End users
 
     private func endUserJSON(_ user: EndUser, extra: [(String, JSON)]) -> JSON {
-        .object(extra + [
-            ("end_user_id", .string(user.id)), ("name", .string(user.name)), ("last_name", .string(user.lastName)),
-            ("end_user_type", .string(user.endUserType)), ("created_at", .string(Timestamp.zulu(user.createdAt))),
-        ])
+        .object(
+            extra + [
+                ("end_user_id", .string(user.id)), ("name", .string(user.name)), ("last_name", .string(user.lastName)),
+                ("end_user_type", .string(user.endUserType)), ("created_at", .string(Timestamp.zulu(user.createdAt))),
+            ]
+        )
     }
 
     func createEndUser(account: String, body: JSON) -> Reply {
@@ -397,7 +496,13 @@ actor SandboxStore {
         guard let type = body["end_user_type"]?.text, Catalogue.endUserTypes.contains(type.lowercased()) else {
             return .error(400, "end_user_type must be individual or business")
         }
-        let user = EndUser(id: randomId(), name: name, lastName: body["last_name"]?.text ?? "", endUserType: type, createdAt: Date())
+        let user = EndUser(
+            id: randomId(),
+            name: name,
+            lastName: body["last_name"]?.text ?? "",
+            endUserType: type,
+            createdAt: Date()
+        )
         mutate(account) { data in
             data.endUsers[user.id] = user
             data.endUserOrder.append(user.id)
@@ -420,7 +525,17 @@ actor SandboxStore {
         }
         let objects = users.dropFirst(paging.offset).prefix(paging.limit).map { endUserJSON($0, extra: []) }
         let filters = ["name", "last_name", "end_user_type"].compactMap { key in query[key].map { (key, $0) } }
-        return .json(200, Self.page(account: account, resource: "EndUser", paging: paging, total: users.count, objects: objects, filters: filters))
+        return .json(
+            200,
+            Self.page(
+                account: account,
+                resource: "EndUser",
+                paging: paging,
+                total: users.count,
+                objects: objects,
+                filters: filters
+            )
+        )
     }
 
     func updateEndUser(account: String, id: String, body: JSON) -> Reply {
@@ -448,21 +563,30 @@ actor SandboxStore {
     // MARK: Documents
 
     /// Form fields that are not metadata. `api_id` is PHP's stray part; "" is Go's nameless one.
-    private static let documentControlFields: Set<String> = ["end_user_id", "document_type_id", "alias", "file", "api_id", ""]
+    private static let documentControlFields: Set<String> = [
+        "end_user_id", "document_type_id", "alias", "file", "api_id", "",
+    ]
     static let maxFileBytes = 5 * 1024 * 1024
 
     private func documentJSON(_ doc: Document, listForm: Bool, extra: [(String, JSON)]) -> JSON {
         var pairs = extra
         pairs.append((listForm ? "compliance_document_id" : "document_id", .string(doc.id)))
-        pairs += [("document_type_id", .string(doc.documentTypeId)), ("end_user_id", .string(doc.endUserId)), ("alias", .string(doc.alias))]
+        pairs += [
+            ("document_type_id", .string(doc.documentTypeId)), ("end_user_id", .string(doc.endUserId)),
+            ("alias", .string(doc.alias)),
+        ]
         if let file = doc.fileName { pairs.append((listForm ? "file" : "file_name", .string(file))) }
-        pairs.append(("meta_information", .object(doc.meta.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        pairs.append(
+            ("meta_information", .object(doc.meta.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        )
         pairs.append(("created_at", .string(listForm ? Timestamp.go(doc.createdAt) : Timestamp.zulu(doc.createdAt))))
         return .object(pairs)
     }
 
     /// Splits form parts into control fields, metadata and the file. Empty values count as absent.
-    private static func readForm(_ parts: [FormPart]) -> (fields: [String: String], meta: [String: String], file: FormPart?) {
+    private static func readForm(
+        _ parts: [FormPart]
+    ) -> (fields: [String: String], meta: [String: String], file: FormPart?) {
         var fields: [String: String] = [:], meta: [String: String] = [:]
         var file: FormPart?
         for part in parts {
@@ -487,22 +611,39 @@ actor SandboxStore {
     func createDocument(account: String, parts: [FormPart]) -> Reply {
         let (fields, meta, file) = Self.readForm(parts)
         guard let endUserId = fields["end_user_id"] else { return .error(400, "end_user_id is required") }
-        guard accounts[account]?.endUsers[endUserId] != nil else { return .error(400, "end_user_id \(endUserId) not found") }
+        guard accounts[account]?.endUsers[endUserId] != nil else {
+            return .error(400, "end_user_id \(endUserId) not found")
+        }
         guard let typeId = fields["document_type_id"] else { return .error(400, "document_type_id is required") }
-        guard let type = catalogue.documentType(typeId) else { return .error(400, "document_type_id \(typeId) not found") }
+        guard let type = catalogue.documentType(typeId) else {
+            return .error(400, "document_type_id \(typeId) not found")
+        }
         guard let alias = fields["alias"] else { return .error(400, "alias is required") }
         for field in type.fields where field.required && meta[field.name] == nil {
             return .error(400, "\(field.name) not provided")
         }
         if let problem = Self.checkFile(file) { return problem }
         let doc = Document(
-            id: randomId(), endUserId: endUserId, documentTypeId: typeId, alias: alias,
-            fileName: file.map { URL(fileURLWithPath: $0.filename ?? "file").lastPathComponent }, meta: meta, createdAt: Date())
+            id: randomId(),
+            endUserId: endUserId,
+            documentTypeId: typeId,
+            alias: alias,
+            fileName: file.map { URL(fileURLWithPath: $0.filename ?? "file").lastPathComponent },
+            meta: meta,
+            createdAt: Date()
+        )
         mutate(account) { data in
             data.documents[doc.id] = doc
             data.documentOrder.append(doc.id)
         }
-        return .json(201, documentJSON(doc, listForm: false, extra: [("api_id", .string(randomId())), ("message", .string("created"))]))
+        return .json(
+            201,
+            documentJSON(
+                doc,
+                listForm: false,
+                extra: [("api_id", .string(randomId())), ("message", .string("created"))]
+            )
+        )
     }
 
     func updateDocument(account: String, id: String, parts: [FormPart]) -> Reply {
@@ -512,7 +653,9 @@ actor SandboxStore {
         mutate(account) { data in
             if let alias = fields["alias"] { data.documents[id]!.alias = alias }
             data.documents[id]!.meta.merge(meta) { _, new in new }
-            if let file { data.documents[id]!.fileName = URL(fileURLWithPath: file.filename ?? "file").lastPathComponent }
+            if let file {
+                data.documents[id]!.fileName = URL(fileURLWithPath: file.filename ?? "file").lastPathComponent
+            }
         }
         return .json(202, .obj(("api_id", .string(randomId())), ("message", .string("changed"))))
     }
@@ -527,12 +670,25 @@ actor SandboxStore {
         do { paging = try Self.paging(query) } catch { return error }
         let data = accounts[account] ?? Account()
         let docs = data.documentOrder.reversed().compactMap { data.documents[$0] }.filter {
-            Self.matches($0.endUserId, query["end_user_id"]) && Self.matches($0.documentTypeId, query["document_type_id"])
+            Self.matches($0.endUserId, query["end_user_id"])
+                && Self.matches($0.documentTypeId, query["document_type_id"])
                 && Self.matches($0.alias, query["alias"])
         }
-        let objects = docs.dropFirst(paging.offset).prefix(paging.limit).map { documentJSON($0, listForm: true, extra: []) }
+        let objects = docs.dropFirst(paging.offset).prefix(paging.limit).map {
+            documentJSON($0, listForm: true, extra: [])
+        }
         let filters = ["end_user_id", "document_type_id", "alias"].compactMap { key in query[key].map { (key, $0) } }
-        return .json(200, Self.page(account: account, resource: "ComplianceDocument", paging: paging, total: docs.count, objects: objects, filters: filters))
+        return .json(
+            200,
+            Self.page(
+                account: account,
+                resource: "ComplianceDocument",
+                paging: paging,
+                total: docs.count,
+                objects: objects,
+                filters: filters
+            )
+        )
     }
 
     func deleteDocument(account: String, id: String) -> Reply {
@@ -549,17 +705,23 @@ actor SandboxStore {
     private func documentTypeJSON(_ type: Catalogue.DocumentType, extra: [(String, JSON)]) -> JSON {
         let information: [JSON] = type.fields.map { field in
             .obj(
-                ("field_name", .string(field.name)), ("field_type", .string(field.type)),
-                ("friendly_name", .string(field.friendly)), ("max_length", field.maxLength.map(JSON.int)),
-                ("min_length", .int(field.required ? 1 : 0)), ("format", field.format.map(JSON.string)),
-                ("enums", field.enums.isEmpty ? nil : .array(field.enums.map(JSON.string))))
+                ("field_name", .string(field.name)),
+                ("field_type", .string(field.type)),
+                ("friendly_name", .string(field.friendly)),
+                ("max_length", field.maxLength.map(JSON.int)),
+                ("min_length", .int(field.required ? 1 : 0)),
+                ("format", field.format.map(JSON.string)),
+                ("enums", field.enums.isEmpty ? nil : .array(field.enums.map(JSON.string)))
+            )
         }
-        return .object(extra + [
-            ("document_type_id", .string(type.id)), ("document_name", .string(type.name)),
-            ("description", .string(type.description)), ("information", .array(information)),
-            ("proof_required", .string(type.proofRequired)),
-            ("created_at", .string(Timestamp.spaced(Date(timeIntervalSince1970: 1_541_273_553.240504)))),
-        ])
+        return .object(
+            extra + [
+                ("document_type_id", .string(type.id)), ("document_name", .string(type.name)),
+                ("description", .string(type.description)), ("information", .array(information)),
+                ("proof_required", .string(type.proofRequired)),
+                ("created_at", .string(Timestamp.spaced(Date(timeIntervalSince1970: 1_541_273_553.240504)))),
+            ]
+        )
     }
 
     func listDocumentTypes(account: String, query: [String: String]) -> Reply {
@@ -567,7 +729,17 @@ actor SandboxStore {
         do { paging = try Self.paging(query) } catch { return error }
         let types = catalogue.documentTypes
         let objects = types.dropFirst(paging.offset).prefix(paging.limit).map { documentTypeJSON($0, extra: []) }
-        return .json(200, Self.page(account: account, resource: "ComplianceDocumentType", paging: paging, total: types.count, objects: objects, filters: []))
+        return .json(
+            200,
+            Self.page(
+                account: account,
+                resource: "ComplianceDocumentType",
+                paging: paging,
+                total: types.count,
+                objects: objects,
+                filters: []
+            )
+        )
     }
 
     func getDocumentType(id: String) -> Reply {
@@ -578,15 +750,29 @@ actor SandboxStore {
     private func requirementJSON(_ r: Catalogue.Requirement) -> JSON {
         let groups: [JSON] = r.groups.map { group in
             .obj(
-                ("name", .string(group.name)), ("scope", .string(group.scope)),
-                ("acceptable_documents", .array(group.types.map { id in
-                    .obj(("document_type_id", .string(id)), ("document_type_name", .str(catalogue.documentType(id)?.name)))
-                })))
+                ("name", .string(group.name)),
+                ("scope", .string(group.scope)),
+                (
+                    "acceptable_documents",
+                    .array(
+                        group.types.map { id in
+                            .obj(
+                                ("document_type_id", .string(id)),
+                                ("document_type_name", .str(catalogue.documentType(id)?.name))
+                            )
+                        }
+                    )
+                )
+            )
         }
         return .obj(
-            ("api_id", .string(randomId())), ("compliance_requirement_id", .string(r.id)),
-            ("country_iso2", .string(r.country)), ("number_type", .string(r.numberType)),
-            ("end_user_type", .string(r.endUserType)), ("acceptable_document_types", .array(groups)))
+            ("api_id", .string(randomId())),
+            ("compliance_requirement_id", .string(r.id)),
+            ("country_iso2", .string(r.country)),
+            ("number_type", .string(r.numberType)),
+            ("end_user_type", .string(r.endUserType)),
+            ("acceptable_document_types", .array(groups))
+        )
     }
 
     func getRequirement(id: String) -> Reply {
@@ -603,7 +789,9 @@ actor SandboxStore {
         }
         let country: String, numberType: String
         if let phone = q["phone_number"] {
-            guard let found = catalogue.classify(phoneNumber: phone) else { return .error(400, "phone_number \(phone) is not a valid number") }
+            guard let found = catalogue.classify(phoneNumber: phone) else {
+                return .error(400, "phone_number \(phone) is not a valid number")
+            }
             (country, numberType) = found
         } else if let c = q["country_iso2"], let n = q["number_type"] {
             (country, numberType) = (c, n)

@@ -22,7 +22,8 @@ public struct Backoff: Sendable {
     }
 
     /// A jittered delay; never shorter than `retryAfter` when the server asked for one.
-    public func delay(attempt: Int, retryAfter: Duration? = nil, random: Double = Double.random(in: 0...1)) -> Duration {
+    public func delay(attempt: Int, retryAfter: Duration? = nil, random: Double = Double.random(in: 0...1)) -> Duration
+    {
         let jittered = ceiling(attempt: attempt).inSeconds * min(max(random, 0), 1)
         let delay = Duration.milliseconds(Int64(jittered * 1000))
         guard let retryAfter else { return delay }

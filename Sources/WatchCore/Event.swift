@@ -40,15 +40,24 @@ public struct EventApplication: Sendable, Equatable, Codable {
         public var documentTypeName: String?
 
         enum CodingKeys: String, CodingKey {
-            case documentId = "document_id", name, documentName = "document_name"
-            case documentTypeId = "document_type_id", documentTypeName = "document_type_name"
+            case documentId = "document_id"
+            case name
+            case documentName = "document_name"
+            case documentTypeId = "document_type_id"
+            case documentTypeName = "document_type_name"
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case complianceApplicationId = "compliance_application_id", alias, status, rejectionReason = "rejection_reason"
-        case endUserId = "end_user_id", endUserType = "end_user_type", countryISO2 = "country_iso2"
-        case numberType = "number_type", complianceRequirementId = "compliance_requirement_id", documents
+        case complianceApplicationId = "compliance_application_id"
+        case alias, status
+        case rejectionReason = "rejection_reason"
+        case endUserId = "end_user_id"
+        case endUserType = "end_user_type"
+        case countryISO2 = "country_iso2"
+        case numberType = "number_type"
+        case complianceRequirementId = "compliance_requirement_id"
+        case documents
         case createdAt = "created_at"
     }
 
@@ -64,8 +73,13 @@ public struct EventApplication: Sendable, Equatable, Codable {
         numberType = application.numberType
         complianceRequirementId = application.complianceRequirementId
         documents = application.documents.map {
-            Document(documentId: $0.documentId, name: $0.name, documentName: $0.documentName,
-                     documentTypeId: $0.documentTypeId, documentTypeName: $0.documentTypeName)
+            Document(
+                documentId: $0.documentId,
+                name: $0.name,
+                documentName: $0.documentName,
+                documentTypeId: $0.documentTypeId,
+                documentTypeName: $0.documentTypeName
+            )
         }
         createdAt = application.createdAt?.raw
     }
@@ -132,7 +146,10 @@ public struct Event: Sendable, Equatable, Codable {
         /// When the poller saw the change, RFC 3339 with milliseconds.
         public var detectedAt: String
 
-        enum CodingKeys: String, CodingKey { case application, previous, detectedAt = "detected_at" }
+        enum CodingKeys: String, CodingKey {
+            case application, previous
+            case detectedAt = "detected_at"
+        }
 
         /// Creates the payload.
         public init(application: EventApplication, previous: Previous?, detectedAt: String) {
@@ -156,7 +173,10 @@ public struct Event: Sendable, Equatable, Codable {
         /// The rejection reason then, if any.
         public var rejectionReason: String?
 
-        enum CodingKeys: String, CodingKey { case status, rejectionReason = "rejection_reason" }
+        enum CodingKeys: String, CodingKey {
+            case status
+            case rejectionReason = "rejection_reason"
+        }
 
         /// Creates the previous state.
         public init(status: ApplicationStatus, rejectionReason: String?) {
@@ -186,7 +206,13 @@ public struct Event: Sendable, Equatable, Codable {
     /// Retries, redelivery and a commit lost in a power cut (re-recorded with the same count and
     /// transition) keep the id; another database, or another transition at the same count (after
     /// a lost commit, or an id that vanished and came back), never gets it.
-    public static func makeId(salt: String, account: String, applicationId: String, version: Int, transition: String) -> String {
+    public static func makeId(
+        salt: String,
+        account: String,
+        applicationId: String,
+        version: Int,
+        transition: String
+    ) -> String {
         "evt_" + Hashing.sha256Hex("\(salt)/\(account)/\(applicationId)/\(version)/\(transition)").prefix(32)
     }
 

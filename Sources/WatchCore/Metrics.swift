@@ -11,8 +11,12 @@ import PlivoCompliance
 public enum WatchMetrics {
     /// `outcome` of `compliance_watch_api_requests_total`.
     public enum APIOutcome: String, Sendable, CaseIterable {
-        case ok, rateLimited = "rate_limited", serverError = "server_error", clientError = "client_error"
-        case transportError = "transport_error", malformed
+        case ok
+        case rateLimited = "rate_limited"
+        case serverError = "server_error"
+        case clientError = "client_error"
+        case transportError = "transport_error"
+        case malformed
 
         /// The outcome of a call that threw `error`.
         public init(_ error: PlivoError) {
@@ -32,17 +36,26 @@ public enum WatchMetrics {
 
     /// One API request and how it ended.
     public static func apiRequest(account: String, _ outcome: APIOutcome) {
-        Counter(label: "compliance_watch_api_requests_total", dimensions: [("account", account), ("outcome", outcome.rawValue)])
-            .increment()
+        Counter(
+            label: "compliance_watch_api_requests_total",
+            dimensions: [("account", account), ("outcome", outcome.rawValue)]
+        )
+        .increment()
     }
 
     /// One poll cycle: its scan, whether it completed, and how long it took.
     public static func pollCycle(account: String, full: Bool, ok: Bool, duration: Duration) {
         let scan = full ? "full" : "hot"
-        Counter(label: "compliance_watch_poll_cycles_total", dimensions: [("account", account), ("scan", scan), ("result", ok ? "ok" : "failed")])
-            .increment()
-        Timer(label: "compliance_watch_poll_cycle_duration_seconds", dimensions: [("account", account), ("scan", scan)])
-            .recordNanoseconds(duration.inNanoseconds)
+        Counter(
+            label: "compliance_watch_poll_cycles_total",
+            dimensions: [("account", account), ("scan", scan), ("result", ok ? "ok" : "failed")]
+        )
+        .increment()
+        Timer(
+            label: "compliance_watch_poll_cycle_duration_seconds",
+            dimensions: [("account", account), ("scan", scan)]
+        )
+        .recordNanoseconds(duration.inNanoseconds)
     }
 
     /// The last cycle that read everything it asked for.
@@ -54,8 +67,11 @@ public enum WatchMetrics {
     /// Events recorded.
     public static func events(_ events: [Event]) {
         for event in events {
-            Counter(label: "compliance_watch_events_total", dimensions: [("account", event.account), ("type", event.type.rawValue)])
-                .increment()
+            Counter(
+                label: "compliance_watch_events_total",
+                dimensions: [("account", event.account), ("type", event.type.rawValue)]
+            )
+            .increment()
         }
     }
 
@@ -71,8 +87,11 @@ public enum WatchMetrics {
 
     /// One delivery attempt; for a delivered one, how long since the change was detected.
     public static func deliveryAttempt(sink: String, _ result: AttemptResult, sinceDetection: TimeInterval? = nil) {
-        Counter(label: "compliance_watch_delivery_attempts_total", dimensions: [("sink", sink), ("result", result.rawValue)])
-            .increment()
+        Counter(
+            label: "compliance_watch_delivery_attempts_total",
+            dimensions: [("sink", sink), ("result", result.rawValue)]
+        )
+        .increment()
         if let sinceDetection {
             Timer(label: "compliance_watch_delivery_latency_seconds", dimensions: [("sink", sink)])
                 .recordNanoseconds(Int64(max(0, sinceDetection) * 1e9))

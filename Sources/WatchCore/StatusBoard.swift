@@ -80,7 +80,9 @@ public struct WatchStatus: Sendable, Equatable {
             for (name, poll) in accounts { parts += poll.parts.map { "\(name): \($0)" } }
         }
         parts.append("\(pendingDeliveries) deliveries pending")
-        for (sink, reason) in disabledSinks.sorted(by: { $0.key < $1.key }) { parts.append("sink \(sink) disabled (\(reason))") }
+        for (sink, reason) in disabledSinks.sorted(by: { $0.key < $1.key }) {
+            parts.append("sink \(sink) disabled (\(reason))")
+        }
         parts += sinkNotes
         if let configWarning { parts.append(configWarning) }
         return parts.joined(separator: "; ")

@@ -32,7 +32,8 @@ public enum TextFormat {
         var seconds = time_t(milliseconds ? wholeSeconds : Int64(date.timeIntervalSince1970.rounded(.down)))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+        var text =
+            "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
         if milliseconds { text += "." + pad(Int32(millis), 3) }
         return text + "Z"

@@ -30,8 +30,14 @@ public struct Watcher: Service {
 
     /// Creates the loop.
     public init(
-        poller: Poller, poll: DaemonConfiguration.Poll, backoff: Backoff, doorbells: [Doorbell], status: StatusBoard, logger: Logger,
-        name: String? = nil, gate: LeaseGate = .alwaysOpen()
+        poller: Poller,
+        poll: DaemonConfiguration.Poll,
+        backoff: Backoff,
+        doorbells: [Doorbell],
+        status: StatusBoard,
+        logger: Logger,
+        name: String? = nil,
+        gate: LeaseGate = .alwaysOpen()
     ) {
         self.gate = gate
         self.name = name ?? poller.account
@@ -83,7 +89,10 @@ public struct Watcher: Service {
             } catch {
                 failures += 1
                 wait = retryWait(failures: failures, retryAfter: error.retryAfter)
-                if full, case .api = error, storeRead("poll state", { try poller.store.pollState(account: poller.account) })?.baselineDone == true {
+                if full, case .api = error,
+                    storeRead("poll state", { try poller.store.pollState(account: poller.account) })?.baselineDone
+                        == true
+                {
                     // A failed full sync is retried with its own backoff; hot scans go on meanwhile.
                     fullFailures += 1
                     nextFullSync = clock.uptime + max(poll.interval, backoff.delay(attempt: fullFailures - 1))
@@ -92,13 +101,20 @@ public struct Watcher: Service {
                 do {
                     try poller.store.recordPollFailure(account: poller.account, error: error.description, at: clock.now)
                 } catch {
-                    logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
+                    logger.error(
+                        "cannot record a failed poll in the state database",
+                        metadata: ["cw.error": "\(error)"]
+                    )
                 }
                 let level: Logger.Level = failures >= 3 ? .error : .warning
-                logger.log(level: level, "poll cycle failed", metadata: [
-                    "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
-                    "cw.cycle": "\(full ? "full" : "hot")",
-                ])
+                logger.log(
+                    level: level,
+                    "poll cycle failed",
+                    metadata: [
+                        "cw.error": "\(error.description)", "cw.failures": "\(failures)", "cw.retry_in": "\(wait)",
+                        "cw.cycle": "\(full ? "full" : "hot")",
+                    ]
+                )
                 updatePoll {
                     $0.lastPollAt = clock.now
                     $0.lastPollOK = false
@@ -134,14 +150,17 @@ public struct Watcher: Service {
         let limit = stallAfter.inSeconds
         var reasons: [String] = []
         if let state = storeRead("poll state", { try poller.store.pollState(account: poller.account) }),
-           case let since = state.lastSuccessAt ?? startedAt,
-           now.timeIntervalSince(since) > limit {
+            case let since = state.lastSuccessAt ?? startedAt,
+            now.timeIntervalSince(since) > limit
+        {
             reasons.append("no complete poll since \(EventTime.format(since)): \(state.lastError ?? "no answer yet")")
         }
         if let problems = storeRead("unconfirmed applications", { try poller.store.problems() }) {
             let stuck = problems.filter { $0.account == poller.account && now.timeIntervalSince($0.since) > limit }
             if let first = stuck.first {
-                reasons.append("\(stuck.count) application\(stuck.count == 1 ? "" : "s") unconfirmed since \(EventTime.format(first.since)) (\(first.applicationId): \(first.problem))")
+                reasons.append(
+                    "\(stuck.count) application\(stuck.count == 1 ? "" : "s") unconfirmed since \(EventTime.format(first.since)) (\(first.applicationId): \(first.problem))"
+                )
             }
         }
         let text = reasons.isEmpty ? nil : "stalled: " + reasons.joined(separator: "; ")
@@ -163,30 +182,47 @@ public struct Watcher: Service {
             WatchMetrics.pollCycle(account: poller.account, full: full, ok: false, duration: clock.uptime - started)
             throw error
         }
-        WatchMetrics.pollCycle(account: poller.account, full: report.full, ok: report.complete, duration: clock.uptime - started)
+        WatchMetrics.pollCycle(
+            account: poller.account,
+            full: report.full,
+            ok: report.complete,
+            duration: clock.uptime - started
+        )
         if report.complete { WatchMetrics.lastSuccessfulPoll(account: poller.account, at: clock.now) }
         WatchMetrics.events(report.events)
         for event in report.events {
-            logger.info("application changed", metadata: [
-                "cw.event.id": "\(event.id)", "cw.event.type": "\(event.type)",
-                "cw.application.id": "\(event.data.application.complianceApplicationId)",
-                "cw.status.from": "\(event.fromStatus ?? "")", "cw.status.to": "\(event.toStatus)",
-            ])
+            logger.info(
+                "application changed",
+                metadata: [
+                    "cw.event.id": "\(event.id)", "cw.event.type": "\(event.type)",
+                    "cw.application.id": "\(event.data.application.complianceApplicationId)",
+                    "cw.status.from": "\(event.fromStatus ?? "")", "cw.status.to": "\(event.toStatus)",
+                ]
+            )
         }
         for conflict in report.conflicts {
-            logger.error("event id conflict: application skipped this cycle (a bug; please report it)", metadata: [
-                "cw.application.id": "\(conflict.applicationId)", "cw.event.id": "\(conflict.eventId)",
-                "cw.stored": "\(conflict.existing)", "cw.refused": "\(conflict.refused)",
-            ])
+            logger.error(
+                "event id conflict: application skipped this cycle (a bug; please report it)",
+                metadata: [
+                    "cw.application.id": "\(conflict.applicationId)", "cw.event.id": "\(conflict.eventId)",
+                    "cw.stored": "\(conflict.existing)", "cw.refused": "\(conflict.refused)",
+                ]
+            )
         }
         if let (id, problem) = report.problems.min(by: { $0.key < $1.key }) {
             // One line per cycle, however many: a proxy in the way fails them all alike.
-            logger.warning("cannot confirm applications missing from their lists; kept as they were", metadata: [
-                "cw.count": "\(report.problems.count)", "cw.application.id": "\(id)", "cw.error": "\(problem)",
-            ])
+            logger.warning(
+                "cannot confirm applications missing from their lists; kept as they were",
+                metadata: [
+                    "cw.count": "\(report.problems.count)", "cw.application.id": "\(id)", "cw.error": "\(problem)",
+                ]
+            )
         }
         for failure in report.listFailures {
-            logger.warning("a list failed; the rest of the scan was committed", metadata: ["cw.error": "\(failure.description)"])
+            logger.warning(
+                "a list failed; the rest of the scan was committed",
+                metadata: ["cw.error": "\(failure.description)"]
+            )
         }
         if !report.complete, let first = report.listFailures.first {
             do {
@@ -195,19 +231,25 @@ public struct Watcher: Service {
                 logger.error("cannot record a failed poll in the state database", metadata: ["cw.error": "\(error)"])
             }
         }
-        logger.debug("poll cycle done", metadata: [
-            "cw.cycle": "\(report.full ? "full" : "hot")", "cw.observed": "\(report.observed)",
-            "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
-        ])
+        logger.debug(
+            "poll cycle done",
+            metadata: [
+                "cw.cycle": "\(report.full ? "full" : "hot")", "cw.observed": "\(report.observed)",
+                "cw.requests": "\(report.requests)", "cw.events": "\(report.events.count)",
+            ]
+        )
         if !report.events.isEmpty { doorbells.forEach { $0.ring() } }
         // Applications are counted again only when their number may have changed.
-        let recount = report.full || status.current.polls[name]?.lastPollAt == nil
+        let recount =
+            report.full || status.current.polls[name]?.lastPollAt == nil
             || report.events.contains { $0.type == .created || $0.type == .deleted }
         let summary = storeRead("status summary", { try poller.store.summary(light: !recount) })
         status.update {
             $0.polls[name, default: PollStatus()].lastPollAt = clock.now
             $0.polls[name]!.lastPollOK = report.complete
-            $0.polls[name]!.lastError = report.listFailures.first.map { "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))" }
+            $0.polls[name]!.lastError = report.listFailures.first.map {
+                "list failed (\($0.status.map { "HTTP \($0)" } ?? $0.kind.rawValue))"
+            }
             $0.polls[name]!.retryIn = nil
             if recount, let summary { $0.tracked = summary.applicationsByStatus.reduce(0) { $0 + $1.count } }
             $0.pendingDeliveries = summary?.deliveries.filter { $0.state == .pending }.reduce(0) { $0 + $1.count } ?? 0
@@ -226,7 +268,9 @@ public struct Watcher: Service {
             notes.append("sink \(health.sink) retrying (\(error))")
         }
         for (sink, blocked) in Dictionary(grouping: summary.blocked, by: \.sink).sorted(by: { $0.key < $1.key }) {
-            notes.append("sink \(sink): \(blocked.count) application\(blocked.count == 1 ? "" : "s") blocked by dead letters")
+            notes.append(
+                "sink \(sink): \(blocked.count) application\(blocked.count == 1 ? "" : "s") blocked by dead letters"
+            )
         }
         return notes
     }

@@ -32,8 +32,13 @@ public struct ActiveStandby: Service {
     /// Runs `services` while this instance leads, after `prepare` (which may write: it runs
     /// under the new token).
     public init(
-        lease: PostgresLease, gate: LeaseGate, status: StatusBoard, services: [any Service], prepare: @escaping @Sendable () throws -> Void,
-        heartbeats: [Heartbeat], logger: Logger
+        lease: PostgresLease,
+        gate: LeaseGate,
+        status: StatusBoard,
+        services: [any Service],
+        prepare: @escaping @Sendable () throws -> Void,
+        heartbeats: [Heartbeat],
+        logger: Logger
     ) {
         self.heartbeats = heartbeats
         self.prepare = prepare
@@ -90,7 +95,10 @@ public struct ActiveStandby: Service {
                     try lease.release(token: token)
                     logger.notice("released the lease", metadata: ["cw.token": "\(token)"])
                 } catch {
-                    logger.warning("cannot release the lease; a standby takes over when it runs out", metadata: ["cw.error": "\(error)"])
+                    logger.warning(
+                        "cannot release the lease; a standby takes over when it runs out",
+                        metadata: ["cw.error": "\(error)"]
+                    )
                 }
                 break
             }
@@ -109,7 +117,10 @@ public struct ActiveStandby: Service {
                             do {
                                 try await service.run()
                             } catch {
-                                logger.error("a leader service failed", metadata: ["cw.service": "\(service)", "cw.error": "\(error)"])
+                                logger.error(
+                                    "a leader service failed",
+                                    metadata: ["cw.service": "\(service)", "cw.error": "\(error)"]
+                                )
                             }
                         }
                     }
@@ -163,7 +174,8 @@ public struct ActiveStandby: Service {
         let leader = holder.host.map { "\($0) (pid \(holder.pid ?? 0))" } ?? "nobody yet"
         let since = holder.since.map { " since \(TextFormat.clockTime($0))" } ?? ""
         status.update {
-            $0.role = "standby; leader is \(leader)\(since); token \(holder.token); \(standbys) standby\(standbys == 1 ? "" : "s")"
+            $0.role =
+                "standby; leader is \(leader)\(since); token \(holder.token); \(standbys) standby\(standbys == 1 ? "" : "s")"
         }
     }
 

@@ -45,7 +45,8 @@ public struct Daemon: Sendable {
     /// Loads and validates the configuration, each sink's settings in the same pass, so one run
     /// names every problem of every section. Nothing is built.
     public static func loadConfiguration(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> DaemonConfiguration {
         try DaemonConfiguration.load(path: path, environment: environment, readSink: SinkCatalog.read)
     }
@@ -55,14 +56,21 @@ public struct Daemon: Sendable {
     public init(configuration: DaemonConfiguration, store: StateStore, logger: Logger) {
         let plivo = configuration.plivo
         let d = configuration.delivery
-        let transport = CurlTransport(configuration: .init(
-            connectTimeout: plivo.connectTimeout, timeout: plivo.timeout,
-            maxConcurrentTransfers: configuration.accounts.reduce(0) { $0 + max($1.concurrency, 1) }
-                + SinkCatalog.transferSlots(configuration.sinks, deliveryConcurrency: d.concurrency)))
-        let sealing = configuration.audit.seal
+        let transport = CurlTransport(
+            configuration: .init(
+                connectTimeout: plivo.connectTimeout,
+                timeout: plivo.timeout,
+                maxConcurrentTransfers: configuration.accounts.reduce(0) { $0 + max($1.concurrency, 1) }
+                    + SinkCatalog.transferSlots(configuration.sinks, deliveryConcurrency: d.concurrency)
+            )
+        )
+        let sealing =
+            configuration.audit.seal
             ? AuditSeal.Settings(
                 directory: URL(fileURLWithPath: configuration.state.path).deletingLastPathComponent().path,
-                interval: configuration.audit.sealInterval, seed: configuration.audit.seed)
+                interval: configuration.audit.sealInterval,
+                seed: configuration.audit.seed
+            )
             : nil
         if let database = store.database as? PostgresDatabase, database.fence.requiresLease {
             lease = PostgresLease(database: database, duration: configuration.ha.lease)
@@ -71,7 +79,12 @@ public struct Daemon: Sendable {
             lease = nil
             gate = .alwaysOpen()
         }
-        let resources = SinkCatalog.Resources(store: store, transport: transport, sealing: sealing, host: lease?.instance.host)
+        let resources = SinkCatalog.Resources(
+            store: store,
+            transport: transport,
+            sealing: sealing,
+            host: lease?.instance.host
+        )
         let sinks = configuration.sinks.compactMap { SinkCatalog.make($0, resources: resources) }
         self.transport = transport
         self.configuration = configuration
@@ -85,11 +98,19 @@ public struct Daemon: Sendable {
         let gate = self.gate
         let dispatchers = sinks.map { sink in
             Dispatcher(
-                sink: sink, store: store,
+                sink: sink,
+                store: store,
                 settings: .init(
-                    concurrency: d.concurrency, maxAttempts: d.maxAttempts ?? .max, maxAge: d.maxAge,
-                    backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)),
-                doorbell: Doorbell(), logger: logger, sinkStates: sinkStates, gate: gate)
+                    concurrency: d.concurrency,
+                    maxAttempts: d.maxAttempts ?? .max,
+                    maxAge: d.maxAge,
+                    backoff: Backoff(base: d.backoffBase, cap: d.backoffMax)
+                ),
+                doorbell: Doorbell(),
+                logger: logger,
+                sinkStates: sinkStates,
+                gate: gate
+            )
         }
         self.dispatchers = dispatchers
         let routes = configuration.sinks.map { SinkRoute(name: $0.name, filter: $0.filter) }
@@ -99,18 +120,32 @@ public struct Daemon: Sendable {
         watchers = configuration.accounts.map { account in
             let client = PlivoClient(
                 configuration: .init(authId: account.authId, authToken: account.authToken, baseURL: account.baseURL),
-                transport: transport)
+                transport: transport
+            )
             let poller = Poller(
-                source: client, store: store,
+                source: client,
+                store: store,
                 bucket: TokenBucket(rate: account.maxRequestsPerSecond, burst: account.concurrency),
                 settings: .init(
-                    concurrency: account.concurrency, maxAttempts: account.maxAttempts,
+                    concurrency: account.concurrency,
+                    maxAttempts: account.maxAttempts,
                     backoff: Backoff(base: .milliseconds(500), cap: account.backoffMax),
-                    announceExisting: configuration.poll.announceExisting),
-                sinks: routes, heartbeat: Heartbeat(), sinkStates: sinkStates)
+                    announceExisting: configuration.poll.announceExisting
+                ),
+                sinks: routes,
+                heartbeat: Heartbeat(),
+                sinkStates: sinkStates
+            )
             return Watcher(
-                poller: poller, poll: configuration.poll, backoff: Backoff(base: .seconds(1), cap: account.backoffMax),
-                doorbells: dispatchers.map(\.doorbell), status: status, logger: logger, name: several ? account.name : nil, gate: gate)
+                poller: poller,
+                poll: configuration.poll,
+                backoff: Backoff(base: .seconds(1), cap: account.backoffMax),
+                doorbells: dispatchers.map(\.doorbell),
+                status: status,
+                logger: logger,
+                name: several ? account.name : nil,
+                gate: gate
+            )
         }
         heartbeats = watchers.map(\.poller.heartbeat)
         delivery = DeliveryService(dispatchers: dispatchers, logger: logger)
@@ -119,12 +154,28 @@ public struct Daemon: Sendable {
     /// The services in start order; on shutdown they stop in reverse: the watcher first, the
     /// systemd notifier last.
     public var services: [any Service] {
-        let systemd = SystemdService(status: status, heartbeats: heartbeats, reload: { await self.reload() }, logger: logger)
-        let retention = RetentionService(store: store, state: configuration.state, clock: heartbeat.clock, logger: logger)
+        let systemd = SystemdService(
+            status: status,
+            heartbeats: heartbeats,
+            reload: { await self.reload() },
+            logger: logger
+        )
+        let retention = RetentionService(
+            store: store,
+            state: configuration.state,
+            clock: heartbeat.clock,
+            logger: logger
+        )
         guard let lease else { return [systemd, retention, delivery] + watchers }
         let leading = ActiveStandby(
-            lease: lease, gate: gate, status: status, services: [retention, delivery] + watchers, prepare: { try self.prepare() },
-            heartbeats: heartbeats, logger: logger)
+            lease: lease,
+            gate: gate,
+            status: status,
+            services: [retention, delivery] + watchers,
+            prepare: { try self.prepare() },
+            heartbeats: heartbeats,
+            logger: logger
+        )
         return [systemd, leading]
     }
 
@@ -133,9 +184,12 @@ public struct Daemon: Sendable {
     public func prepare() throws {
         let killed = try store.prepareSinks(configured: Set(sinks.map(\.name)))
         if killed > 0 {
-            logger.warning("pending deliveries for sinks no longer configured were dead-lettered", metadata: [
-                "cw.dead": "\(killed)", "cw.reason": "sink removed from configuration",
-            ])
+            logger.warning(
+                "pending deliveries for sinks no longer configured were dead-lettered",
+                metadata: [
+                    "cw.dead": "\(killed)", "cw.reason": "sink removed from configuration",
+                ]
+            )
         }
     }
 
@@ -153,7 +207,10 @@ public struct Daemon: Sendable {
             } catch {
                 logger.error("cannot record that sinks are enabled again", metadata: ["cw.error": "\(error)"])
             }
-            logger.notice("disabled sinks enabled again; their held deliveries go out", metadata: ["cw.sinks": "\(enabled.joined(separator: ","))"])
+            logger.notice(
+                "disabled sinks enabled again; their held deliveries go out",
+                metadata: ["cw.sinks": "\(enabled.joined(separator: ","))"]
+            )
             dispatchers.forEach { $0.doorbell.ring() }
         }
         do {
@@ -162,7 +219,8 @@ public struct Daemon: Sendable {
             if fresh.sinks.map(\.name) != configuration.sinks.map(\.name)
                 || fresh.accounts.map(\.authId) != configuration.accounts.map(\.authId)
                 || fresh.accounts.map(\.baseURL) != configuration.accounts.map(\.baseURL)
-                || fresh.poll.interval != configuration.poll.interval {
+                || fresh.poll.interval != configuration.poll.interval
+            {
                 logger.notice("configuration changed on disk; restart the service to apply it")
             }
             return nil

@@ -21,7 +21,8 @@ public struct DocumentedMetricsFactory: MetricsFactory {
         "compliance_watch_api_requests_total": "Compliance API requests, by outcome.",
         "compliance_watch_poll_cycles_total": "Poll cycles, by scan (hot or full) and result (ok or failed).",
         "compliance_watch_poll_cycle_duration_seconds": "Time a poll cycle took, by scan.",
-        "compliance_watch_last_successful_poll_timestamp_seconds": "When the last poll cycle that read everything finished (Unix time).",
+        "compliance_watch_last_successful_poll_timestamp_seconds":
+            "When the last poll cycle that read everything finished (Unix time).",
         "compliance_watch_events_total": "Events recorded, by type.",
         "compliance_watch_deliveries": "Deliveries waiting (pending) or given up (dead), by sink.",
         "compliance_watch_delivery_attempts_total": "Delivery attempts, by sink and result (delivered, retry, failed).",
@@ -36,14 +37,21 @@ public struct DocumentedMetricsFactory: MetricsFactory {
 
     /// The name and help text of `label`.
     func descriptor(_ label: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: label, unitName: "", helpText: Self.help[label] ?? label.replacingOccurrences(of: "_", with: " "))
+        MetricNameDescriptor(
+            metricName: label,
+            unitName: "",
+            helpText: Self.help[label] ?? label.replacingOccurrences(of: "_", with: " ")
+        )
     }
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
-    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+    public func makeFloatingPointCounter(
+        label: String,
+        dimensions: [(String, String)]
+    ) -> any FloatingPointCounterHandler {
         registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
@@ -54,7 +62,10 @@ public struct DocumentedMetricsFactory: MetricsFactory {
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
         return registry.makeValueHistogram(
-            descriptor: descriptor(label), labels: dimensions, buckets: Self.durationBuckets.map(\.inSeconds))
+            descriptor: descriptor(label),
+            labels: dimensions,
+            buckets: Self.durationBuckets.map(\.inSeconds)
+        )
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {

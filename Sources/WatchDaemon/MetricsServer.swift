@@ -26,8 +26,12 @@ public struct MetricsServer: Service {
         self.listen = listen
         self.registry = registry
         health = HealthCheck(
-            store: daemon.store, accounts: daemon.configuration.accounts.map(\.authId), staleAfter: daemon.watcher.stallAfter,
-            clock: daemon.heartbeat.clock, status: daemon.status)
+            store: daemon.store,
+            accounts: daemon.configuration.accounts.map(\.authId),
+            staleAfter: daemon.watcher.stallAfter,
+            clock: daemon.heartbeat.clock,
+            status: daemon.status
+        )
         logger = daemon.logger
         registry.makeGauge(
             descriptor: DocumentedMetricsFactory(registry: registry).descriptor("compliance_watch_build_info"),
@@ -37,10 +41,29 @@ public struct MetricsServer: Service {
 
     /// Serves until graceful shutdown.
     public func run() async throws {
-        let handler = Handler(registry: registry, health: health, gauges: StoreGauges(registry: registry, store: health.store, logger: logger))
-        let server = listen.host.contains(":")
-            ? HTTPServer(config: .init(address: try sockaddr_in6.inet6(ip6: listen.host, port: listen.port), timeout: 15, logger: .disabled), handler: handler)
-            : HTTPServer(config: .init(address: try sockaddr_in.inet(ip4: listen.host, port: listen.port), timeout: 15, logger: .disabled), handler: handler)
+        let handler = Handler(
+            registry: registry,
+            health: health,
+            gauges: StoreGauges(registry: registry, store: health.store, logger: logger)
+        )
+        let server =
+            listen.host.contains(":")
+            ? HTTPServer(
+                config: .init(
+                    address: try sockaddr_in6.inet6(ip6: listen.host, port: listen.port),
+                    timeout: 15,
+                    logger: .disabled
+                ),
+                handler: handler
+            )
+            : HTTPServer(
+                config: .init(
+                    address: try sockaddr_in.inet(ip4: listen.host, port: listen.port),
+                    timeout: 15,
+                    logger: .disabled
+                ),
+                handler: handler
+            )
         logger.info("serving metrics", metadata: ["cw.listen": "\(listen)"])
         do {
             try await cancelWhenGracefulShutdown { try await server.run() }
@@ -65,11 +88,17 @@ public struct MetricsServer: Service {
                 var text: [UInt8] = []
                 registry.emit(into: &text)
                 return .init(
-                    statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: Data(text))
+                    statusCode: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: Data(text)
+                )
             case "/healthz":
                 let (healthy, body) = health.check()
                 return .init(
-                    statusCode: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: body)
+                    statusCode: healthy ? .ok : .serviceUnavailable,
+                    headers: [.contentType: "application/json"],
+                    body: body
+                )
             default:
                 return .init(statusCode: .notFound)
             }
@@ -100,7 +129,9 @@ struct HealthCheck: Sendable {
                     let age = clock.now.timeIntervalSince(last)
                     let limit = staleAfter.inSeconds
                     if age > limit {
-                        reasons.append("\(account): no successful poll for \(String(format: "%.1f", age)) s (limit \(String(format: "%.1f", limit)) s)")
+                        reasons.append(
+                            "\(account): no successful poll for \(String(format: "%.1f", age)) s (limit \(String(format: "%.1f", limit)) s)"
+                        )
                     }
                 } else {
                     reasons.append("\(account): no successful poll yet")
@@ -109,7 +140,10 @@ struct HealthCheck: Sendable {
                 reasons.append("state database: \(error)")
             }
         }
-        var body: [String: Any] = ["status": reasons.isEmpty ? "ok" : "unhealthy", "role": status.current.standingBy ? "standby" : "active", "accounts": entries]
+        var body: [String: Any] = [
+            "status": reasons.isEmpty ? "ok" : "unhealthy", "role": status.current.standingBy ? "standby" : "active",
+            "accounts": entries,
+        ]
         if !reasons.isEmpty { body["reason"] = reasons.joined(separator: "; ") }
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
         return (reasons.isEmpty, data)
@@ -146,7 +180,9 @@ final class StoreGauges: Sendable {
             }
         }
         for entry in summary.deliveries where entry.state == .pending || entry.state == .dead {
-            now[["compliance_watch_deliveries", "sink", entry.sink, "state", entry.state.rawValue]] = Double(entry.count)
+            now[["compliance_watch_deliveries", "sink", entry.sink, "state", entry.state.rawValue]] = Double(
+                entry.count
+            )
         }
         let stale = seen.withLock { seen -> Set<[String]> in
             let gone = seen.subtracting(now.keys)
@@ -159,7 +195,9 @@ final class StoreGauges: Sendable {
 
     private func gauge(_ key: [String]) -> Prometheus.Gauge {
         registry.makeGauge(
-            descriptor: DocumentedMetricsFactory(registry: registry).descriptor(key[0]), labels: [(key[1], key[2]), (key[3], key[4])])
+            descriptor: DocumentedMetricsFactory(registry: registry).descriptor(key[0]),
+            labels: [(key[1], key[2]), (key[3], key[4])]
+        )
     }
 }
 

@@ -18,11 +18,15 @@ public enum StoreOpener {
     /// Opens and (unless `reading`) migrates the store.
     /// - Throws: ``StoreError``, naming the file or the URL (never a password).
     public static func open(
-        _ state: DaemonConfiguration.State, use: Use, lease: Duration = .seconds(10),
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "compliance-watch")
+        _ state: DaemonConfiguration.State,
+        use: Use,
+        lease: Duration = .seconds(10),
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger = Logger(label: "compliance-watch")
     ) throws(StoreError) -> StateStore {
         guard let url = state.url else {
-            return use == .reading ? try StateStore.openReadOnly(path: state.path) : try StateStore.open(path: state.path)
+            return use == .reading
+                ? try StateStore.openReadOnly(path: state.path) : try StateStore.open(path: state.path)
         }
         let location: PostgresLocation
         do {
@@ -32,8 +36,12 @@ public enum StoreOpener {
         }
         do {
             let database = try PostgresDatabase(
-                location: location, password: state.password ?? location.passwordFromFile(environment: environment),
-                fenced: use == .daemon, idleInTransactionTimeout: max(lease, .seconds(1)), logger: logger)
+                location: location,
+                password: state.password ?? location.passwordFromFile(environment: environment),
+                fenced: use == .daemon,
+                idleInTransactionTimeout: max(lease, .seconds(1)),
+                logger: logger
+            )
             if use != .reading { try database.migrate() }
             return StateStore(database: database)
         } catch let error as StoreError {
@@ -70,9 +78,14 @@ public struct LeaseStatus: Sendable {
         let lease = PostgresLease(database: database, duration: lease)
         guard let holder = try lease.holder() else { return nil }
         return LeaseStatus(
-            leader: holder.host.map { "\($0) (pid \(holder.pid ?? 0))" }, pid: holder.pid.map(Int32.init), expired: holder.expired,
+            leader: holder.host.map { "\($0) (pid \(holder.pid ?? 0))" },
+            pid: holder.pid.map(Int32.init),
+            expired: holder.expired,
             since: holder.since,
             token: holder.token,
-            members: try lease.members(within: lease.duration).map { ("\($0.host) (pid \($0.pid))", $0.role, $0.seenAt) })
+            members: try lease.members(within: lease.duration).map {
+                ("\($0.host) (pid \($0.pid))", $0.role, $0.seenAt)
+            }
+        )
     }
 }

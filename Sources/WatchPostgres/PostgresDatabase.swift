@@ -87,8 +87,13 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
     /// - Parameters:
     ///   - fenced: `true` for the daemon (writes need the lease), `false` for commands.
     public init(
-        location: PostgresLocation, password: String?, fenced: Bool, connections: Int = 4,
-        queryTimeout: Duration = .seconds(30), idleInTransactionTimeout: Duration = .seconds(10), logger: Logger
+        location: PostgresLocation,
+        password: String?,
+        fenced: Bool,
+        connections: Int = 4,
+        queryTimeout: Duration = .seconds(30),
+        idleInTransactionTimeout: Duration = .seconds(10),
+        logger: Logger
     ) throws {
         self.location = location.description
         fence = Fence(open: !fenced)
@@ -108,7 +113,13 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
             tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(
-            host: location.host, port: location.port, username: location.user, password: password, database: location.database, tls: tls)
+            host: location.host,
+            port: location.port,
+            username: location.user,
+            password: password,
+            database: location.database,
+            tls: tls
+        )
         configuration.options.connectTimeout = .seconds(5)
         if location.sslMode == .verifyFull { configuration.options.tlsServerName = location.host }
         // A paused leader's open transaction holds the lease row in share mode: the server ends
@@ -164,7 +175,9 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
                 """
                 SELECT token FROM ha_lease WHERE name = 'leader' AND holder = ? AND token = ?
                   AND expiresAt > extract(epoch FROM clock_timestamp()) FOR SHARE
-                """, [.text(held.instance), .integer(held.token)])
+                """,
+                [.text(held.instance), .integer(held.token)]
+            )
             guard !current.isEmpty else { throw Fenced(token: held.token) }
         }
     }
@@ -186,7 +199,8 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
         slots.wait()
         defer { slots.signal() }
         let pooled = idle.withLock { $0.popLast() }
-        let connection = try pooled.flatMap { $0.isClosed ? nil : Connection(connection: $0, timeout: queryTimeout) }
+        let connection =
+            try pooled.flatMap { $0.isClosed ? nil : Connection(connection: $0, timeout: queryTimeout) }
             ?? connect()
         do {
             let result = try body(connection)
@@ -208,7 +222,10 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
         let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
         do {
             let connection = try PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: id, logger: logger
+                on: MultiThreadedEventLoopGroup.singleton.any(),
+                configuration: configuration,
+                id: id,
+                logger: logger
             ).wait()
             return Connection(connection: connection, timeout: queryTimeout)
         } catch {
@@ -290,7 +307,8 @@ public final class PostgresDatabase: SQLDatabase, Sendable {
             case .bytea:
                 var buffer = try cell.decode(ByteBuffer.self)
                 return .blob(buffer.readData(length: buffer.readableBytes) ?? Data())
-            case .numeric: return .text(try cell.decode(String.self))  // read as a number, it fails loudly rather than as 0
+            // NUMERIC as text: a caller reading it as a number fails loudly instead of getting 0.
+            case .numeric: return .text(try cell.decode(String.self))
             default: return .text(try cell.decode(String.self))
             }
         }

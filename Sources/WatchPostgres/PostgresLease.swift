@@ -92,7 +92,12 @@ public struct PostgresLease: Sendable {
                     since = extract(epoch FROM clock_timestamp()), expiresAt = extract(epoch FROM clock_timestamp()) + ?
                 WHERE name = 'leader' AND (holder IS NULL OR expiresAt <= extract(epoch FROM clock_timestamp()))
                 RETURNING token
-                """, instance.id, instance.host, Int(instance.pid), seconds)
+                """,
+                instance.id,
+                instance.host,
+                Int(instance.pid),
+                seconds
+            )
         }
     }
 
@@ -105,7 +110,11 @@ public struct PostgresLease: Sendable {
                 """
                 UPDATE ha_lease SET expiresAt = extract(epoch FROM clock_timestamp()) + ?
                 WHERE name = 'leader' AND holder = ? AND token = ?
-                """, seconds, instance.id, token) == 1
+                """,
+                seconds,
+                instance.id,
+                token
+            ) == 1
         }
     }
 
@@ -113,7 +122,11 @@ public struct PostgresLease: Sendable {
     /// than after the lease runs out.
     public func release(token: Int64) throws {
         try database.transaction { db in
-            try db.execute("UPDATE ha_lease SET expiresAt = 0 WHERE name = 'leader' AND holder = ? AND token = ?", instance.id, token)
+            try db.execute(
+                "UPDATE ha_lease SET expiresAt = 0 WHERE name = 'leader' AND holder = ? AND token = ?",
+                instance.id,
+                token
+            )
         }
     }
 
@@ -124,7 +137,12 @@ public struct PostgresLease: Sendable {
                 """
                 INSERT INTO ha_member (instance, host, pid, role, seenAt) VALUES (?, ?, ?, ?, extract(epoch FROM clock_timestamp()))
                 ON CONFLICT (instance) DO UPDATE SET role = excluded.role, seenAt = excluded.seenAt
-                """, instance.id, instance.host, Int(instance.pid), role)
+                """,
+                instance.id,
+                instance.host,
+                Int(instance.pid),
+                role
+            )
             // Rows of instances gone for a day are of no use to anyone.
             try db.execute("DELETE FROM ha_member WHERE seenAt < extract(epoch FROM clock_timestamp()) - 86400")
         }
@@ -140,14 +158,22 @@ public struct PostgresLease: Sendable {
     /// The lease row.
     public func holder() throws -> Holder? {
         try database.read { db in
-            try db.row("""
+            try db.row(
+                """
                 SELECT holder, host, pid, token, since, expiresAt,
                        (expiresAt <= extract(epoch FROM clock_timestamp()))::int AS expired
                 FROM ha_lease WHERE name = 'leader'
-                """).map { row in
+                """
+            ).map { row in
                 Holder(
-                    instance: row["holder"], host: row["host"], pid: row["pid"], token: row["token"], since: row["since"],
-                    expiresAt: row["expiresAt"], expired: row["expired"])
+                    instance: row["holder"],
+                    host: row["host"],
+                    pid: row["pid"],
+                    token: row["token"],
+                    since: row["since"],
+                    expiresAt: row["expiresAt"],
+                    expired: row["expired"]
+                )
             }
         }
     }
@@ -159,7 +185,9 @@ public struct PostgresLease: Sendable {
                 """
                 SELECT host, pid, role, seenAt FROM ha_member
                 WHERE seenAt >= extract(epoch FROM clock_timestamp()) - ? ORDER BY role, host, pid
-                """, within.inSeconds).map { Member(host: $0["host"], pid: $0["pid"], role: $0["role"], seenAt: $0["seenAt"]) }
+                """,
+                within.inSeconds
+            ).map { Member(host: $0["host"], pid: $0["pid"], role: $0["role"], seenAt: $0["seenAt"]) }
         }
     }
 }

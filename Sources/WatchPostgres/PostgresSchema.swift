@@ -10,7 +10,9 @@ enum PostgresSchema {
     /// Migrations in order. v6 rewrote SQLite's comma-joined document ids as JSON; PostgreSQL
     /// stores have held JSON from the start, so it has nothing to do here.
     static let migrations: [(identifier: String, sql: String)] = [
-        ("v1-create-state", """
+        (
+            "v1-create-state",
+            """
             CREATE TABLE application (
                 account TEXT NOT NULL,
                 id TEXT NOT NULL,
@@ -56,8 +58,11 @@ enum PostgresSchema {
                 lastError TEXT,
                 consecutiveFailures INTEGER NOT NULL DEFAULT 0
             );
-            """),
-        ("v2-add-audit-head", """
+            """
+        ),
+        (
+            "v2-add-audit-head",
+            """
             CREATE TABLE auditHead (
                 sink TEXT PRIMARY KEY,
                 seq BIGINT NOT NULL,
@@ -65,9 +70,12 @@ enum PostgresSchema {
                 path TEXT NOT NULL,
                 updatedAt DOUBLE PRECISION NOT NULL
             );
-            """),
+            """
+        ),
         ("v3-index-pending-deliveries", "CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq);"),
-        ("v4-tombstones-and-event-salt", """
+        (
+            "v4-tombstones-and-event-salt",
+            """
             ALTER TABLE application ADD COLUMN deletedAt DOUBLE PRECISION;
             ALTER TABLE application ADD COLUMN missedScans INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE application ADD COLUMN problem TEXT;
@@ -75,21 +83,33 @@ enum PostgresSchema {
             ALTER TABLE pollState ADD COLUMN lastSuccessAt DOUBLE PRECISION;
             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             INSERT INTO meta (key, value) VALUES ('eventIdSalt', md5(random()::text || clock_timestamp()::text));
-            """),
-        ("v5-delivery-skipped-state", """
+            """
+        ),
+        (
+            "v5-delivery-skipped-state",
+            """
             ALTER TABLE delivery DROP CONSTRAINT delivery_state_check;
             ALTER TABLE delivery ADD CONSTRAINT delivery_state_check CHECK (state IN ('pending', 'delivered', 'dead', 'skipped'));
-            """),
+            """
+        ),
         ("v6-document-ids-as-json", ""),
-        ("v7-content-hash-and-watch-index", """
+        (
+            "v7-content-hash-and-watch-index",
+            """
             ALTER TABLE application ADD COLUMN contentHash BYTEA;
             CREATE INDEX application_watch ON application(account, id) WHERE deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL);
-            """),
-        ("v8-index-delivery-state", """
+            """
+        ),
+        (
+            "v8-index-delivery-state",
+            """
             CREATE INDEX delivery_state ON delivery(state, sink);
             CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
-            """),
-        ("v9-ha-lease", """
+            """
+        ),
+        (
+            "v9-ha-lease",
+            """
             CREATE TABLE ha_lease (
                 name TEXT PRIMARY KEY,
                 holder TEXT,
@@ -107,7 +127,8 @@ enum PostgresSchema {
                 seenAt DOUBLE PRECISION NOT NULL
             );
             INSERT INTO ha_lease (name) VALUES ('leader');
-            """),
+            """
+        ),
         ("v10-audit-head-epoch", "ALTER TABLE auditHead ADD COLUMN epoch INTEGER"),
     ]
 
@@ -121,7 +142,8 @@ enum PostgresSchema {
             throw StoreError(path: "", message: "the database was written by a newer compliance-watch; refusing to run")
         }
         for (identifier, sql) in migrations where !applied.contains(identifier) {
-            for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            for statement in sql.components(separatedBy: ";\n")
+            where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 try connection.execute(statement, [])
             }
             try connection.execute("INSERT INTO schema_migrations (identifier) VALUES (?)", [.text(identifier)])

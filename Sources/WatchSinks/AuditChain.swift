@@ -17,15 +17,22 @@ public enum AuditChain {
     /// - Returns: The line, and the SHA-256 of the line's bytes (the next line's `prev`).
     /// A line that opens a later epoch than the line before it carries `bridge` (``AuditSeal``).
     public static func line(
-        for event: Event, seq: Int, prev: String, epoch: Int? = nil, bridge: String? = nil, sign: ((Data) throws -> String)? = nil
+        for event: Event,
+        seq: Int,
+        prev: String,
+        epoch: Int? = nil,
+        bridge: String? = nil,
+        sign: ((Data) throws -> String)? = nil
     ) rethrows -> (line: Data, lineHash: String) {
-        let prefix = Data(#"{"seq":\#(seq),"prev":"\#(prev)","#.utf8) + (epoch.map { Data(#""epoch":\#($0),"#.utf8) } ?? Data())
+        let prefix =
+            Data(#"{"seq":\#(seq),"prev":"\#(prev)","#.utf8) + (epoch.map { Data(#""epoch":\#($0),"#.utf8) } ?? Data())
             + (bridge.map { Data(#""bridge":"\#($0)","#.utf8) } ?? Data())
         let suffix = Data(#""event":"#.utf8) + event.canonicalJSON() + Data("}".utf8)
         let content = prefix + suffix
         let hash = Hashing.sha256Hex(content)
         let mac = try sign.map { try $0(content) }
-        let line = prefix + Data(#""hash":"\#(hash)","#.utf8) + (mac.map { Data(#""mac":"\#($0)","#.utf8) } ?? Data()) + suffix
+        let line =
+            prefix + Data(#""hash":"\#(hash)","#.utf8) + (mac.map { Data(#""mac":"\#($0)","#.utf8) } ?? Data()) + suffix
         return (line, Hashing.sha256Hex(line))
     }
 
@@ -66,10 +73,18 @@ public enum AuditChain {
             var parts: [String] = []
             if sealsVerified > 0 { parts.append("seals verified on \(sealsVerified) lines") }
             if sealsUnchecked > 0 {
-                let range = uncheckedRange.map { $0.lowerBound == $0.upperBound ? " (seq \($0.lowerBound))" : " (seq \($0.lowerBound)–\($0.upperBound))" } ?? ""
+                let range =
+                    uncheckedRange.map {
+                        $0.lowerBound == $0.upperBound
+                            ? " (seq \($0.lowerBound))" : " (seq \($0.lowerBound)–\($0.upperBound))"
+                    } ?? ""
                 parts.append("\(sealsUnchecked) sealed lines only chain-checked\(range): no key for their epoch")
             }
-            if unsealed > 0 { parts.append("warning: \(unsealed) lines are unsealed (a plain chain: written before sealing, or with it off)") }
+            if unsealed > 0 {
+                parts.append(
+                    "warning: \(unsealed) lines are unsealed (a plain chain: written before sealing, or with it off)"
+                )
+            }
             return parts.joined(separator: "; ")
         }
 
@@ -95,8 +110,8 @@ public enum AuditChain {
 
     static func parse(_ raw: Data) -> ParsedLine? {
         guard let object = try? JSONSerialization.jsonObject(with: raw) as? [String: Any],
-              let seq = object["seq"] as? Int, let prev = object["prev"] as? String, let hash = object["hash"] as? String,
-              let range = raw.range(of: Data(#""hash":"\#(hash)","#.utf8))
+            let seq = object["seq"] as? Int, let prev = object["prev"] as? String, let hash = object["hash"] as? String,
+            let range = raw.range(of: Data(#""hash":"\#(hash)","#.utf8))
         else { return nil }
         var content = raw
         content.removeSubrange(range)
@@ -106,16 +121,23 @@ public enum AuditChain {
             content.removeSubrange(macRange)
         }
         return ParsedLine(
-            seq: seq, prev: prev, hash: hash, content: content, epoch: object["epoch"] as? Int, mac: mac,
-            bridge: object["bridge"] as? String)
+            seq: seq,
+            prev: prev,
+            hash: hash,
+            content: content,
+            epoch: object["epoch"] as? Int,
+            mac: mac,
+            bridge: object["bridge"] as? String
+        )
     }
 
     /// The `seq` and the event of one audit line; `nil` when it is not one.
     public static func decode(line: some DataProtocol) -> (seq: Int, event: Event)? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-              let seq = object["seq"] as? Int, let body = object["event"],
-              let json = try? JSONSerialization.data(withJSONObject: body),
-              let event = try? Event.decode(json) else { return nil }
+            let seq = object["seq"] as? Int, let body = object["event"],
+            let json = try? JSONSerialization.data(withJSONObject: body),
+            let event = try? Event.decode(json)
+        else { return nil }
         return (seq, event)
     }
 
@@ -123,8 +145,9 @@ public enum AuditChain {
     public static func entries(_ data: Data) -> [(seq: Int, eventId: String)] {
         data.split(separator: 0x0A).compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let seq = object["seq"] as? Int, let event = object["event"] as? [String: Any],
-                  let id = event["id"] as? String else { return nil }
+                let seq = object["seq"] as? Int, let event = object["event"] as? [String: Any],
+                let id = event["id"] as? String
+            else { return nil }
             return (seq, id)
         }
     }
@@ -136,7 +159,11 @@ public enum AuditChain {
     /// order, and so may the files of several hosts that took turns leading, each holding the
     /// lines it wrote. A line found twice, identical, is counted once (written by two hosts
     /// across a failover); two different lines with one `seq` are a break.
-    public static func verify(files: [(name: String, data: Data)], head: AuditHead? = nil, key: AuditSeal.Key? = nil) -> Verdict {
+    public static func verify(
+        files: [(name: String, data: Data)],
+        head: AuditHead? = nil,
+        key: AuditSeal.Key? = nil
+    ) -> Verdict {
         var verdict = Verdict(lines: 0, lastSeq: 0, problem: nil)
         var lastEpoch: Int?
         var keys: [Int: Data] = [:]
@@ -167,7 +194,10 @@ public enum AuditChain {
             var pick: Int?
             var pickContinues = false
             for (i, cursor) in cursors.enumerated() where cursor.next < cursor.lines.count {
-                guard let seq = cursor.parsed[cursor.next]?.seq else { pick = i; break }
+                guard let seq = cursor.parsed[cursor.next]?.seq else {
+                    pick = i
+                    break
+                }
                 if let current = pick, let best = cursors[current].parsed[cursors[current].next]?.seq {
                     if best < seq { continue }
                     if best == seq {
@@ -181,12 +211,16 @@ public enum AuditChain {
             guard let pick else { break }
             let index = cursors[pick].next
             cursors[pick].next += 1
-            let (name, lines, parsed, endsWithNewline) = (cursors[pick].name, cursors[pick].lines, cursors[pick].parsed, cursors[pick].endsWithNewline)
+            let (name, lines, parsed, endsWithNewline) = (
+                cursors[pick].name, cursors[pick].lines, cursors[pick].parsed, cursors[pick].endsWithNewline
+            )
             let raw = lines[index]
             let number = index + 1
             guard let line = parsed[index] else {
                 let kind: Break = index == lines.count - 1 && !endsWithNewline ? .truncated : .edited
-                verdict.problem = (name, number, kind, kind == .truncated ? "the last line is cut short" : "not a valid audit line")
+                verdict.problem = (
+                    name, number, kind, kind == .truncated ? "the last line is cut short" : "not a valid audit line"
+                )
                 return verdict
             }
             if Hashing.sha256Hex(line.content) != line.hash {
@@ -208,13 +242,19 @@ public enum AuditChain {
                 if line.seq > expected {
                     // A later number here: lines were moved (the expected one comes later) or removed.
                     let movedLater = parsed[(index + 1)...].contains { $0?.seq == expected }
-                    verdict.problem = movedLater
+                    verdict.problem =
+                        movedLater
                         ? (name, number, .reordered, "seq \(line.seq) appears where \(expected) belongs")
-                        : (name, number, .deleted, "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing")
+                        : (
+                            name, number, .deleted,
+                            "seq \(line.seq) follows \(expected - 1): \(line.seq - expected) line(s) missing"
+                        )
                     return verdict
                 }
                 if line.seq < expected {
-                    verdict.problem = (name, number, .inserted, "seq \(line.seq) repeats an earlier line's number with other content")
+                    verdict.problem = (
+                        name, number, .inserted, "seq \(line.seq) repeats an earlier line's number with other content"
+                    )
                     return verdict
                 }
                 if line.prev != prevHash {
@@ -227,18 +267,27 @@ public enum AuditChain {
             }
             if let mac = line.mac, let epoch = line.epoch {
                 if let lastEpoch, epoch < lastEpoch {
-                    verdict.problem = (name, number, .forged, "sealed in epoch \(epoch), after a line of epoch \(lastEpoch)")
+                    verdict.problem = (
+                        name, number, .forged, "sealed in epoch \(epoch), after a line of epoch \(lastEpoch)"
+                    )
                     return verdict
                 }
                 if let lastEpoch, epoch > lastEpoch {
                     // Entering a later epoch takes the earlier epoch's key: someone holding
                     // only today's key cannot move old lines into today's epoch.
                     guard let bridge = line.bridge else {
-                        verdict.problem = (name, number, .forged, "epoch \(lastEpoch) ends without a bridge into epoch \(epoch)")
+                        verdict.problem = (
+                            name, number, .forged, "epoch \(lastEpoch) ends without a bridge into epoch \(epoch)"
+                        )
                         return verdict
                     }
-                    if let key, let oldKey = key.key(for: lastEpoch), AuditSeal.mac(Data(line.prev.utf8), key: oldKey) != bridge {
-                        verdict.problem = (name, number, .forged, "the bridge from epoch \(lastEpoch) into epoch \(epoch) does not verify")
+                    if let key, let oldKey = key.key(for: lastEpoch),
+                        AuditSeal.mac(Data(line.prev.utf8), key: oldKey) != bridge
+                    {
+                        verdict.problem = (
+                            name, number, .forged,
+                            "the bridge from epoch \(lastEpoch) into epoch \(epoch) does not verify"
+                        )
                         return verdict
                     }
                 }
@@ -247,7 +296,10 @@ public enum AuditChain {
                     let epochKey = keys[epoch] ?? key.key(for: epoch)!
                     keys[epoch] = epochKey
                     guard AuditSeal.mac(line.content, key: epochKey) == mac else {
-                        verdict.problem = (name, number, .forged, "the line's seal does not verify (epoch \(epoch)): rewritten or forged")
+                        verdict.problem = (
+                            name, number, .forged,
+                            "the line's seal does not verify (epoch \(epoch)): rewritten or forged"
+                        )
                         return verdict
                     }
                     verdict.sealsVerified += 1
@@ -275,7 +327,10 @@ public enum AuditChain {
             for file in files { for entry in entries(file.data) { copies[entry.eventId, default: 0] += 1 } }
             for orphan in orphans {
                 guard let event = decode(line: orphan.raw)?.event, copies[event.id, default: 0] > 1 else {
-                    verdict.problem = (orphan.file, orphan.line, .inserted, "a second line for seq \(parse(orphan.raw)?.seq ?? 0) that the chain does not go on from, with an event found nowhere else")
+                    verdict.problem = (
+                        orphan.file, orphan.line, .inserted,
+                        "a second line for seq \(parse(orphan.raw)?.seq ?? 0) that the chain does not go on from, with an event found nowhere else"
+                    )
                     return verdict
                 }
                 verdict.leftovers += 1
@@ -283,13 +338,17 @@ public enum AuditChain {
         }
         if let head {
             if verdict.lastSeq < head.seq {
-                verdict.problem = (files.last?.name ?? "", verdict.lines, .truncated,
-                                   "the state database records seq \(head.seq), but the files end at seq \(verdict.lastSeq)")
+                verdict.problem = (
+                    files.last?.name ?? "", verdict.lines, .truncated,
+                    "the state database records seq \(head.seq), but the files end at seq \(verdict.lastSeq)"
+                )
             } else if let headLineHash, headLineHash != head.hash {
                 // Wherever it is: a rewritten chain with lines appended after it still carries
                 // the recorded seq, but not the recorded line.
-                verdict.problem = (files.last?.name ?? "", verdict.lines, .edited,
-                                   "the line with seq \(head.seq) differs from the one the daemon recorded: the chain was rewritten")
+                verdict.problem = (
+                    files.last?.name ?? "", verdict.lines, .edited,
+                    "the line with seq \(head.seq) differs from the one the daemon recorded: the chain was rewritten"
+                )
             }
         }
         return verdict
@@ -320,7 +379,10 @@ public enum AuditChain {
             }
             lines.append((parsed, Hashing.sha256Hex(raw)))
         }
-        func chains(_ slice: ArraySlice<(parsed: ParsedLine, hash: String)>, from start: (seq: Int, hash: String)) -> Bool {
+        func chains(
+            _ slice: ArraySlice<(parsed: ParsedLine, hash: String)>,
+            from start: (seq: Int, hash: String)
+        ) -> Bool {
             var previous = start
             for line in slice {
                 guard line.parsed.seq == previous.seq + 1, line.parsed.prev == previous.hash else { return false }
@@ -344,7 +406,9 @@ public enum AuditChain {
                 ? .continueFrom(end) : .refused("the lines after seq \(known.seq) do not chain from it")
         }
         if end.seq < known.seq {
-            return .refused("the file ends at seq \(end.seq), but seq \(known.seq) was recorded: it is truncated or an older file")
+            return .refused(
+                "the file ends at seq \(end.seq), but seq \(known.seq) was recorded: it is truncated or an older file"
+            )
         }
         if lines[0].parsed.seq == known.seq + 1, chains(lines[...], from: (known.seq, known.hash)) {
             return .continueFrom(end)  // a new file that continues the recorded head

@@ -48,7 +48,12 @@ public enum AuditSeal {
         public var seed: Data?
 
         /// Creates the settings.
-        public init(directory: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
+        public init(
+            directory: String,
+            interval: Duration,
+            seed: Data? = nil,
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
             self.directory = directory
             self.interval = interval
             self.seed = seed
@@ -80,15 +85,23 @@ public enum AuditSeal {
     /// verification key file is written, and an existing sealing key must come from that seed.
     @discardableResult
     public static func initialize(
-        directory: String, sink: String, interval: Duration, seed: Data? = nil, now: Date = Date()
+        directory: String,
+        sink: String,
+        interval: Duration,
+        seed: Data? = nil,
+        now: Date = Date()
     ) throws -> Key? {
         let (sealing, verification) = files(in: directory, sink: sink)
         if FileManager.default.fileExists(atPath: sealing) {
             if let seed {
                 let current = try read(sealing)
-                let derived = Key(epoch: 0, key: seed, start: current.start, interval: current.interval).key(for: current.epoch)
+                let derived = Key(epoch: 0, key: seed, start: current.start, interval: current.interval).key(
+                    for: current.epoch
+                )
                 guard derived == current.key else {
-                    throw SealError("\(sealing) does not come from the configured sealing key; move it aside only if the chain is to start afresh")
+                    throw SealError(
+                        "\(sealing) does not come from the configured sealing key; move it aside only if the chain is to start afresh"
+                    )
                 }
             }
             return nil
@@ -96,7 +109,12 @@ public enum AuditSeal {
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }
-        let key = Key(epoch: 0, key: seed ?? Data(bytes), start: now.timeIntervalSince1970.rounded(.down), interval: interval.inSeconds)
+        let key = Key(
+            epoch: 0,
+            key: seed ?? Data(bytes),
+            start: now.timeIntervalSince1970.rounded(.down),
+            interval: interval.inSeconds
+        )
         if seed == nil { try store(key, to: verification) }
         try store(key, to: sealing)
         return key
@@ -142,7 +160,13 @@ final class Sealer: @unchecked Sendable {
     private let now: @Sendable () -> Date
 
     /// Loads the sealing key from `directory`, creating the key files on first use.
-    init(directory: String, sink: String, interval: Duration, seed: Data? = nil, now: @escaping @Sendable () -> Date = { Date() }) throws {
+    init(
+        directory: String,
+        sink: String,
+        interval: Duration,
+        seed: Data? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
         try AuditSeal.initialize(directory: directory, sink: sink, interval: interval, seed: seed, now: now())
         path = AuditSeal.files(in: directory, sink: sink).sealing
         key = try AuditSeal.read(path)

@@ -54,14 +54,18 @@ public enum ChatFormat: String, Sendable, CaseIterable {
             "type": "AdaptiveCard",
             "version": "1.4",
             "body": [
-                ["type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
-                 "text": truncate("\(t.emoji) \(e(t.name)) \(e(t.verb))", 2000)],
+                [
+                    "type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
+                    "text": truncate("\(t.emoji) \(e(t.name)) \(e(t.verb))", 2000),
+                ],
                 ["type": "FactSet", "facts": t.facts.map { ["title": $0.0, "value": truncate(e($0.1), 2000)] }],
             ],
         ]
         return [
             "type": "message",
-            "attachments": [["contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": NSNull(), "content": card]],
+            "attachments": [
+                ["contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": NSNull(), "content": card]
+            ],
         ]
     }
 
@@ -70,22 +74,27 @@ public enum ChatFormat: String, Sendable, CaseIterable {
 
     static func discord(_ t: EventText) -> [String: Any] {
         let e = Escape.markdown
-        let color: Int = switch t.event.toStatus {
-        case .accepted: 0x2EB67D
-        case .rejected: 0xE01E5A
-        case .submitted: 0x36C5F0
-        default: 0x9E9E9E
+        let color: Int =
+            switch t.event.toStatus {
+            case .accepted: 0x2EB67D
+            case .rejected: 0xE01E5A
+            case .submitted: 0x36C5F0
+            default: 0x9E9E9E
+            }
+        let fields = t.facts.prefix(25).map {
+            ["name": truncate($0.0, 256), "value": truncate(e($0.1), 1024), "inline": $0.0 != "Reason"] as [String: Any]
         }
-        let fields = t.facts.prefix(25).map { ["name": truncate($0.0, 256), "value": truncate(e($0.1), 1024), "inline": $0.0 != "Reason"] as [String: Any] }
         return [
             "content": truncate("\(t.emoji) **\(e(t.name))** \(e(t.verb))", 2000),
-            "embeds": [[
-                "title": truncate("\(t.name) · \(t.transition)", 256),
-                "description": truncate(e(t.scope), 4096),
-                "color": color,
-                "fields": fields,
-                "timestamp": t.event.timestamp,
-            ]],
+            "embeds": [
+                [
+                    "title": truncate("\(t.name) · \(t.transition)", 256),
+                    "description": truncate(e(t.scope), 4096),
+                    "color": color,
+                    "fields": fields,
+                    "timestamp": t.event.timestamp,
+                ]
+            ],
             "allowed_mentions": ["parse": [String]()],
         ]
     }
@@ -99,7 +108,8 @@ public enum ChatFormat: String, Sendable, CaseIterable {
     }
 
     static func encode(_ object: [String: Any]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
     }
 }
 

@@ -19,7 +19,9 @@ public struct EventText: Sendable {
 
     /// "FR · mobile · business", from what is known.
     public var scope: String {
-        [application.countryISO2, application.numberType, application.endUserType].compactMap { $0 }.joined(separator: " · ")
+        [application.countryISO2, application.numberType, application.endUserType].compactMap { $0 }.joined(
+            separator: " · "
+        )
     }
 
     /// One symbol for the headline, by event type and then by the new status.

@@ -68,8 +68,12 @@ public actor FileSink: Sink {
     /// Creates the sink; `store` records the chain head (nil: not recorded), `syncer` runs fsync,
     /// and with `sealing` every line is sealed (``AuditSeal``) with the key kept in its directory.
     public init(
-        name: String, configuration: Configuration, store: StateStore?, syncer: Syncer = Syncer(),
-        sealing: AuditSeal.Settings? = nil, host: String? = nil
+        name: String,
+        configuration: Configuration,
+        store: StateStore?,
+        syncer: Syncer = Syncer(),
+        sealing: AuditSeal.Settings? = nil,
+        host: String? = nil
     ) {
         self.host = host
         self.syncer = syncer
@@ -132,8 +136,13 @@ public actor FileSink: Sink {
                 let epoch = max(sealer.currentEpoch, previousEpoch ?? 0)
                 let bridge = try sealer.bridge(prev: current.hash, from: previousEpoch, to: epoch)
                 (line, lineHash) = AuditChain.line(
-                    for: event, seq: current.seq + 1, prev: current.hash, epoch: epoch, bridge: bridge,
-                    sign: { sealer.seal($0, epoch: epoch) })
+                    for: event,
+                    seq: current.seq + 1,
+                    prev: current.hash,
+                    epoch: epoch,
+                    bridge: bridge,
+                    sign: { sealer.seal($0, epoch: epoch) }
+                )
                 pendingEpoch = epoch
             } catch {
                 throw .retryable("cannot seal the audit line with the key in \(sealing.directory): \(error)")
@@ -308,7 +317,8 @@ public actor FileSink: Sink {
                 let verdict = AuditChain.verify(files: [(configuration.path, window)], key: sealer.currentKey)
                 if let problem = verdict.problem, problem.kind == .forged {
                     throw .retryable(
-                        "audit file \(configuration.path) failed verification: \(problem.detail); nothing is appended to it until it is moved aside")
+                        "audit file \(configuration.path) failed verification: \(problem.detail); nothing is appended to it until it is moved aside"
+                    )
                 }
             }
             ids.forEach(remember)
@@ -320,14 +330,21 @@ public actor FileSink: Sink {
             return verified
         case .refused(let reason):
             throw .retryable(
-                "audit file \(configuration.path) failed verification: \(reason); nothing is appended to it until it is moved aside")
+                "audit file \(configuration.path) failed verification: \(reason); nothing is appended to it until it is moved aside"
+            )
         }
     }
 
     /// The sealer, made (and the key files created) on first use.
     private func loadSealer(_ sealing: AuditSeal.Settings) throws -> Sealer {
         if let sealer { return sealer }
-        let made = try Sealer(directory: sealing.directory, sink: name, interval: sealing.interval, seed: sealing.seed, now: sealing.now)
+        let made = try Sealer(
+            directory: sealing.directory,
+            sink: name,
+            interval: sealing.interval,
+            seed: sealing.seed,
+            now: sealing.now
+        )
         sealer = made
         return made
     }
@@ -344,7 +361,6 @@ public actor FileSink: Sink {
         if length < size, let newline = data.firstIndex(of: 0x0A) { data = Data(data[data.index(after: newline)...]) }
         return (data, AuditChain.entries(data).map(\.eventId))
     }
-
 
     private func failure(_ what: String, _ code: Int32) -> DeliveryError {
         // A full disk, a read-only mount or a permission problem is fixed by an operator: keep

@@ -27,12 +27,13 @@ public struct MailMessage: Sendable {
     /// The subject, e.g. "[compliance] acme-fr-mobile: submitted → accepted".
     public func subject(for event: Event) -> String {
         let text = EventText(event)
-        let what = switch event.type {
-        case .created: "created (\(event.toStatus))"
-        case .deleted: "deleted"
-        case .updated: "updated"
-        case .statusChanged: text.transition
-        }
+        let what =
+            switch event.type {
+            case .created: "created (\(event.toStatus))"
+            case .deleted: "deleted"
+            case .updated: "updated"
+            case .statusChanged: text.transition
+            }
         return Self.clean("\(subjectPrefix) \(text.name): \(what)")
     }
 
@@ -64,12 +65,19 @@ public struct MailMessage: Sendable {
 
     /// Replaces control characters (CR and LF included) with spaces.
     static func clean(_ value: String) -> String {
-        String(String.UnicodeScalarView(value.unicodeScalars.map { CharacterSet.controlCharacters.contains($0) ? " " : $0 }))
+        String(
+            String.UnicodeScalarView(
+                value.unicodeScalars.map { CharacterSet.controlCharacters.contains($0) ? " " : $0 }
+            )
+        )
     }
 
     /// Keeps only characters safe in a Message-ID.
     static func token(_ value: String) -> String {
-        String(value.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }.map(Character.init))
+        String(
+            value.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
+                .map(Character.init)
+        )
     }
 
     /// RFC 2047 B-encoding for non-ASCII header text, in encoded words of at most 75 characters.

@@ -95,7 +95,9 @@ public struct MailSink: Sink {
         // without reading it cannot raise SIGPIPE or EPIPE in the daemon, and nothing has to feed it.
         var template = Array((NSTemporaryDirectory() + "/compliance-watch-mail.XXXXXX").utf8CString)
         let message = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard message >= 0 else { throw .retryable("cannot hold the message for \(argv[0]): \(String(cString: strerror(errno)))") }
+        guard message >= 0 else {
+            throw .retryable("cannot hold the message for \(argv[0]): \(String(cString: strerror(errno)))")
+        }
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         _ = fcntl(message, F_SETFD, FD_CLOEXEC)  // only the command inherits it, as its stdin
         var handedOver = false
@@ -109,9 +111,12 @@ public struct MailSink: Sink {
         handedOver = true
         let run = Task { () async throws -> ExecutionResult<Data, DiscardedOutput, SequenceOutput> in
             try await Subprocess.run(
-                .path(.init(argv[0])), arguments: Arguments(Array(argv.dropFirst())), platformOptions: options,
+                .path(.init(argv[0])),
+                arguments: Arguments(Array(argv.dropFirst())),
+                platformOptions: options,
                 input: .fileDescriptor(.init(rawValue: message), closeAfterSpawningProcess: true),
-                output: .discarded, error: .sequence
+                output: .discarded,
+                error: .sequence
             ) { execution in
                 var kept = Data()
                 for try await buffer in execution.standardError where kept.count < stderrLimit {
@@ -127,7 +132,11 @@ public struct MailSink: Sink {
         defer { timedOut.cancel() }
         let result: ExecutionResult<Data, DiscardedOutput, SequenceOutput>
         do {
-            result = try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
+            result = try await withTaskCancellationHandler {
+                try await run.value
+            } onCancel: {
+                run.cancel()
+            }
         } catch {
             if run.isCancelled, !Task.isCancelled { throw .retryable("\(argv[0]) did not finish within \(timeout)") }
             throw .retryable("cannot run \(argv[0]): \(error)")
@@ -135,7 +144,9 @@ public struct MailSink: Sink {
         // Cancelled by the deadline: the teardown ended it, whatever status that left.
         if run.isCancelled, !Task.isCancelled { throw .retryable("\(argv[0]) did not finish within \(timeout)") }
         guard case .exited(0) = result.terminationStatus else {
-            let text = String(decoding: result.closureResult, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: result.closureResult, as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
             throw .retryable("\(argv[0]) \(describe(result.terminationStatus))\(text.isEmpty ? "" : ": \(text)")")
         }
     }

@@ -28,7 +28,12 @@ public enum SinkCatalog {
         public var host: String?
 
         /// Creates the shared resources.
-        public init(store: StateStore?, transport: CurlTransport, sealing: AuditSeal.Settings? = nil, host: String? = nil) {
+        public init(
+            store: StateStore?,
+            transport: CurlTransport,
+            sealing: AuditSeal.Settings? = nil,
+            host: String? = nil
+        ) {
             self.host = host
             self.store = store
             self.transport = transport
@@ -41,7 +46,13 @@ public enum SinkCatalog {
     public static func make(_ sink: SinkConfiguration, resources: Resources) -> (any Sink)? {
         switch sink.settings {
         case let file as FileSink.Configuration:
-            FileSink(name: sink.name, configuration: file, store: resources.store, sealing: resources.sealing, host: resources.host)
+            FileSink(
+                name: sink.name,
+                configuration: file,
+                store: resources.store,
+                sealing: resources.sealing,
+                host: resources.host
+            )
         case let webhook as WebhookSink.Configuration:
             WebhookSink(name: sink.name, configuration: webhook, transport: resources.transport)
         case let mail as MailSink.Configuration:
@@ -107,7 +118,8 @@ extension WebhookSink.Configuration: SinkSettings {
             if let value = r.credential(credential, key: "secret_credentials") { secrets.append(value) }
         }
         let headers = r.stringTable("headers")
-        for (header, _) in headers where header.contains(where: { $0 == ":" || $0 == "\r" || $0 == "\n" || $0 == " " }) {
+        for (header, _) in headers where header.contains(where: { $0 == ":" || $0 == "\r" || $0 == "\n" || $0 == " " })
+        {
             r.problem("headers", "'\(header)' is not a valid header name")
         }
         let timeout = r.duration("timeout", .seconds(10), minimum: .milliseconds(1))
@@ -123,8 +135,14 @@ extension WebhookSink.Configuration: SinkSettings {
         guard let url else { return nil }
         do {
             try self.init(
-                url: url, format: format, secrets: secrets, headers: headers, timeout: timeout, template: template,
-                contentType: contentType)
+                url: url,
+                format: format,
+                secrets: secrets,
+                headers: headers,
+                timeout: timeout,
+                template: template,
+                contentType: contentType
+            )
         } catch {
             r.problem(error.key == "secret" ? "secret_files" : error.key, error.message)
             return nil
@@ -138,7 +156,8 @@ extension MailSink.Configuration: SinkSettings {
         let from = r.requiredString("from")
         let to = r.strings("to")
         if to.isEmpty { r.problem("to", "missing: at least one recipient") }
-        for address in [from].compactMap({ $0 }) + to where !address.contains("@") || address.contains(where: { $0.isNewline || $0 == "<" || $0 == ">" }) {
+        for address in [from].compactMap({ $0 }) + to
+        where !address.contains("@") || address.contains(where: { $0.isNewline || $0 == "<" || $0 == ">" }) {
             r.problem(address == from ? "from" : "to", "'\(address)' is not a plain email address")
         }
         let prefix = r.string("subject_prefix") ?? MailMessage(from: "", to: []).subjectPrefix
@@ -148,7 +167,9 @@ extension MailSink.Configuration: SinkSettings {
         case .command:
             let argv = r.strings("command")
             let command = argv.isEmpty ? MailSink.defaultCommand : argv
-            if !command[0].hasPrefix("/") { r.problem("command", "the program must be an absolute path, got '\(command[0])'") }
+            if !command[0].hasPrefix("/") {
+                r.problem("command", "the program must be an absolute path, got '\(command[0])'")
+            }
             transport = .command(argv: command, timeout: timeout)
         case .smtp:
             let url = r.requiredString("url") ?? ""
@@ -161,17 +182,26 @@ extension MailSink.Configuration: SinkSettings {
             let starttls = r.choice("starttls", MailSink.StartTLS.required)
             let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())
             if starttls == .none, !loopback {
-                r.problem("starttls", "\"none\" is allowed only for a loopback relay (127.0.0.1, ::1, localhost), not \(host)")
+                r.problem(
+                    "starttls",
+                    "\"none\" is allowed only for a loopback relay (127.0.0.1, ::1, localhost), not \(host)"
+                )
             }
             var credentials: BasicCredentials?
             if let username = r.string("username") {
                 var password: String?
-                if let file = r.path("password_file") { password = r.secret(fileAt: file, key: "password_file") }
-                else if let credential = r.string("password_credential") { password = r.credential(credential, key: "password_credential") }
-                else { r.problem("password_file", "username is set but neither password_file nor password_credential is") }
+                if let file = r.path("password_file") {
+                    password = r.secret(fileAt: file, key: "password_file")
+                } else if let credential = r.string("password_credential") {
+                    password = r.credential(credential, key: "password_credential")
+                } else {
+                    r.problem("password_file", "username is set but neither password_file nor password_credential is")
+                }
                 if let password { credentials = BasicCredentials(username: username, password: password) }
             }
-            transport = .smtp(.init(url: url, credentials: credentials, allowPlaintext: starttls == .none, timeout: timeout))
+            transport = .smtp(
+                .init(url: url, credentials: credentials, allowPlaintext: starttls == .none, timeout: timeout)
+            )
         }
         guard let from, !to.isEmpty, let transport else { return nil }
         self.init(message: MailMessage(from: from, to: to, subjectPrefix: prefix), transport: transport)
@@ -179,10 +209,11 @@ extension MailSink.Configuration: SinkSettings {
 
     /// Addresses and the transport; never a password.
     public var description: String {
-        let via = switch transport {
-        case .command(let argv, _): "command \(argv.first ?? "")"
-        case .smtp(let smtp): "smtp \(HTTPTransportError.redact(smtp.url))"
-        }
+        let via =
+            switch transport {
+            case .command(let argv, _): "command \(argv.first ?? "")"
+            case .smtp(let smtp): "smtp \(HTTPTransportError.redact(smtp.url))"
+            }
         return "MailSink.Configuration(from: \(message.from), to: \(message.to), via: \(via))"
     }
 }

@@ -18,7 +18,9 @@ public struct StandardWebhooks: Sendable {
         var keys: [Data] = []
         for (index, secret) in secrets.enumerated() {
             let trimmed = secret.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard trimmed.hasPrefix("whsec_"), let data = Data(base64Encoded: String(trimmed.dropFirst(6))), data.count >= 16 else {
+            guard trimmed.hasPrefix("whsec_"), let data = Data(base64Encoded: String(trimmed.dropFirst(6))),
+                data.count >= 16
+            else {
                 throw SecretFormatError(index: index)
             }
             keys.append(data)
@@ -36,7 +38,9 @@ public struct StandardWebhooks: Sendable {
     public func signature(id: String, timestamp: Int, body: Data) -> String {
         let message = Data("\(id).\(timestamp).".utf8) + body
         return keys.map { key in
-            "v1," + Data(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))).base64EncodedString()
+            "v1,"
+                + Data(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                .base64EncodedString()
         }.joined(separator: " ")
     }
 

@@ -35,8 +35,13 @@ public struct WebhookSink: Sink {
         /// - Throws: ``WebhookSetupError`` when a secret or the template is unusable (never
         ///   showing the secret itself).
         public init(
-            url: String, format: ChatFormat = .json, secrets: [String] = [], headers: [(String, String)] = [],
-            timeout: Duration = .seconds(10), template: String? = nil, contentType: String = "application/json"
+            url: String,
+            format: ChatFormat = .json,
+            secrets: [String] = [],
+            headers: [(String, String)] = [],
+            timeout: Duration = .seconds(10),
+            template: String? = nil,
+            contentType: String = "application/json"
         ) throws(WebhookSetupError) {
             self.url = url
             self.format = format
@@ -46,7 +51,10 @@ public struct WebhookSink: Sink {
             do {
                 signer = secrets.isEmpty ? nil : try StandardWebhooks(secrets: secrets)
             } catch {
-                throw WebhookSetupError(key: "secret", message: "secret #\(error.index + 1) is not whsec_ followed by base64 of at least 16 bytes")
+                throw WebhookSetupError(
+                    key: "secret",
+                    message: "secret #\(error.index + 1) is not whsec_ followed by base64 of at least 16 bytes"
+                )
             }
             if let template {
                 do {
@@ -107,12 +115,19 @@ public struct WebhookSink: Sink {
             ("User-Agent", "compliance-watch/\(complianceWatchVersion)"),
             ("webhook-id", event.id), ("webhook-timestamp", String(timestamp)),
         ]
-        if let signer = configuration.signer { headers.append(("webhook-signature", signer.signature(id: event.id, timestamp: timestamp, body: body))) }
+        if let signer = configuration.signer {
+            headers.append(("webhook-signature", signer.signature(id: event.id, timestamp: timestamp, body: body)))
+        }
         headers += configuration.headers.map { (name: $0.0, value: $0.1) }
         let request = HTTPRequest(
-            method: .post, url: configuration.url, headers: headers,
-            body: .data(body, contentType: configuration.contentType), timeout: configuration.timeout,
-            connectTimeout: min(configuration.timeout, .seconds(10)), maxResponseBytes: 1 << 20)
+            method: .post,
+            url: configuration.url,
+            headers: headers,
+            body: .data(body, contentType: configuration.contentType),
+            timeout: configuration.timeout,
+            connectTimeout: min(configuration.timeout, .seconds(10)),
+            maxResponseBytes: 1 << 20
+        )
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
@@ -128,11 +143,17 @@ public struct WebhookSink: Sink {
     static func classify(_ response: HTTPResponse) throws(DeliveryError) {
         let status = response.status
         if (200..<300).contains(status) { return }
-        let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let snippet = String(decoding: response.body.prefix(200), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         let message = "HTTP \(status)" + (snippet.isEmpty ? "" : ": \(snippet)")
         switch status {
         case 408, 429, 500...599: throw .retryable(message, retryAfter: response.retryAfter())
-        case 410: throw DeliveryError("receiver answered 410 Gone (\(message)); sink disabled until reload or restart", disposition: .disableSink)
+        case 410:
+            throw DeliveryError(
+                "receiver answered 410 Gone (\(message)); sink disabled until reload or restart",
+                disposition: .disableSink
+            )
         case 300..<400: throw .final("\(message) (redirects are not followed; fix the URL)")
         default: throw .final(message)
         }
@@ -145,11 +166,16 @@ public struct WebhookSink: Sink {
         var context: [String: Any] = [
             "id": event.id, "type": event.type.rawValue, "timestamp": event.timestamp, "account": event.account,
             "application": application, "detected_at": event.data.detectedAt,
-            "text": ["emoji": text.emoji, "name": text.name, "verb": text.verb, "scope": text.scope, "transition": text.transition],
+            "text": [
+                "emoji": text.emoji, "name": text.name, "verb": text.verb, "scope": text.scope,
+                "transition": text.transition,
+            ],
             "json": String(decoding: event.canonicalJSON(), as: UTF8.self),
         ]
         if let previous = event.data.previous {
-            context["previous"] = ["status": previous.status.rawValue, "rejection_reason": previous.rejectionReason ?? ""]
+            context["previous"] = [
+                "status": previous.status.rawValue, "rejection_reason": previous.rejectionReason ?? "",
+            ]
         }
         return context
     }
@@ -158,7 +184,9 @@ public struct WebhookSink: Sink {
 /// Escapes `{{value}}` for use inside a JSON string in a template.
 struct JSONEscaping: MustacheContentType {
     func escapeText(_ text: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]))
+            ?? Data("[\"\"]".utf8)
         let quoted = String(decoding: data, as: UTF8.self)
         return String(quoted.dropFirst(2).dropLast(2))  // strip [" and "]
     }

@@ -29,8 +29,12 @@ public struct SystemdService: Service {
 
     /// Creates the service; `reload` runs on SIGHUP and returns the problems, or `nil`.
     public init(
-        notifier: SystemdNotifier = SystemdNotifier(), status: StatusBoard, heartbeats: [Heartbeat], reload: @escaping Reload,
-        logger: Logger, statusInterval: Duration = .seconds(5)
+        notifier: SystemdNotifier = SystemdNotifier(),
+        status: StatusBoard,
+        heartbeats: [Heartbeat],
+        reload: @escaping Reload,
+        logger: Logger,
+        statusInterval: Duration = .seconds(5)
     ) {
         self.notifier = notifier
         self.status = status
@@ -73,8 +77,13 @@ public struct SystemdService: Service {
                             // The reason goes in the message itself: plain `journalctl -u` shows no fields.
                             let first = problem.split(whereSeparator: \.isNewline).first.map(String.init) ?? problem
                             let short = first.count > 100 ? first.prefix(100) + "…" : first
-                            status.update { $0.configWarning = "reload refused (\(short)), still running the previous configuration" }
-                            logger.error("reload refused: \(problem); the previous configuration keeps running", metadata: ["cw.error": "\(problem)"])
+                            status.update {
+                                $0.configWarning = "reload refused (\(short)), still running the previous configuration"
+                            }
+                            logger.error(
+                                "reload refused: \(problem); the previous configuration keeps running",
+                                metadata: ["cw.error": "\(problem)"]
+                            )
                         } else {
                             status.update { $0.configWarning = nil }
                             logger.notice("reloaded")

@@ -24,7 +24,9 @@ public struct DaemonFixture {
     /// `token-NAME`; a single unnamed one is a `[plivo]` table with its token in `token`.
     /// `state` replaces the `[state]` table's body (`path = "state/state.db"`), e.g. with a PostgreSQL `url`.
     public init(
-        baseURL: String, accounts: [(name: String?, authId: String, token: String)], state: String = #"path = "state/state.db""#,
+        baseURL: String,
+        accounts: [(name: String?, authId: String, token: String)],
+        state: String = #"path = "state/state.db""#,
         extra: String = ""
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-daemon-\(UUID().uuidString)")
@@ -35,31 +37,35 @@ public struct DaemonFixture {
             let file = account.name.map { "token-\($0)" } ?? "token"
             try writeSecretFile(account.token, to: directory.appendingPathComponent(file).path)
             let lines = "auth_id = \"\(account.authId)\"\nauth_token_file = \"\(file)\"\n"
-            if let name = account.name { tables += "[[accounts]]\nname = \"\(name)\"\n" + lines } else { credentials += lines }
+            if let name = account.name {
+                tables += "[[accounts]]\nname = \"\(name)\"\n" + lines
+            } else {
+                credentials += lines
+            }
         }
         try """
-            \(tables)
-            [plivo]
-            \(credentials)
-            base_url = "\(baseURL)"
-            max_requests_per_second = 500
-            backoff_max = "200ms"
-            [poll]
-            interval = "100ms"
-            settled_interval = "1s"
-            [state]
-            \(state)
-            [delivery]
-            backoff_base = "10ms"
-            backoff_max = "100ms"
-            [log]
-            level = "warning"
-            [[sinks]]
-            name = "audit"
-            type = "file"
-            path = "audit/events.jsonl"
-            \(extra)
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        \(tables)
+        [plivo]
+        \(credentials)
+        base_url = "\(baseURL)"
+        max_requests_per_second = 500
+        backoff_max = "200ms"
+        [poll]
+        interval = "100ms"
+        settled_interval = "1s"
+        [state]
+        \(state)
+        [delivery]
+        backoff_base = "10ms"
+        backoff_max = "100ms"
+        [log]
+        level = "warning"
+        [[sinks]]
+        name = "audit"
+        type = "file"
+        path = "audit/events.jsonl"
+        \(extra)
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     /// Starts `compliance-watch` with `arguments` and this configuration.
@@ -86,7 +92,9 @@ public struct DaemonFixture {
         let process = Process()
         process.executableURL = TestBinaries.complianceWatch
         process.arguments = ["run", "--config", configPath]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) {
+            $1
+        }
         process.standardError = FileHandle.nullDevice
         try process.run()
         ChildProcesses.killAtExit(process)
@@ -99,7 +107,10 @@ public struct DaemonFixture {
     public func waitForBaseline(account: String) async throws -> Bool {
         for _ in 0..<250 {
             if let store = try? StateStore.openReadOnly(path: statePath),
-               (try? store.pollState(account: account).baselineDone) == true { return true }
+                (try? store.pollState(account: account).baselineDone) == true
+            {
+                return true
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         return false

@@ -22,14 +22,17 @@ public final class FakeNotifySocket: Sendable {
             path = nil
             name = [0] + Array(n.utf8)
         } else {
-            let p = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString).sock").path
+            let p = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString).sock")
+                .path
             environmentValue = p
             path = p
             name = Array(p.utf8) + [0]
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: name) }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + (abstract ? name.count : name.count - 1))
-        let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
         // Drain continuously on a thread of its own: libsystemd blocks once the queue holds 10 datagrams.
         Thread { [self] in
@@ -50,7 +53,9 @@ public final class FakeNotifySocket: Sendable {
     public var all: [(at: ContinuousClock.Instant, text: String)] { messages.withLock { $0 } }
 
     /// Datagrams containing the line `line` (e.g. "READY=1").
-    public func count(_ line: String) -> Int { all.filter { $0.text.split(separator: "\n").contains(Substring(line)) }.count }
+    public func count(_ line: String) -> Int {
+        all.filter { $0.text.split(separator: "\n").contains(Substring(line)) }.count
+    }
 
     /// Waits until `condition` holds over the messages, up to `timeout`.
     public func wait(_ timeout: Duration = .seconds(15), until condition: ([String]) -> Bool) async -> Bool {

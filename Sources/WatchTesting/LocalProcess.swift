@@ -12,7 +12,9 @@ public enum LocalPorts {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         guard fd >= 0, bound else { throw FixtureError("cannot find a free port on 127.0.0.1: errno \(errno)") }
         return UInt16(bigEndian: address.sin_port)
@@ -25,7 +27,8 @@ public enum ProcStat {
     /// stime in clock ticks. `nil` once the process is gone.
     public static func fields(of pid: Int32) -> [Substring]? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         return text[text.index(after: close)...].split(separator: " ")
     }
 
@@ -36,7 +39,9 @@ public enum ProcStat {
 
     /// User plus system CPU seconds, or 0 once the process is gone.
     public static func cpuSeconds(of pid: Int32) -> Double {
-        guard let fields = fields(of: pid), fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        guard let fields = fields(of: pid), fields.count > 12, let user = Double(fields[11]),
+            let system = Double(fields[12])
+        else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -10,12 +10,22 @@ import WatchCore
 public final class RecordingSink: Sink {
     /// The sink's name.
     public let name: String
-    private let state = Mutex<(events: [Event], failuresLeft: Int, disposition: DeliveryError.Disposition, concurrent: Int, maxConcurrent: Int)>(([], 0, .retry, 0, 0))
+    private let state = Mutex<
+        (
+            events: [Event], failuresLeft: Int, disposition: DeliveryError.Disposition, concurrent: Int,
+            maxConcurrent: Int
+        )
+    >(([], 0, .retry, 0, 0))
     /// How long each delivery takes.
     public let delay: Duration
 
     /// A sink that fails its first `failures` deliveries with `disposition`.
-    public init(name: String, failures: Int = 0, disposition: DeliveryError.Disposition = .retry, delay: Duration = .zero) {
+    public init(
+        name: String,
+        failures: Int = 0,
+        disposition: DeliveryError.Disposition = .retry,
+        delay: Duration = .zero
+    ) {
         self.name = name
         self.delay = delay
         state.withLock {
@@ -74,31 +84,55 @@ public struct PollFixture {
 
     /// Starts a sandbox with `faults`, and a fresh store of `backend`.
     public init(faults: Faults = Faults(), rateLimit: Int = 0, backend: StoreBackend = .sqlite) async throws {
-        sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "t", rateLimit: rateLimit, faults: faults))
+        sandbox = try await SandboxServer.start(
+            .init(authId: Self.authId, authToken: "t", rateLimit: rateLimit, faults: faults)
+        )
         baseURL = await sandbox.baseURL
         transport = CurlTransport(configuration: .init(timeout: .seconds(5)))
-        client = PlivoClient(configuration: .init(authId: Self.authId, authToken: "t", baseURL: baseURL), transport: transport)
+        client = PlivoClient(
+            configuration: .init(authId: Self.authId, authToken: "t", baseURL: baseURL),
+            transport: transport
+        )
         store = try backend.makeStore()
     }
 
     /// A poller over the sandbox with fast retries.
-    public func poller(sinks: [SinkRoute] = [SinkRoute(name: "test", filter: EventFilter())], announceExisting: Bool = false, maxAttempts: Int = 50) -> Poller {
+    public func poller(
+        sinks: [SinkRoute] = [SinkRoute(name: "test", filter: EventFilter())],
+        announceExisting: Bool = false,
+        maxAttempts: Int = 50
+    ) -> Poller {
         Poller(
-            source: client, store: store, bucket: TokenBucket(rate: 1000, burst: 50),
-            settings: .init(concurrency: 4, maxAttempts: maxAttempts, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(20)), announceExisting: announceExisting),
-            sinks: sinks)
+            source: client,
+            store: store,
+            bucket: TokenBucket(rate: 1000, burst: 50),
+            settings: .init(
+                concurrency: 4,
+                maxAttempts: maxAttempts,
+                backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(20)),
+                announceExisting: announceExisting
+            ),
+            sinks: sinks
+        )
     }
 
     /// POSTs to a sandbox control endpoint.
     @discardableResult
     public func control(_ path: String, _ body: String = "{}") async throws -> [String: Any] {
-        let response = try await transport.send(HTTPRequest(method: .post, url: baseURL + path, body: .data(Data(body.utf8), contentType: "application/json")))
+        let response = try await transport.send(
+            HTTPRequest(
+                method: .post,
+                url: baseURL + path,
+                body: .data(Data(body.utf8), contentType: "application/json")
+            )
+        )
         return (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
     }
 
     /// Seeds `count` applications; returns their ids.
     public func seed(_ count: Int, statuses: String = #"{"submitted": 1}"#) async throws -> [String] {
-        try await control("/_sandbox/seed", #"{"count": \#(count), "statuses": \#(statuses)}"#)["application_ids"] as? [String] ?? []
+        try await control("/_sandbox/seed", #"{"count": \#(count), "statuses": \#(statuses)}"#)["application_ids"]
+            as? [String] ?? []
     }
 
     /// Decides an application as Plivo's reviewers would.

@@ -29,9 +29,16 @@ public final class ScriptedTransport: HTTPTransport {
     }
 
     /// A JSON response.
-    public static func json(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> HTTPResponse {
+    public static func json(
+        _ status: Int,
+        _ body: String,
+        headers: [(name: String, value: String)] = []
+    ) -> HTTPResponse {
         HTTPResponse(
-            status: status, headers: HTTPHeaders([("Content-Type", "application/json")] + headers), body: Data(body.utf8))
+            status: status,
+            headers: HTTPHeaders([("Content-Type", "application/json")] + headers),
+            body: Data(body.utf8)
+        )
     }
 }
 
@@ -93,19 +100,26 @@ public final class ScriptedApplicationSource: ApplicationSource {
 
     /// One page of the applications matching `filter`'s status, newest id first.
     public func listApplications(
-        filter: PlivoClient.ApplicationFilter, limit: Int, offset: Int
+        filter: PlivoClient.ApplicationFilter,
+        limit: Int,
+        offset: Int
     ) async throws(PlivoError) -> Page<ComplianceApplication> {
         let result = state.withLock { state -> Result<Page<ComplianceApplication>, PlivoError> in
             state.requests.append("list \(filter.status?.rawValue ?? "all")")
             if let failure = state.listFailure, offset >= state.listFailureFromOffset { return .failure(failure) }
             let matching = state.applications.values
-                .filter { !state.hiddenFromLists.contains($0.id) && (filter.status == nil || $0.status == filter.status) }
+                .filter {
+                    !state.hiddenFromLists.contains($0.id) && (filter.status == nil || $0.status == filter.status)
+                }
                 .sorted { $0.id > $1.id }
             let page = Array(matching.dropFirst(offset).prefix(limit))
             let more = offset + page.count < matching.count
-            return .success(Page(
-                meta: .init(limit: limit, offset: offset, totalCount: matching.count, next: more ? "next" : nil),
-                objects: page))
+            return .success(
+                Page(
+                    meta: .init(limit: limit, offset: offset, totalCount: matching.count, next: more ? "next" : nil),
+                    objects: page
+                )
+            )
         }
         return try result.get()
     }

@@ -14,7 +14,9 @@ public enum TestBinaries {
     }
 
     /// The built `compliance-watch`.
-    public static let complianceWatch = directory(holding: "compliance-watch").appendingPathComponent("compliance-watch")
+    public static let complianceWatch = directory(holding: "compliance-watch").appendingPathComponent(
+        "compliance-watch"
+    )
     /// The built `plivo-sandbox`.
     public static let plivoSandbox = directory(holding: "plivo-sandbox").appendingPathComponent("plivo-sandbox")
 
@@ -30,16 +32,24 @@ public enum TestBinaries {
 /// an in-process sandbox the command talks to.
 /// `executable` runs instead when given (e.g. `setpriv … compliance-watch …`).
 public func runCLI(
-    _ arguments: [String], environment: [String: String] = [:], executable: URL = TestBinaries.complianceWatch
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    executable: URL = TestBinaries.complianceWatch
 ) async throws -> (Int32, String, String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
-            continuation.resume(with: Result { try runCLIBlocking(arguments, environment: environment, executable: executable) })
+            continuation.resume(
+                with: Result { try runCLIBlocking(arguments, environment: environment, executable: executable) }
+            )
         }
     }
 }
 
-private func runCLIBlocking(_ arguments: [String], environment: [String: String], executable: URL) throws -> (Int32, String, String) {
+private func runCLIBlocking(
+    _ arguments: [String],
+    environment: [String: String],
+    executable: URL
+) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments

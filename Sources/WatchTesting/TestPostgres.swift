@@ -36,7 +36,9 @@ public final class TestPostgres: Sendable {
 
     /// Starts a new cluster, stopped at the test process's exit if the test does not.
     public static func start() throws -> TestPostgres {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-pg-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cw-pg-\(UUID().uuidString.prefix(8))"
+        )
         let (code, out, err) = try Self.script(["start", directory.path])
         guard code == 0, let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw FixtureError("scripts/pg-cluster.sh start failed (\(code)): \(err)\(out)")
@@ -64,7 +66,14 @@ public final class TestPostgres: Sendable {
     /// A store on the database at `url` (from ``makeDatabase()``), as a command opens it: not
     /// fenced, not migrated.
     public func store(url: String) throws -> StateStore {
-        StateStore(database: try PostgresDatabase(location: try PostgresLocation(parsing: url), password: password, fenced: false, logger: .quiet))
+        StateStore(
+            database: try PostgresDatabase(
+                location: try PostgresLocation(parsing: url),
+                password: password,
+                fenced: false,
+                logger: .quiet
+            )
+        )
     }
 
     /// `postgresql://cw@127.0.0.1:PORT/DATABASE?sslmode=disable`.
@@ -76,8 +85,12 @@ public final class TestPostgres: Sendable {
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") throws -> String {
         let (code, output, errors) = try Self.run(
-            ["/usr/bin/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d", database, "-c", sql],
-            environment: ["PGPASSWORD=\(password)", "PATH=/usr/bin:/bin"])
+            [
+                "/usr/bin/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)",
+                "-U", user, "-d", database, "-c", sql,
+            ],
+            environment: ["PGPASSWORD=\(password)", "PATH=/usr/bin:/bin"]
+        )
         guard code == 0 else { throw FixtureError("psql \(sql.prefix(80)): \(errors)") }
         return output
     }

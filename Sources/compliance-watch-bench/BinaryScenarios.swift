@@ -25,7 +25,9 @@ extension Bench {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { throw BenchError("BENCH_BINARIES: \(entry) is not label=path") }
             let path = URL(fileURLWithPath: parts[1]).standardizedFileURL
-            guard FileManager.default.isExecutableFile(atPath: path.path) else { throw BenchError("BENCH_BINARIES: no binary at \(path.path)") }
+            guard FileManager.default.isExecutableFile(atPath: path.path) else {
+                throw BenchError("BENCH_BINARIES: no binary at \(path.path)")
+            }
             var runPath = path
             if parts[0] != "dynamic" {
                 let folder = directory.appendingPathComponent(parts[0])
@@ -49,13 +51,17 @@ extension Bench {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
     /// The whole of a /proc file (`String(contentsOfFile:)` stops after the first read of one,
     /// since /proc files report a size of 0).
-    static func readProcFile(_ path: String) -> String? { readProcData(path).map { String(decoding: $0, as: UTF8.self) } }
+    static func readProcFile(_ path: String) -> String? {
+        readProcData(path).map { String(decoding: $0, as: UTF8.self) }
+    }
 
     static func readProcData(_ path: String) -> Data? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -72,7 +78,8 @@ extension Bench {
     }
 
     static func fileSize(_ url: URL) -> Double {
-        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.doubleValue ?? 0) / 1_048_576
+        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.doubleValue ?? 0)
+            / 1_048_576
     }
 
     /// Size, stripped size, dynamic relocations (by type), whether it is PIE, linked libraries.
@@ -83,26 +90,42 @@ extension Bench {
         var byType: [String: Int] = [:]
         for line in try tool("/usr/bin/readelf", ["-rW", binary.runPath.path]).split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 3, parts[0].allSatisfy(\.isHexDigit), parts[2].hasPrefix("R_") { byType[String(parts[2]), default: 0] += 1 }
+            if parts.count >= 3, parts[0].allSatisfy(\.isHexDigit), parts[2].hasPrefix("R_") {
+                byType[String(parts[2]), default: 0] += 1
+            }
         }
         let header = try tool("/usr/bin/readelf", ["-hW", binary.runPath.path])
         let needed = try tool("/usr/bin/readelf", ["-dW", binary.runPath.path]).split(separator: "\n")
-            .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.dropLast() }.map(String.init)
+            .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.dropLast() }.map(
+                String.init
+            )
         // Relative relocations packed as RELR (lld's -z pack-relative-relocs) are not listed one by one.
-        let relr = try tool("/usr/bin/readelf", ["-SW", binary.runPath.path]).split(separator: "\n").first { $0.contains(".relr.dyn") }
-            .flatMap { line in line.split(separator: " ").drop { !$0.hasPrefix(".relr") }.dropFirst(4).first.flatMap { UInt64($0, radix: 16) } } ?? 0
-        return ["binary": binary.path.path, "size_mib": fileSize(binary.path), "stripped_mib": fileSize(stripped),
-                "pie": header.contains("DYN ("), "dynamic_relocations": byType.values.reduce(0, +), "relr_bytes": relr,
-                "relocations_by_type": byType, "needed": needed]
+        let relr =
+            try tool("/usr/bin/readelf", ["-SW", binary.runPath.path]).split(separator: "\n").first {
+                $0.contains(".relr.dyn")
+            }
+            .flatMap { line in
+                line.split(separator: " ").drop { !$0.hasPrefix(".relr") }.dropFirst(4).first.flatMap {
+                    UInt64($0, radix: 16)
+                }
+            } ?? 0
+        return [
+            "binary": binary.path.path, "size_mib": fileSize(binary.path), "stripped_mib": fileSize(stripped),
+            "pie": header.contains("DYN ("), "dynamic_relocations": byType.values.reduce(0, +), "relr_bytes": relr,
+            "relocations_by_type": byType, "needed": needed,
+        ]
     }
 
     /// Starts `binary run` with `NOTIFY_SOCKET` at a fake service manager; returns the process
     /// and the seconds from launch to READY=1.
-    static func startNotified(_ binary: URL, config: String, socket: FakeNotifySocket) async throws -> (Process, Double) {
+    static func startNotified(_ binary: URL, config: String, socket: FakeNotifySocket) async throws -> (Process, Double)
+    {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["run", "--config", config]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.environmentValue]) {
+            $1
+        }
         process.standardOutput = FileHandle.nullDevice
         let start = ContinuousClock.now
         try process.run()
@@ -117,7 +140,11 @@ extension Bench {
 
     /// Start-up to READY=1 (median of `runs` starts, each on a fresh state directory, against an
     /// empty sandbox), then the idle RSS of the last one 3 s after READY=1, with its smaps.
-    static func startupAndIdle(_ binary: BinaryUnderTest, runs: Int, resultsDirectory: URL) async throws -> [String: Any] {
+    static func startupAndIdle(
+        _ binary: BinaryUnderTest,
+        runs: Int,
+        resultsDirectory: URL
+    ) async throws -> [String: Any] {
         let sandbox = try SandboxProcess.start(seed: 0)
         defer { sandbox.stop() }
         var times: [Double] = []
@@ -125,21 +152,32 @@ extension Bench {
         for index in 0..<runs {
             let directory = try scratchDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
-            let config = try daemonConfig(in: directory, name: "idle", base: sandbox.baseURL, tables: """
-                [poll]
-                interval = "1h"
-                [state]
-                path = "idle.db"
-                [log]
-                level = "error"
-                """)
+            let config = try daemonConfig(
+                in: directory,
+                name: "idle",
+                base: sandbox.baseURL,
+                tables: """
+                    [poll]
+                    interval = "1h"
+                    [state]
+                    path = "idle.db"
+                    [log]
+                    level = "error"
+                    """
+            )
             let socket = try FakeNotifySocket(abstract: true)
             let (daemon, seconds) = try await startNotified(binary.runPath, config: config, socket: socket)
             times.append(seconds)
             if index == runs - 1 {
                 try await Task.sleep(for: .seconds(3))
                 result = ["rss_idle_mib": rss(daemon.processIdentifier)]
-                    .merging(memoryBreakdown(daemon.processIdentifier, binary: binary, dump: resultsDirectory.appendingPathComponent("smaps-\(binary.label)-idle.txt"))) { a, _ in a }
+                    .merging(
+                        memoryBreakdown(
+                            daemon.processIdentifier,
+                            binary: binary,
+                            dump: resultsDirectory.appendingPathComponent("smaps-\(binary.label)-idle.txt")
+                        )
+                    ) { a, _ in a }
             }
             kill(daemon.processIdentifier, SIGTERM)
             daemon.waitUntilExit()
@@ -154,13 +192,17 @@ extension Bench {
             try? smaps.write(to: dump, atomically: true, encoding: .utf8)
         }
         let rollup = smapsRollup(pid)
-        var result: [String: Any] = ["smaps_rollup": rollup,
-                                     "rss_by_mapping": rssByMapping(pid).prefix(12).map { ["mapping": $0.0, "mib": $0.1] }]
+        var result: [String: Any] = [
+            "smaps_rollup": rollup,
+            "rss_by_mapping": rssByMapping(pid).prefix(12).map { ["mapping": $0.0, "mib": $0.1] },
+        ]
         if let sections = residentSections(pid, binary: binary) {
             result["resident_by_section"] = sections.filter { $0.1 >= 0.05 }.map { ["section": $0.0, "mib": $0.1] }
         }
         if let libraries = residentTextByLibrary(pid, binary: binary) {
-            result["resident_text_by_library"] = libraries.filter { $0.1 >= 0.05 }.map { ["library": $0.0, "mib": $0.1] }
+            result["resident_text_by_library"] = libraries.filter { $0.1 >= 0.05 }.map {
+                ["library": $0.0, "mib": $0.1]
+            }
         }
         return result
     }
@@ -170,18 +212,23 @@ extension Bench {
     /// from the rest of `.rodata`. `nil` when /proc/PID/pagemap cannot be read.
     static func residentSections(_ pid: Int32, binary: BinaryUnderTest) -> [(String, Double)]? {
         guard let bias = loadBias(pid, binary: binary),
-              let sectionText = try? tool("/usr/bin/readelf", ["-SW", binary.runPath.path]) else { return nil }
+            let sectionText = try? tool("/usr/bin/readelf", ["-SW", binary.runPath.path])
+        else { return nil }
         // Allocated sections: [Nr] Name Type Address Off Size ES Flg ...
         var sections: [(name: String, start: UInt64, end: UInt64)] = []
         for line in sectionText.split(separator: "\n") {
             guard let close = line.firstIndex(of: "]"), line.contains("[") else { continue }
             let parts = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
             guard parts.count >= 7, let address = UInt64(parts[2], radix: 16), let size = UInt64(parts[4], radix: 16),
-                  address > 0, size > 0, parts[6].contains("A") else { continue }
+                address > 0, size > 0, parts[6].contains("A")
+            else { continue }
             sections.append((String(parts[0]), address + bias, address + bias + size))
         }
         for symbol in symbols(of: binary) where symbol.name.contains("icudt") && symbol.size > 1_000_000 {
-            sections.insert(("ICU data (\(symbol.name))", symbol.address + bias, symbol.address + bias + symbol.size), at: 0)
+            sections.insert(
+                ("ICU data (\(symbol.name))", symbol.address + bias, symbol.address + bias + symbol.size),
+                at: 0
+            )
         }
         var owner: [UInt64: String] = [:]  // page number → the first section claiming it
         for section in sections {
@@ -197,7 +244,8 @@ extension Bench {
         guard let bias = loadBias(pid, binary: binary) else { return nil }
         var owner: [UInt64: String] = [:]  // page number → the library of the first function on it
         for symbol in symbols(of: binary).filter({ "tTwW".contains($0.kind) }).sorted(by: { $0.address < $1.address }) {
-            for page in pages(symbol.address + bias, symbol.address + bias + max(symbol.size, 1)) where owner[page] == nil {
+            for page in pages(symbol.address + bias, symbol.address + bias + max(symbol.size, 1))
+            where owner[page] == nil {
                 owner[page] = library(ofSymbol: symbol.name)
             }
         }
@@ -206,8 +254,10 @@ extension Bench {
 
     /// Which library a function symbol of the static binary belongs to, from its name.
     static func library(ofSymbol name: String) -> String {
-        let ours: Set = ["WatchCore", "WatchDaemon", "WatchSinks", "WatchSystemd", "WatchPostgres", "PlivoCompliance", "CurlHTTP",
-                         "compliance_watch", "BuildInfo"]
+        let ours: Set = [
+            "WatchCore", "WatchDaemon", "WatchSinks", "WatchSystemd", "WatchPostgres", "PlivoCompliance", "CurlHTTP",
+            "compliance_watch", "BuildInfo",
+        ]
         if name.hasPrefix("$s") {
             let rest = name.dropFirst(2)
             let digits = rest.prefix { $0.isNumber }
@@ -221,10 +271,16 @@ extension Bench {
             return module
         }
         // ICU renames its C functions with its version (u_strlen_76) and its C++ namespace (icu_76).
-        if name.contains("icu_") || (name.first == "u" && name.range(of: #"_[0-9]{2}$"#, options: .regularExpression) != nil) {
+        if name.contains("icu_")
+            || (name.first == "u" && name.range(of: #"_[0-9]{2}$"#, options: .regularExpression) != nil)
+        {
             return "ICU"
         }
-        if name.hasPrefix("swift_") || name.hasPrefix("_swift") || name.hasPrefix("_ZN5swift") || name.hasPrefix("_ZNK5swift") { return "Swift runtime (C++)" }
+        if name.hasPrefix("swift_") || name.hasPrefix("_swift") || name.hasPrefix("_ZN5swift")
+            || name.hasPrefix("_ZNK5swift")
+        {
+            return "Swift runtime (C++)"
+        }
         if name.contains("dispatch") { return "libdispatch" }
         if name.hasPrefix("CF") || name.hasPrefix("__CF") || name.hasPrefix("_CF") { return "CoreFoundation" }
         if name.contains("BoringSSL") || name.hasPrefix("CRYPTO_") { return "BoringSSL" }
@@ -236,22 +292,27 @@ extension Bench {
     /// in the auxiliary vector less the ELF header's entry point.
     static func loadBias(_ pid: Int32, binary: BinaryUnderTest) -> UInt64? {
         guard let headerText = try? tool("/usr/bin/readelf", ["-hW", binary.runPath.path]),
-              let auxv = readProcData("/proc/\(pid)/auxv") else { return nil }
+            let auxv = readProcData("/proc/\(pid)/auxv")
+        else { return nil }
         let words = auxv.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
         var entry: UInt64 = 0
         for index in stride(from: 0, to: words.count - 1, by: 2) where words[index] == 9 { entry = words[index + 1] }
         guard let entryLine = headerText.split(separator: "\n").first(where: { $0.contains("Entry point address:") }),
-              let declared = UInt64(entryLine.split(separator: " ").last?.dropFirst(2) ?? "", radix: 16), entry >= declared else { return nil }
+            let declared = UInt64(entryLine.split(separator: " ").last?.dropFirst(2) ?? "", radix: 16),
+            entry >= declared
+        else { return nil }
         return entry - declared
     }
 
     /// The unstripped binary's defined symbols with a size: name, address, size, `nm` kind letter.
-    static func symbols(of binary: BinaryUnderTest) -> [(name: String, address: UInt64, size: UInt64, kind: Character)] {
+    static func symbols(of binary: BinaryUnderTest) -> [(name: String, address: UInt64, size: UInt64, kind: Character)]
+    {
         guard let text = try? tool("/usr/bin/nm", ["-S", "--defined-only", binary.path.path]) else { return [] }
         return text.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: " ")
             guard parts.count == 4, let address = UInt64(parts[0], radix: 16), let size = UInt64(parts[1], radix: 16),
-                  let kind = parts[2].first else { return nil }
+                let kind = parts[2].first
+            else { return nil }
             return (String(parts[3]), address, size, kind)
         }
     }
@@ -270,7 +331,9 @@ extension Bench {
         defer { try? pagemap.close() }
         var resident: [String: Double] = [:]
         for page in owner.keys.sorted() {
-            guard (try? pagemap.seek(toOffset: page * 8)) != nil, let data = try? pagemap.read(upToCount: 8), data.count == 8 else { continue }
+            guard (try? pagemap.seek(toOffset: page * 8)) != nil, let data = try? pagemap.read(upToCount: 8),
+                data.count == 8
+            else { continue }
             let word = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             if word & (1 << 63) != 0 { resident[owner[page]!, default: 0] += Double(pageSize) / 1_048_576 }
         }
@@ -279,7 +342,14 @@ extension Bench {
 
     /// The naive baseline: `scripts/naive-sdk-poller.py` (Plivo's Python SDK, list every page every
     /// interval, statuses in a dict) over `n` applications, RSS sampled as for the daemon.
-    static func naiveSteadyRun(n: Int, changeableShare: Double, duration: Duration, warmup: Duration, python: String, script: String) async throws -> [String: Any] {
+    static func naiveSteadyRun(
+        n: Int,
+        changeableShare: Double,
+        duration: Duration,
+        warmup: Duration,
+        python: String,
+        script: String
+    ) async throws -> [String: Any] {
         let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
         let directory = try scratchDirectory()
@@ -288,8 +358,10 @@ extension Bench {
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--base-url", sandbox.baseURL, "--auth-id", authId,
-                             "--auth-token-file", directory.appendingPathComponent("token").path, "--interval", "1"]
+        process.arguments = [
+            script, "--base-url", sandbox.baseURL, "--auth-id", authId,
+            "--auth-token-file", directory.appendingPathComponent("token").path, "--interval", "1",
+        ]
         process.standardOutput = try FileHandle(forWritingTo: output)
         try process.run()
         defer {
@@ -301,29 +373,54 @@ extension Bench {
             process.waitUntilExit()
         }
         func lines(_ prefix: String) -> [Substring] {
-            String(decoding: FileManager.default.contents(atPath: output.path) ?? Data(), as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix(prefix) }
+            String(decoding: FileManager.default.contents(atPath: output.path) ?? Data(), as: UTF8.self).split(
+                separator: "\n"
+            ).filter { $0.hasPrefix(prefix) }
         }
         let deadline = ContinuousClock.now + .seconds(300)
         while lines("BASELINE").isEmpty {
-            guard process.isRunning, ContinuousClock.now < deadline else { throw BenchError("naive SDK poller: no first listing (\(lines("").suffix(3)))") }
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw BenchError("naive SDK poller: no first listing (\(lines("").suffix(3)))")
+            }
             try await Task.sleep(for: .milliseconds(250))
         }
         try await Task.sleep(for: warmup)
         let (cpuStart, cyclesStart) = (ProcStat.cpuSeconds(of: process.processIdentifier), lines("CYCLE").count)
-        let samples = try await sampleRSS(process.processIdentifier, duration: duration, base: sandbox.baseURL, transport: transport)
+        let samples = try await sampleRSS(
+            process.processIdentifier,
+            duration: duration,
+            base: sandbox.baseURL,
+            transport: transport
+        )
         let cpu = ProcStat.cpuSeconds(of: process.processIdentifier) - cpuStart
         let cycleTimes = lines("CYCLE").compactMap { $0.split(separator: "=").last.flatMap { Double($0) } }
-        return rssSummary(samples, n: n, duration: duration, cycles: Double(lines("CYCLE").count - cyclesStart), cpu: cpu, pid: process.processIdentifier)
-            .merging(["changes_printed": lines("CHANGE").count, "cycle_wall_s_p50": percentile(cycleTimes, 0.5),
-                      "baseline": String(lines("BASELINE").first ?? "")]) { a, _ in a }
+        return rssSummary(
+            samples,
+            n: n,
+            duration: duration,
+            cycles: Double(lines("CYCLE").count - cyclesStart),
+            cpu: cpu,
+            pid: process.processIdentifier
+        )
+        .merging([
+            "changes_printed": lines("CHANGE").count, "cycle_wall_s_p50": percentile(cycleTimes, 0.5),
+            "baseline": String(lines("BASELINE").first ?? ""),
+        ]) { a, _ in a }
     }
 
     /// The whole scenario; records one `binary` result per binary and one `naive_sdk_poller`.
     @MainActor
-    static func binariesScenario(n: Int, minutes: Double, resultsDirectory: URL, quick: Bool,
-                                 record: @MainActor (String, [String: Any], String) -> Void,
-                                 target: @MainActor (String, String, Bool) -> Void) async throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bench-binaries-\(UUID().uuidString)")
+    static func binariesScenario(
+        n: Int,
+        minutes: Double,
+        resultsDirectory: URL,
+        quick: Bool,
+        record: @MainActor (String, [String: Any], String) -> Void,
+        target: @MainActor (String, String, Bool) -> Void
+    ) async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cw-bench-binaries-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         try FileManager.default.createDirectory(at: resultsDirectory, withIntermediateDirectories: true)
@@ -332,33 +429,89 @@ extension Bench {
         for binary in try binariesUnderTest(in: scratch) {
             let facts = try binaryFacts(binary, scratch: scratch)
             let idle = try await startupAndIdle(binary, runs: quick ? 3 : 5, resultsDirectory: resultsDirectory)
-            let steady = try await steadyRun(n: n, changeableShare: 0.025, duration: duration, warmup: warmup, binary: binary.runPath) { pid in
-                ["steady_breakdown": memoryBreakdown(pid, binary: binary, dump: resultsDirectory.appendingPathComponent("smaps-\(binary.label)-steady.txt"))]
+            let steady = try await steadyRun(
+                n: n,
+                changeableShare: 0.025,
+                duration: duration,
+                warmup: warmup,
+                binary: binary.runPath
+            ) { pid in
+                [
+                    "steady_breakdown": memoryBreakdown(
+                        pid,
+                        binary: binary,
+                        dump: resultsDirectory.appendingPathComponent("smaps-\(binary.label)-steady.txt")
+                    )
+                ]
             }
             let mean = steady["rss_mean_mib"] as! Double
             steadyByLabel[binary.label] = mean
-            let values: [String: Any] = ["label": binary.label, "run": binary.runPath.lastPathComponent].merging(facts) { a, _ in a }
-                .merging(idle) { a, _ in a }.merging(["steady": steady]) { a, _ in a }
-            record("binary", values, String(
-                format: "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d RELA relocs, RELR %3.0f KiB): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %g min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
-                binary.label as NSString, facts["size_mib"] as! Double, facts["stripped_mib"] as! Double, (facts["pie"] as! Bool ? "PIE" : "non-PIE") as NSString,
-                facts["dynamic_relocations"] as! Int, Double(facts["relr_bytes"] as! UInt64) / 1024, (idle["startup_ready_s"] as! Double) * 1000, idle["rss_idle_mib"] as! Double, n, minutes, mean,
-                steady["rss_max_mib"] as! Double, steady["rss_slope_mib_per_min"] as! Double))
+            let values: [String: Any] = ["label": binary.label, "run": binary.runPath.lastPathComponent].merging(facts)
+            { a, _ in a }
+            .merging(idle) { a, _ in a }.merging(["steady": steady]) { a, _ in a }
+            record(
+                "binary",
+                values,
+                String(
+                    format:
+                        "%-8@ %7.1f MiB (stripped %5.1f MiB, %@, %6d RELA relocs, RELR %3.0f KiB): READY=1 after %4.0f ms; RSS idle %5.1f MiB; N=%d steady %g min: RSS mean %5.1f MiB (max %.1f, slope %+.3f MiB/min)",
+                    binary.label as NSString,
+                    facts["size_mib"] as! Double,
+                    facts["stripped_mib"] as! Double,
+                    (facts["pie"] as! Bool ? "PIE" : "non-PIE") as NSString,
+                    facts["dynamic_relocations"] as! Int,
+                    Double(facts["relr_bytes"] as! UInt64) / 1024,
+                    (idle["startup_ready_s"] as! Double) * 1000,
+                    idle["rss_idle_mib"] as! Double,
+                    n,
+                    minutes,
+                    mean,
+                    steady["rss_max_mib"] as! Double,
+                    steady["rss_slope_mib_per_min"] as! Double
+                )
+            )
         }
         let python = ProcessInfo.processInfo.environment["BENCH_PYTHON"] ?? ".build/bench-venv/bin/python"
         let script = ProcessInfo.processInfo.environment["BENCH_NAIVE_SCRIPT"] ?? "scripts/naive-sdk-poller.py"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            record("naive_sdk_poller", ["unavailable": "no \(python) (make bench makes the venv)"], "naive SDK poller: skipped, no \(python)")
+            record(
+                "naive_sdk_poller",
+                ["unavailable": "no \(python) (make bench makes the venv)"],
+                "naive SDK poller: skipped, no \(python)"
+            )
             return
         }
-        let naive = try await naiveSteadyRun(n: n, changeableShare: 0.025, duration: duration, warmup: warmup, python: python, script: script)
+        let naive = try await naiveSteadyRun(
+            n: n,
+            changeableShare: 0.025,
+            duration: duration,
+            warmup: warmup,
+            python: python,
+            script: script
+        )
         let naiveMean = naive["rss_mean_mib"] as! Double
-        record("naive_sdk_poller", naive, String(
-            format: "naive SDK poller (Python, plivo SDK), N=%d, %g min: RSS mean %.1f MiB (max %.1f, slope %+.3f MiB/min); %.0f listings of every page, %.2f s each (p50), %.1f ms CPU each",
-            n, minutes, naiveMean, naive["rss_max_mib"] as! Double, naive["rss_slope_mib_per_min"] as! Double, naive["cycles"] as! Double,
-            naive["cycle_wall_s_p50"] as! Double, naive["daemon_cpu_ms_per_cycle"] as! Double))
+        record(
+            "naive_sdk_poller",
+            naive,
+            String(
+                format:
+                    "naive SDK poller (Python, plivo SDK), N=%d, %g min: RSS mean %.1f MiB (max %.1f, slope %+.3f MiB/min); %.0f listings of every page, %.2f s each (p50), %.1f ms CPU each",
+                n,
+                minutes,
+                naiveMean,
+                naive["rss_max_mib"] as! Double,
+                naive["rss_slope_mib_per_min"] as! Double,
+                naive["cycles"] as! Double,
+                naive["cycle_wall_s_p50"] as! Double,
+                naive["daemon_cpu_ms_per_cycle"] as! Double
+            )
+        )
         if let staticMean = steadyByLabel["static"] {
-            target("static steady RSS ≤ naive SDK poller's", String(format: "%.1f vs %.1f MiB", staticMean, naiveMean), staticMean <= naiveMean)
+            target(
+                "static steady RSS ≤ naive SDK poller's",
+                String(format: "%.1f vs %.1f MiB", staticMean, naiveMean),
+                staticMean <= naiveMean
+            )
         }
     }
 }

@@ -25,9 +25,24 @@ extension Bench {
             // callgrind-deliver DIRECTORY EVENTS
             let directory = URL(fileURLWithPath: arguments[1])
             let store = try StateStore.open(path: directory.appendingPathComponent("state.db").path)
-            let sink = FileSink(name: "s", configuration: .init(path: directory.appendingPathComponent("events.jsonl").path), store: store)
+            let sink = FileSink(
+                name: "s",
+                configuration: .init(path: directory.appendingPathComponent("events.jsonl").path),
+                store: store
+            )
             try recordBurst(store: store, events: Int(arguments[2])!)
-            let dispatcher = Dispatcher(sink: sink, store: store, settings: .init(concurrency: 32, maxAttempts: 3, maxAge: .seconds(60), backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))), doorbell: Doorbell(), logger: quiet)
+            let dispatcher = Dispatcher(
+                sink: sink,
+                store: store,
+                settings: .init(
+                    concurrency: 32,
+                    maxAttempts: 3,
+                    maxAge: .seconds(60),
+                    backoff: Backoff(base: .milliseconds(10), cap: .seconds(1))
+                ),
+                doorbell: Doorbell(),
+                logger: quiet
+            )
             await dispatcher.drain()
         default:
             throw BenchError("unknown child mode \(arguments.first ?? "")")
@@ -41,8 +56,10 @@ extension Bench {
             let app = ComplianceApplication(id: "app-\(i)", alias: "bench-\(i)", status: .accepted)
             observations.append(.init(snapshot: .observed(app, account: authId, version: 0), change: .created))
         }
-        try store.commit(CycleOutcome(account: authId, observations: observations, deletions: [], fullSync: false, at: Date()),
-                         sinks: [SinkRoute(name: "s", filter: EventFilter())])
+        try store.commit(
+            CycleOutcome(account: authId, observations: observations, deletions: [], fullSync: false, at: Date()),
+            sinks: [SinkRoute(name: "s", filter: EventFilter())]
+        )
     }
 
     /// Instructions per hot cycle and per delivery to the file sink, or why they cannot be counted here.
@@ -56,7 +73,11 @@ extension Bench {
         do {
             _ = try callgrind(["callgrind-probe"], in: directory)
         } catch {
-            return .failure(BenchError("valgrind cannot run this toolchain's Swift concurrency here (\(error)); see README, Performance"))
+            return .failure(
+                BenchError(
+                    "valgrind cannot run this toolchain's Swift concurrency here (\(error)); see README, Performance"
+                )
+            )
         }
         let (sandbox, _) = try await seededSandbox(n: n, changeableShare: changeableShare)
         defer { sandbox.stop() }
@@ -74,8 +95,10 @@ extension Bench {
             return try callgrind(["callgrind-deliver", run.path, "\(events)"], in: directory)
         }
         let deliver1 = try deliver(fewEvents), deliver2 = try deliver(manyEvents)
-        return .success(["instructions_per_hot_cycle": (hot2 - hot1) / Double(manyCycles - fewCycles),
-                         "instructions_per_file_delivery": (deliver2 - deliver1) / Double(manyEvents - fewEvents)])
+        return .success([
+            "instructions_per_hot_cycle": (hot2 - hot1) / Double(manyCycles - fewCycles),
+            "instructions_per_file_delivery": (deliver2 - deliver1) / Double(manyEvents - fewEvents),
+        ])
     }
 
     /// Total instructions (Ir) of one child run under callgrind.
@@ -97,10 +120,15 @@ extension Bench {
         process.standardError = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("callgrind \(arguments[0]) exited with \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("callgrind \(arguments[0]) exited with \(process.terminationStatus)")
+        }
         let text = try String(contentsOfFile: out, encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("summary:") || $0.hasPrefix("totals:") }),
-              let value = line.split(separator: " ").last.flatMap({ Double($0) }) else {
+        guard
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("summary:") || $0.hasPrefix("totals:") }
+            ),
+            let value = line.split(separator: " ").last.flatMap({ Double($0) })
+        else {
             throw BenchError("no summary in \(out)")
         }
         return value

@@ -29,7 +29,9 @@ extension Bench {
                 line.append(chunk)
             }
             let text = String(decoding: line, as: UTF8.self)
-            guard let url = text.split(separator: "\n").first?.split(separator: " ").last else { throw BenchError("plivo-sandbox said: \(text)") }
+            guard let url = text.split(separator: "\n").first?.split(separator: " ").last else {
+                throw BenchError("plivo-sandbox said: \(text)")
+            }
             return SandboxProcess(process: process, baseURL: String(url))
         }
 
@@ -59,16 +61,22 @@ extension Bench {
 
     /// Writes `NAME.toml` in `directory` for a daemon polling the sandbox at `base` with that
     /// token: `plivo` holds more `[plivo]` keys, `tables` the other tables. - Returns: its path.
-    static func daemonConfig(in directory: URL, name: String, base: String, plivo: String = "", tables: String) throws -> String {
+    static func daemonConfig(
+        in directory: URL,
+        name: String,
+        base: String,
+        plivo: String = "",
+        tables: String
+    ) throws -> String {
         let path = directory.appendingPathComponent("\(name).toml").path
         try """
-            [plivo]
-            auth_id = "\(authId)"
-            auth_token_file = "token"
-            base_url = "\(base)"
-            \(plivo)
-            \(tables)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        [plivo]
+        auth_id = "\(authId)"
+        auth_token_file = "token"
+        base_url = "\(base)"
+        \(plivo)
+        \(tables)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -88,23 +96,37 @@ extension Bench {
 
     /// Seeds `n` applications with `changeable` of them draft, submitted or rejected.
     static func seedSteady(_ transport: CurlTransport, _ base: String, n: Int, changeableShare: Double) async throws {
-        _ = try await control(transport, base + "/_sandbox/seed", """
+        _ = try await control(
+            transport,
+            base + "/_sandbox/seed",
+            """
             {"count": \(n), "statuses": {"accepted": \(1 - changeableShare), "submitted": \(changeableShare * 0.5), \
             "draft": \(changeableShare * 0.25), "rejected": \(changeableShare * 0.25)}}
-            """)
+            """
+        )
     }
 
     static func selfCPU() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        ) / 1e6
     }
 
     static func steadyPoller(_ base: String, store: StateStore) -> Poller {
         Poller(
-            source: client(base, concurrency: 4), store: store, bucket: TokenBucket(rate: 10_000, burst: 4),
-            settings: .init(concurrency: 4, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)), announceExisting: false),
-            sinks: [SinkRoute(name: "audit", filter: EventFilter())])
+            source: client(base, concurrency: 4),
+            store: store,
+            bucket: TokenBucket(rate: 10_000, burst: 4),
+            settings: .init(
+                concurrency: 4,
+                maxAttempts: 5,
+                backoff: Backoff(base: .milliseconds(100), cap: .seconds(5)),
+                announceExisting: false
+            ),
+            sinks: [SinkRoute(name: "audit", filter: EventFilter())]
+        )
     }
 
     struct CycleCost {
@@ -130,7 +152,11 @@ extension Bench {
         func inject() async throws {
             let submitted = try await c.applications.list(filter: .init(status: .submitted), limit: transitions)
             for app in submitted.objects {
-                _ = try await control(transport, base + "/_sandbox/applications/\(app.id)/review", #"{"status": "accepted"}"#)
+                _ = try await control(
+                    transport,
+                    base + "/_sandbox/applications/\(app.id)/review",
+                    #"{"status": "accepted"}"#
+                )
             }
         }
 
@@ -144,7 +170,11 @@ extension Bench {
         }
 
         // The naive cycle: every page, every object decoded, diffed against the last cycle in memory.
-        struct Seen: Equatable { var status: ApplicationStatus; var reason: String?; var documents: [String] }
+        struct Seen: Equatable {
+            var status: ApplicationStatus
+            var reason: String?
+            var documents: [String]
+        }
         var previous: [String: Seen] = [:]
         func naiveCycle() async throws -> (requests: Int, changes: Int) {
             let requests = RequestTally()
@@ -156,7 +186,11 @@ extension Bench {
             var current: [String: Seen] = [:]
             var changes = 0
             for app in all {
-                let seen = Seen(status: app.status, reason: app.rejectionReason, documents: app.documents.map(\.documentId).sorted())
+                let seen = Seen(
+                    status: app.status,
+                    reason: app.rejectionReason,
+                    documents: app.documents.map(\.documentId).sorted()
+                )
                 if previous[app.id] != seen { changes += 1 }
                 current[app.id] = seen
             }
@@ -175,8 +209,14 @@ extension Bench {
         // Medians: a cycle that meets a WAL checkpoint or a descheduling on a loaded 2-core
         // machine says little about the next one.
         let median = { (values: [Double]) in percentile(values, 0.5) }
-        return CycleCost(ours: median(ours.map(\.cpu)), oursWall: median(ours.map(\.wall)), oursRequests: median(ours.map { Double($0.requests) }),
-                         naive: median(naive.map(\.cpu)), naiveWall: median(naive.map(\.wall)), naiveRequests: median(naive.map { Double($0.requests) }))
+        return CycleCost(
+            ours: median(ours.map(\.cpu)),
+            oursWall: median(ours.map(\.wall)),
+            oursRequests: median(ours.map { Double($0.requests) }),
+            naive: median(naive.map(\.cpu)),
+            naiveWall: median(naive.map(\.wall)),
+            naiveRequests: median(naive.map { Double($0.requests) })
+        )
     }
 
     final class RequestTally: @unchecked Sendable {
@@ -192,7 +232,11 @@ extension Bench {
     /// `capture`, when given, runs on the daemon's pid at the end of the run, before it stops,
     /// and what it returns is merged into the result.
     static func steadyRun(
-        n: Int, changeableShare: Double, duration: Duration, warmup: Duration, binary: URL = sibling("compliance-watch"),
+        n: Int,
+        changeableShare: Double,
+        duration: Duration,
+        warmup: Duration,
+        binary: URL = sibling("compliance-watch"),
         capture: (@Sendable (Int32) -> [String: Any])? = nil
     ) async throws -> [String: Any] {
         let (sandbox, transport) = try await seededSandbox(n: n, changeableShare: changeableShare)
@@ -201,21 +245,27 @@ extension Bench {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try LocalPorts.free()
-        let config = try daemonConfig(in: directory, name: "steady", base: base, plivo: "max_requests_per_second = 50", tables: """
-            [poll]
-            interval = "1s"
-            jitter = 0
-            [state]
-            path = "steady.db"
-            [log]
-            level = "error"
-            [metrics]
-            listen = "127.0.0.1:\(port)"
-            [[sinks]]
-            name = "audit"
-            type = "file"
-            path = "audit.jsonl"
-            """)
+        let config = try daemonConfig(
+            in: directory,
+            name: "steady",
+            base: base,
+            plivo: "max_requests_per_second = 50",
+            tables: """
+                [poll]
+                interval = "1s"
+                jitter = 0
+                [state]
+                path = "steady.db"
+                [log]
+                level = "error"
+                [metrics]
+                listen = "127.0.0.1:\(port)"
+                [[sinks]]
+                name = "audit"
+                type = "file"
+                path = "audit.jsonl"
+                """
+        )
         let daemon = try run(binary, ["run", "--config", config])
         defer {
             kill(daemon.processIdentifier, SIGTERM)
@@ -230,17 +280,34 @@ extension Bench {
         }
         try await Task.sleep(for: warmup)
         let (cpuStart, cyclesStart) = (ProcStat.cpuSeconds(of: daemon.processIdentifier), await cycles())
-        let samples = try await sampleRSS(daemon.processIdentifier, duration: duration, base: base, transport: transport)
+        let samples = try await sampleRSS(
+            daemon.processIdentifier,
+            duration: duration,
+            base: base,
+            transport: transport
+        )
         let cpu = ProcStat.cpuSeconds(of: daemon.processIdentifier) - cpuStart
         let cycleCount = await cycles() - cyclesStart
         let extra = capture?(daemon.processIdentifier) ?? [:]
-        return rssSummary(samples, n: n, duration: duration, cycles: cycleCount, cpu: cpu, pid: daemon.processIdentifier)
-            .merging(extra) { a, _ in a }
+        return rssSummary(
+            samples,
+            n: n,
+            duration: duration,
+            cycles: cycleCount,
+            cpu: cpu,
+            pid: daemon.processIdentifier
+        )
+        .merging(extra) { a, _ in a }
     }
 
     /// RSS of `pid` every 5 s for `duration`, with one review decided in the sandbox every 5 s
     /// (events keep flowing; the list changes under a naive poller).
-    static func sampleRSS(_ pid: Int32, duration: Duration, base: String, transport: CurlTransport) async throws -> [(t: Double, mib: Double)] {
+    static func sampleRSS(
+        _ pid: Int32,
+        duration: Duration,
+        base: String,
+        transport: CurlTransport
+    ) async throws -> [(t: Double, mib: Double)] {
         let c = client(base, concurrency: 1)
         let t0 = ContinuousClock.now
         var samples: [(t: Double, mib: Double)] = []
@@ -248,20 +315,33 @@ extension Bench {
             samples.append((seconds(ContinuousClock.now - t0), rss(pid)))
             // One decision every 5 s keeps events flowing to the audit file.
             if let app = try await c.applications.list(filter: .init(status: .submitted), limit: 1).objects.first {
-                _ = try await control(transport, base + "/_sandbox/applications/\(app.id)/review", #"{"status": "accepted"}"#)
+                _ = try await control(
+                    transport,
+                    base + "/_sandbox/applications/\(app.id)/review",
+                    #"{"status": "accepted"}"#
+                )
             }
             try await Task.sleep(for: .seconds(5))
         }
         return samples
     }
 
-    static func rssSummary(_ samples: [(t: Double, mib: Double)], n: Int, duration: Duration, cycles cycleCount: Double, cpu: Double, pid: Int32) -> [String: Any] {
+    static func rssSummary(
+        _ samples: [(t: Double, mib: Double)],
+        n: Int,
+        duration: Duration,
+        cycles cycleCount: Double,
+        cpu: Double,
+        pid: Int32
+    ) -> [String: Any] {
         let mean = samples.map(\.mib).reduce(0, +) / Double(max(samples.count, 1))
-        return ["n": n, "duration_s": seconds(duration), "rss_mean_mib": mean, "rss_max_mib": samples.map(\.mib).max() ?? 0,
-                "rss_first_mib": samples.first?.mib ?? 0, "rss_last_mib": samples.last?.mib ?? 0,
-                "rss_slope_mib_per_min": slope(samples) * 60, "cycles": cycleCount,
-                "daemon_cpu_ms_per_cycle": cycleCount > 0 ? cpu / cycleCount * 1000 : 0,
-                "smaps": smapsRollup(pid)]
+        return [
+            "n": n, "duration_s": seconds(duration), "rss_mean_mib": mean, "rss_max_mib": samples.map(\.mib).max() ?? 0,
+            "rss_first_mib": samples.first?.mib ?? 0, "rss_last_mib": samples.last?.mib ?? 0,
+            "rss_slope_mib_per_min": slope(samples) * 60, "cycles": cycleCount,
+            "daemon_cpu_ms_per_cycle": cycleCount > 0 ? cpu / cycleCount * 1000 : 0,
+            "smaps": smapsRollup(pid),
+        ]
     }
 
     /// Least-squares slope of y over t.
@@ -282,7 +362,9 @@ extension Bench {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             guard parts.count >= 2, let kb = Double(parts[1]) else { continue }
             let key = String(parts[0].dropLast())
-            if ["Rss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"].contains(key) { result[key] = kb / 1024 }
+            if ["Rss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"].contains(key) {
+                result[key] = kb / 1024
+            }
         }
         return result
     }
@@ -294,8 +376,12 @@ extension Bench {
         var current = "anon"
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.first?.contains("-") == true, parts.count >= 5, parts[0].contains(where: { $0.isHexDigit }) && !parts[0].hasSuffix(":") {
-                current = parts.count >= 6 ? String(parts[5...].joined(separator: " ").split(separator: "/").last ?? "anon") : "anon"
+            if parts.first?.contains("-") == true, parts.count >= 5,
+                parts[0].contains(where: { $0.isHexDigit }) && !parts[0].hasSuffix(":")
+            {
+                current =
+                    parts.count >= 6
+                    ? String(parts[5...].joined(separator: " ").split(separator: "/").last ?? "anon") : "anon"
             } else if parts.first == "Rss:", parts.count >= 2, let kb = Double(parts[1]) {
                 totals[current, default: 0] += kb / 1024
             }

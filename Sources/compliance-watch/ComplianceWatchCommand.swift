@@ -14,8 +14,12 @@ struct ComplianceWatchCommand: AsyncParsableCommand {
         commandName: "compliance-watch",
         abstract: "Watch Plivo compliance applications and deliver their status changes to webhooks, files and mail.",
         version: "\(complianceWatchVersion) (\(complianceWatchCommit))",
-        subcommands: [Run.self, Once.self, Status.self, History.self, CheckConfig.self, Deliveries.self, Audit.self, TestSink.self, Reload.self],
-        defaultSubcommand: Run.self)
+        subcommands: [
+            Run.self, Once.self, Status.self, History.self, CheckConfig.self, Deliveries.self, Audit.self,
+            TestSink.self, Reload.self,
+        ],
+        defaultSubcommand: Run.self
+    )
 }
 
 /// Options every command shares.
@@ -26,7 +30,10 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "Overrides [log] level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
-    @Option(name: .customLong("log-format"), help: "auto (the journal when systemd connected stderr to it), journal, or text.")
+    @Option(
+        name: .customLong("log-format"),
+        help: "auto (the journal when systemd connected stderr to it), journal, or text."
+    )
     var logFormat: LogFormat = .auto
 }
 
@@ -50,7 +57,10 @@ extension GlobalOptions {
             return try Daemon.loadConfiguration(path: config)
         } catch {
             printError("configuration is invalid:\n\(error.description)")
-            SystemdNotifier().fatal(status: "invalid configuration: \(error.problems.first?.description ?? "")", errno: EINVAL)
+            SystemdNotifier().fatal(
+                status: "invalid configuration: \(error.problems.first?.description ?? "")",
+                errno: EINVAL
+            )
             throw ExitCodes.config
         }
     }
@@ -72,7 +82,12 @@ extension GlobalOptions {
 
     func openStore(_ configuration: DaemonConfiguration, logger: Logger) throws -> StateStore {
         do {
-            return try StoreOpener.open(configuration.state, use: .daemon, lease: configuration.ha.lease, logger: logger)
+            return try StoreOpener.open(
+                configuration.state,
+                use: .daemon,
+                lease: configuration.ha.lease,
+                logger: logger
+            )
         } catch {
             printError(error.description)
             SystemdNotifier().fatal(status: error.description, errno: EIO)
@@ -115,7 +130,8 @@ extension GlobalOptions {
         let format = logFormat.resolved()
         let underManager = ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil || isatty(2) == 0
         LoggingSystem.bootstrap { _ in
-            var handler: any LogHandler = format == .journal
+            var handler: any LogHandler =
+                format == .journal
                 ? JournalLogHandler(identifier: "compliance-watch")
                 : StderrLogHandler(prefixPriority: underManager)
             handler.logLevel = level

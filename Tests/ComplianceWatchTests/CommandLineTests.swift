@@ -13,19 +13,25 @@ struct CommandLineTests {
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "cli-token", rateLimit: 0))
         defer { sandbox.stop() }
         await sandbox.seed(count: 25)
-        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
-        let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "cli-token", extra: """
-            [sinks.filter]
-            types = ["compliance_application.created"]
-            [[sinks]]
-            name = "mail"
-            type = "mail"
-            command = ["/usr/bin/tee", "-a", "\(mailPath)"]
-            from = "watch@example.com"
-            to = ["ops@example.com"]
-            [sinks.filter]
-            types = ["compliance_application.created"]
-            """)
+        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt")
+            .path
+        let fixture = try DaemonFixture(
+            baseURL: await sandbox.baseURL,
+            authId: authId,
+            token: "cli-token",
+            extra: """
+                [sinks.filter]
+                types = ["compliance_application.created"]
+                [[sinks]]
+                name = "mail"
+                type = "mail"
+                command = ["/usr/bin/tee", "-a", "\(mailPath)"]
+                from = "watch@example.com"
+                to = ["ops@example.com"]
+                [sinks.filter]
+                types = ["compliance_application.created"]
+                """
+        )
         try fixture.announceExisting()
 
         let (onceStatus, onceOut, onceErr) = try await runCLI(["once", "--config", fixture.configPath])
@@ -40,17 +46,24 @@ struct CommandLineTests {
         #expect(statusOut.contains("mail             delivered  25"))
         #expect(statusOut.contains("daemon: not running"))
 
-        let (_, listOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--sink", "mail", "--state", "delivered", "--limit", "3"])
+        let (_, listOut, _) = try await runCLI([
+            "deliveries", "list", "--config", fixture.configPath, "--sink", "mail", "--state", "delivered", "--limit",
+            "3",
+        ])
         let lines = listOut.split(separator: "\n")
         #expect(lines.count == 3)
         let eventId = try #require(lines.first?.split(separator: " ").first.map(String.init))
         #expect(eventId.hasPrefix("evt_"))
 
         // Every sink but the audit file gets it again; the file already holds it.
-        let (redeliverCode, redeliverOut, _) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId])
+        let (redeliverCode, redeliverOut, _) = try await runCLI([
+            "deliveries", "redeliver", "--config", fixture.configPath, "--event", eventId,
+        ])
         #expect(redeliverCode == 0)
         #expect(redeliverOut == "audit: already in the audit file; not appended again\nqueued 1 deliveries\n")
-        let (_, pendingOut, _) = try await runCLI(["deliveries", "list", "--config", fixture.configPath, "--state", "pending"])
+        let (_, pendingOut, _) = try await runCLI([
+            "deliveries", "list", "--config", fixture.configPath, "--state", "pending",
+        ])
         #expect(pendingOut.hasPrefix("\(eventId)  mail  pending"))
         // The next run delivers it again, under the same id.
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
@@ -59,7 +72,9 @@ struct CommandLineTests {
         let audit = try String(contentsOfFile: fixture.auditPath, encoding: .utf8)
         #expect(audit.components(separatedBy: eventId).count - 1 == 1)
 
-        let (noSinkCode, _, noSinkErr) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--sink", "nosuch", "--dead"])
+        let (noSinkCode, _, noSinkErr) = try await runCLI([
+            "deliveries", "redeliver", "--config", fixture.configPath, "--sink", "nosuch", "--dead",
+        ])
         #expect(noSinkCode == 64)
         #expect(noSinkErr.contains("no sink named nosuch in \(fixture.configPath) (sinks: audit, mail)"))
 
@@ -70,35 +85,53 @@ struct CommandLineTests {
 
     @Test("check-config prints a redacted summary, or exits 78 with every problem")
     func checkConfig() async throws {
-        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MACHECK0000000000000", token: "check-s3cr3t")
+        let fixture = try DaemonFixture(
+            baseURL: "http://127.0.0.1:9",
+            authId: "MACHECK0000000000000",
+            token: "check-s3cr3t"
+        )
         let (code, out, _) = try await runCLI(["check-config", "--config", fixture.configPath])
         #expect(code == 0)
         #expect(out.contains("configuration \(fixture.configPath) is valid"))
         #expect(out.contains("auth token = <redacted>"))
         #expect(!out.contains("check-s3cr3t"))
         #expect(out.contains("[poll] interval = 100ms"))
-        try "[plivo]\nauth_id = \"MA1\"\nconcurrency = 0\n[pol]\n".write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-        let (badCode, _, err) = try await runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
+        try "[plivo]\nauth_id = \"MA1\"\nconcurrency = 0\n[pol]\n".write(
+            toFile: fixture.configPath,
+            atomically: true,
+            encoding: .utf8
+        )
+        let (badCode, _, err) = try await runCLI(
+            ["check-config", "--config", fixture.configPath],
+            environment: ["PLIVO_AUTH_TOKEN": "x"]
+        )
         #expect(badCode == 78)
         #expect(err.contains("\(fixture.configPath):3: plivo.concurrency: must be between 1 and 32, got 0"))
         #expect(err.contains("\(fixture.configPath):4: pol: unknown key"))
         // One pass names the problems of the sinks too.
         try """
-            [plivo]
-            auth_id = "MA1"
-            concurrency = 0
-            [[sinks]]
-            name = "hook"
-            type = "webhook"
-            """.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
-        let (_, _, both) = try await runCLI(["check-config", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": "x"])
+        [plivo]
+        auth_id = "MA1"
+        concurrency = 0
+        [[sinks]]
+        name = "hook"
+        type = "webhook"
+        """.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        let (_, _, both) = try await runCLI(
+            ["check-config", "--config", fixture.configPath],
+            environment: ["PLIVO_AUTH_TOKEN": "x"]
+        )
         #expect(both.contains("plivo.concurrency: must be between 1 and 32, got 0"))
         #expect(both.contains("sinks[1].url: missing: set url, url_file or url_credential"))
     }
 
     @Test("check-config and run refuse a token file others can read, with exit 78, before contacting anything")
     func looseTokenFile() async throws {
-        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MACHECK0000000000000", token: "loose-s3cr3t")
+        let fixture = try DaemonFixture(
+            baseURL: "http://127.0.0.1:9",
+            authId: "MACHECK0000000000000",
+            token: "loose-s3cr3t"
+        )
         let token = fixture.directory.appendingPathComponent("token").path
         #expect(try await runCLI(["check-config", "--config", fixture.configPath]).0 == 0)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: token)
@@ -112,17 +145,22 @@ struct CommandLineTests {
 
     @Test("check-config shows webhook URLs as scheme://host/… and warns when others can read one with a path")
     func exposedWebhookURL() async throws {
-        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MAEXPOSED00000000000", token: "t", extra: """
-            [[sinks]]
-            name = "slack"
-            type = "webhook"
-            format = "slack"
-            url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
-            [[sinks]]
-            name = "raw"
-            type = "webhook"
-            url = "https://receiver.example.com/"
-            """)
+        let fixture = try DaemonFixture(
+            baseURL: "http://127.0.0.1:9",
+            authId: "MAEXPOSED00000000000",
+            token: "t",
+            extra: """
+                [[sinks]]
+                name = "slack"
+                type = "webhook"
+                format = "slack"
+                url = "https://hooks.slack.com/services/T0/B0/XXXXSECRET"
+                [[sinks]]
+                name = "raw"
+                type = "webhook"
+                url = "https://receiver.example.com/"
+                """
+        )
         chmod(fixture.configPath, 0o644)
         let (code, out, err) = try await runCLI(["check-config", "--config", fixture.configPath])
         #expect(code == 0, "\(err)")
@@ -139,46 +177,63 @@ struct CommandLineTests {
 
     @Test("check-config warns about a sendmail command only when no_new_privs is set, as under the shipped unit")
     func sendmailUnderNoNewPrivs() async throws {
-        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MASENDMAIL0000000000", token: "t", extra: """
-            [[sinks]]
-            name = "queue"
-            type = "mail"
-            from = "watch@example.com"
-            to = ["ops@example.com"]
-            command = ["/usr/sbin/sendmail", "-t", "-oi"]
-            [[sinks]]
-            name = "relay"
-            type = "mail"
-            from = "watch@example.com"
-            to = ["ops@example.com"]
-            transport = "smtp"
-            url = "smtp://localhost:25"
-            starttls = "none"
-            """)
+        let fixture = try DaemonFixture(
+            baseURL: "http://127.0.0.1:9",
+            authId: "MASENDMAIL0000000000",
+            token: "t",
+            extra: """
+                [[sinks]]
+                name = "queue"
+                type = "mail"
+                from = "watch@example.com"
+                to = ["ops@example.com"]
+                command = ["/usr/sbin/sendmail", "-t", "-oi"]
+                [[sinks]]
+                name = "relay"
+                type = "mail"
+                from = "watch@example.com"
+                to = ["ops@example.com"]
+                transport = "smtp"
+                url = "smtp://localhost:25"
+                starttls = "none"
+                """
+        )
         let (code, plain, _) = try await runCLI(["check-config", "--config", fixture.configPath])
         #expect(code == 0)
         #expect(!plain.contains("no_new_privs"))
         let (restrictedCode, restricted, err) = try await runCLI(
             ["--no-new-privs", TestBinaries.complianceWatch.path, "check-config", "--config", fixture.configPath],
-            executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
+            executable: URL(fileURLWithPath: "/usr/bin/setpriv")
+        )
         #expect(restrictedCode == 0, "\(err)")
-        #expect(restricted.contains("warning: sink queue runs /usr/sbin/sendmail, but this process has no_new_privs set"))
+        #expect(
+            restricted.contains("warning: sink queue runs /usr/sbin/sendmail, but this process has no_new_privs set")
+        )
         #expect(!restricted.contains("sink relay runs"), "SMTP to the local relay needs no privileges")
     }
 
     @Test("test-sink sends a synthetic event through a sink without the Plivo token, and refuses the audit file")
     func testSink() async throws {
-        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt").path
-        let fixture = try DaemonFixture(baseURL: "http://127.0.0.1:9", authId: "MATESTSINK0000000000", token: "t", extra: """
-            [[sinks]]
-            name = "mail"
-            type = "mail"
-            command = ["/usr/bin/tee", "\(mailPath)"]
-            from = "watch@example.com"
-            to = ["ops@example.com"]
-            """)
+        let mailPath = FileManager.default.temporaryDirectory.appendingPathComponent("cw-mail-\(UUID().uuidString).txt")
+            .path
+        let fixture = try DaemonFixture(
+            baseURL: "http://127.0.0.1:9",
+            authId: "MATESTSINK0000000000",
+            token: "t",
+            extra: """
+                [[sinks]]
+                name = "mail"
+                type = "mail"
+                command = ["/usr/bin/tee", "\(mailPath)"]
+                from = "watch@example.com"
+                to = ["ops@example.com"]
+                """
+        )
         try FileManager.default.removeItem(at: fixture.directory.appendingPathComponent("token"))
-        let (code, out, err) = try await runCLI(["test-sink", "mail", "--config", fixture.configPath], environment: ["PLIVO_AUTH_TOKEN": ""])
+        let (code, out, err) = try await runCLI(
+            ["test-sink", "mail", "--config", fixture.configPath],
+            environment: ["PLIVO_AUTH_TOKEN": ""]
+        )
         #expect(code == 0, "\(err)")
         #expect(out.hasPrefix("mail: delivered evt_test_"))
         let mail = try String(contentsOfFile: mailPath, encoding: .utf8)
@@ -191,7 +246,10 @@ struct CommandLineTests {
 
     @Test("every command explains itself with --help")
     func help() async throws {
-        for command in [[], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"], ["audit", "verify"], ["test-sink"], ["reload"]] {
+        for command in [
+            [], ["run"], ["once"], ["status"], ["check-config"], ["deliveries", "list"], ["deliveries", "redeliver"],
+            ["audit", "verify"], ["test-sink"], ["reload"],
+        ] {
             let (code, out, _) = try await runCLI(command + ["--help"])
             #expect(code == 0, "\(command)")
             #expect(out.contains("USAGE:"), "\(command)")
@@ -242,7 +300,9 @@ struct SingleWriterTests {
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
     }
 
-    @Test("pending deliveries of a sink removed from the configuration become dead letters that redeliver can bring back")
+    @Test(
+        "pending deliveries of a sink removed from the configuration become dead letters that redeliver can bring back"
+    )
     func removedSink() async throws {
         let authId = "MAREMOVED00000000000"
         let sandbox = try await SandboxServer.start(.init(authId: authId, authToken: "t", rateLimit: 0))
@@ -257,7 +317,10 @@ struct SingleWriterTests {
         let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t", extra: hook)
         // Failed deliveries wait an hour or so, so they stay pending through `once`.
         let original = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "backoff_base = \"10ms\"\nbackoff_max = \"100ms\"", with: "backoff_base = \"1h\"\nbackoff_max = \"2h\"\nmax_attempts = 1000")
+            .replacingOccurrences(
+                of: "backoff_base = \"10ms\"\nbackoff_max = \"100ms\"",
+                with: "backoff_base = \"1h\"\nbackoff_max = \"2h\"\nmax_attempts = 1000"
+            )
         #expect(original.contains("max_attempts = 1000"))
         try original.replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
             .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
@@ -265,8 +328,11 @@ struct SingleWriterTests {
         let (_, before, _) = try await runCLI(["status", "--config", fixture.configPath])
         #expect(before.contains("hook             pending    3"))
 
-        try original.replacingOccurrences(of: hook, with: "").replacingOccurrences(of: "[poll]", with: "[poll]\nannounce_existing = true")
-            .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: hook, with: "").replacingOccurrences(
+            of: "[poll]",
+            with: "[poll]\nannounce_existing = true"
+        )
+        .write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         let (_, after, _) = try await runCLI(["status", "--config", fixture.configPath])
         #expect(after.contains("hook             dead       3"))
@@ -285,7 +351,11 @@ struct NoSinkTests {
         defer { sandbox.stop() }
         let fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: "t")
         let text = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
-        try String(text[..<text.range(of: "[[sinks]]")!.lowerBound]).write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
+        try String(text[..<text.range(of: "[[sinks]]")!.lowerBound]).write(
+            toFile: fixture.configPath,
+            atomically: true,
+            encoding: .utf8
+        )
         let socket = try FakeNotifySocket(abstract: true)
         let process = try fixture.launchNotifying(socket)
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })

@@ -19,13 +19,18 @@ private final class TestServer: Sendable {
     }
 
     init() async throws {
-        server = HTTPServer(config: .init(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: 0), timeout: 60, logger: .disabled))
+        server = HTTPServer(
+            config: .init(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: 0), timeout: 60, logger: .disabled)
+        )
         await server.appendRoute("GET /slow") { _ in
             try await Task.sleep(for: .seconds(5))
             return HTTPResponse(statusCode: .ok, body: Data("late".utf8))
         }
         await server.appendRoute("GET /held") { [held] _ in
-            held.state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            held.state.withLock {
+                $0.now += 1
+                $0.peak = max($0.peak, $0.now)
+            }
             try await Task.sleep(for: .milliseconds(30))
             held.state.withLock { $0.now -= 1 }
             return HTTPResponse(statusCode: .ok, body: Data("held".utf8))
@@ -77,9 +82,12 @@ struct CurlTransportTests {
         let transport = CurlTransport()
         let base = await sandbox.baseURL
         for _ in 0..<100 {
-            let response = try await transport.send(HTTPRequest(
-                url: base + "/v1/Account/MAREUSE0000000000000/ComplianceDocumentType/",
-                credentials: BasicCredentials(username: "MAREUSE0000000000000", password: "t")))
+            let response = try await transport.send(
+                HTTPRequest(
+                    url: base + "/v1/Account/MAREUSE0000000000000/ComplianceDocumentType/",
+                    credentials: BasicCredentials(username: "MAREUSE0000000000000", password: "t")
+                )
+            )
             #expect(response.status == 200)
         }
         let stats = try await transport.send(HTTPRequest(url: base + "/_sandbox/stats"))
@@ -177,9 +185,12 @@ struct CurlTransportTests {
     func errorsRedactCredentials() async throws {
         // Port 1 on loopback refuses connections.
         let error = await #expect(throws: HTTPTransportError.self) {
-            _ = try await CurlTransport().send(HTTPRequest(
-                url: "http://user:hunter2@127.0.0.1:1/v1/",
-                credentials: BasicCredentials(username: "MA1", password: "topsecret")))
+            _ = try await CurlTransport().send(
+                HTTPRequest(
+                    url: "http://user:hunter2@127.0.0.1:1/v1/",
+                    credentials: BasicCredentials(username: "MA1", password: "topsecret")
+                )
+            )
         }
         let text = try #require(error).description
         #expect(error?.code == 7)
@@ -193,9 +204,14 @@ struct CurlTransportTests {
     @Test("Basic auth, JSON bodies, methods and User-Agent reach the server")
     func requestShape() async throws {
         let server = try await TestServer()
-        let response = try await CurlTransport().send(HTTPRequest(
-            method: .post, url: await server.url("/echo"), body: .data(Data(#"{"a":1}"#.utf8), contentType: "application/json"),
-            credentials: BasicCredentials(username: "MA1", password: "tok")))
+        let response = try await CurlTransport().send(
+            HTTPRequest(
+                method: .post,
+                url: await server.url("/echo"),
+                body: .data(Data(#"{"a":1}"#.utf8), contentType: "application/json"),
+                credentials: BasicCredentials(username: "MA1", password: "tok")
+            )
+        )
         let echo = try JSONDecoder().decode([String: String].self, from: response.body)
         #expect(echo["method"] == "POST")
         #expect(echo["content-type"] == "application/json")
@@ -210,9 +226,16 @@ struct CurlTransportTests {
     @Test("multipart bodies carry fields and the file")
     func multipart() async throws {
         let server = try await TestServer()
-        let response = try await CurlTransport().send(HTTPRequest(
-            method: .post, url: await server.url("/echo"),
-            body: .multipart([.field("alias", "proof"), .file("file", filename: "bill.pdf", data: Data("%PDF-1.4".utf8), contentType: "application/pdf")])))
+        let response = try await CurlTransport().send(
+            HTTPRequest(
+                method: .post,
+                url: await server.url("/echo"),
+                body: .multipart([
+                    .field("alias", "proof"),
+                    .file("file", filename: "bill.pdf", data: Data("%PDF-1.4".utf8), contentType: "application/pdf"),
+                ])
+            )
+        )
         let echo = try JSONDecoder().decode([String: String].self, from: response.body)
         let body = try #require(echo["body"])
         #expect(echo["content-type"]?.hasPrefix("multipart/form-data; boundary=") == true)

@@ -55,7 +55,10 @@ struct RetryAfterTests {
     func response() {
         #expect(HTTPResponse(status: 429, headers: HTTPHeaders([("retry-after", "inf")])).retryAfter() == nil)
         #expect(HTTPResponse(status: 429, headers: HTTPHeaders([("Retry-After", "1e300")])).retryAfter() == nil)
-        #expect(HTTPResponse(status: 429, headers: HTTPHeaders([("Retry-After", "99999999")])).retryAfter() == RetryAfter.maximum)
+        #expect(
+            HTTPResponse(status: 429, headers: HTTPHeaders([("Retry-After", "99999999")])).retryAfter()
+                == RetryAfter.maximum
+        )
         #expect(HTTPResponse(status: 429).retryAfter() == nil)
     }
 }

@@ -19,7 +19,10 @@ final class SandboxFixture: Sendable {
         sandbox = try await SandboxServer.start(configuration)
         baseURL = await sandbox.baseURL
         transport = CurlTransport(configuration: .init(timeout: .seconds(10)))
-        client = PlivoClient(configuration: .init(authId: Self.authId, authToken: "fixture-token", baseURL: baseURL), transport: transport)
+        client = PlivoClient(
+            configuration: .init(authId: Self.authId, authToken: "fixture-token", baseURL: baseURL),
+            transport: transport
+        )
     }
 
     deinit { sandbox.stop() }
@@ -27,8 +30,13 @@ final class SandboxFixture: Sendable {
     /// POSTs JSON to a control endpoint and returns the decoded answer.
     @discardableResult
     func control(_ path: String, _ body: String = "{}") async throws -> [String: Any] {
-        let response = try await transport.send(HTTPRequest(
-            method: .post, url: baseURL + path, body: .data(Data(body.utf8), contentType: "application/json")))
+        let response = try await transport.send(
+            HTTPRequest(
+                method: .post,
+                url: baseURL + path,
+                body: .data(Data(body.utf8), contentType: "application/json")
+            )
+        )
         #expect(response.isSuccess, "control \(path) answered \(response.status)")
         return (try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]) ?? [:]
     }
@@ -55,7 +63,11 @@ struct ClientTests {
         let fetched = try await f.client.documentTypes.get(bill.id)
         #expect(fetched == bill)
 
-        let byCountry = try await f.client.requirements.lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")
+        let byCountry = try await f.client.requirements.lookup(
+            countryISO2: "FR",
+            numberType: "mobile",
+            endUserType: "business"
+        )
         #expect(byCountry.countryISO2 == "FR")
         #expect(byCountry.numberType == "mobile")
         #expect(!byCountry.acceptableDocumentTypes.isEmpty)
@@ -104,9 +116,12 @@ struct ClientTests {
         #expect(refused?.message == "business_name not provided")
 
         let doc = try await f.client.documents.create(
-            endUserId: user.id, documentTypeId: registration.id, alias: "kbis",
+            endUserId: user.id,
+            documentTypeId: registration.id,
+            alias: "kbis",
             metaInformation: ["business_name": "Acme SAS"],
-            file: .init(filename: "kbis.pdf", data: pdf, contentType: "application/pdf"))
+            file: .init(filename: "kbis.pdf", data: pdf, contentType: "application/pdf")
+        )
         #expect(doc.fileName == "kbis.pdf")
         #expect(doc.metaInformation == ["business_name": "Acme SAS"])
 
@@ -117,7 +132,11 @@ struct ClientTests {
         #expect(listed.map(\.id) == [doc.id])
         #expect(listed[0].fileName == "kbis.pdf", "list form uses `file`, decoded into the same field")
 
-        let changed = try await f.client.documents.update(doc.id, alias: "kbis 2026", metaInformation: ["unique_identification_number": "RCS 123"])
+        let changed = try await f.client.documents.update(
+            doc.id,
+            alias: "kbis 2026",
+            metaInformation: ["unique_identification_number": "RCS 123"]
+        )
         #expect(changed.message == "changed")
         let after = try await f.client.documents.get(doc.id)
         #expect(after.alias == "kbis 2026")
@@ -131,18 +150,35 @@ struct ClientTests {
     func applications() async throws {
         let f = try await SandboxFixture()
         let user = try await f.client.endUsers.create(name: "Acme SAS", endUserType: "business")
-        let requirement = try await f.client.requirements.lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")
-        let bill = try #require(try await f.client.documentTypes.all().collect().first { $0.documentName == "Utility Bill" })
+        let requirement = try await f.client.requirements.lookup(
+            countryISO2: "FR",
+            numberType: "mobile",
+            endUserType: "business"
+        )
+        let bill = try #require(
+            try await f.client.documentTypes.all().collect().first { $0.documentName == "Utility Bill" }
+        )
         let doc = try await f.client.documents.create(
-            endUserId: user.id, documentTypeId: bill.id, alias: "bill", metaInformation: ["type_of_utility": "Electricity"])
+            endUserId: user.id,
+            documentTypeId: bill.id,
+            alias: "bill",
+            metaInformation: ["type_of_utility": "Electricity"]
+        )
 
         let byId = try await f.client.applications.create(
-            alias: "acme-fr-mobile", endUserId: user.id, documentIds: [doc.id], requirement: .id(requirement.id))
+            alias: "acme-fr-mobile",
+            endUserId: user.id,
+            documentIds: [doc.id],
+            requirement: .id(requirement.id)
+        )
         #expect(byId.status == .draft)
         #expect(byId.documents.map(\.documentId) == [doc.id])
         let byLookup = try await f.client.applications.create(
-            alias: "acme-de-local", endUserId: user.id, documentIds: [],
-            requirement: .lookup(countryISO2: "DE", numberType: "local", endUserType: "Business"))
+            alias: "acme-de-local",
+            endUserId: user.id,
+            documentIds: [],
+            requirement: .lookup(countryISO2: "DE", numberType: "local", endUserType: "Business")
+        )
         #expect(byLookup.countryISO2 == "DE")
         #expect(byLookup.numberType == "local")
 
@@ -151,7 +187,9 @@ struct ClientTests {
         #expect(fr.map(\.id) == [byId.id])
         let byAlias = try await f.client.applications.list(filter: .init(alias: "acme-de-local"))
         #expect(byAlias.objects.map(\.id) == [byLookup.id])
-        let forUser = try await f.client.applications.list(filter: .init(endUserType: "business", numberType: "mobile", endUserId: user.id))
+        let forUser = try await f.client.applications.list(
+            filter: .init(endUserType: "business", numberType: "mobile", endUserId: user.id)
+        )
         #expect(forUser.objects.map(\.id) == [byId.id])
 
         #expect(try await f.client.applications.update(byId.id, documentIds: []).message == "changed")
@@ -163,7 +201,9 @@ struct ClientTests {
         #expect(drafts.map(\.id) == [byLookup.id])
 
         // Submitted applications cannot be changed or submitted again.
-        let locked = await #expect(throws: PlivoError.self) { try await f.client.applications.update(byId.id, documentIds: [doc.id]) }
+        let locked = await #expect(throws: PlivoError.self) {
+            try await f.client.applications.update(byId.id, documentIds: [doc.id])
+        }
         #expect(locked?.status == 400)
         let again = await #expect(throws: PlivoError.self) { try await f.client.applications.submit(byId.id) }
         #expect(again?.message.contains("Current status: 'submitted'") == true)
@@ -207,7 +247,8 @@ struct ClientTests {
         let f = try await SandboxFixture()
         let client = PlivoClient(
             configuration: .init(authId: SandboxFixture.authId, authToken: "not-the-token-s3cr3t", baseURL: f.baseURL),
-            transport: f.transport)
+            transport: f.transport
+        )
         let error = await #expect(throws: PlivoError.self) { try await client.applications.list() }
         #expect(error?.status == 401)
         #expect(error?.apiId == nil)
@@ -229,11 +270,19 @@ struct ClientTests {
         let f = try await SandboxFixture()
         let user = try await f.client.endUsers.create(name: "A", endUserType: "business")
         let app = try await f.client.applications.create(
-            alias: "a", endUserId: user.id, documentIds: [], requirement: .lookup(countryISO2: "GB", numberType: "local", endUserType: "business"))
+            alias: "a",
+            endUserId: user.id,
+            documentIds: [],
+            requirement: .lookup(countryISO2: "GB", numberType: "local", endUserType: "business")
+        )
         // The sandbox refuses a bodiless submit that is not declared JSON, as Plivo does; the client's passes.
-        let raw = try await f.transport.send(HTTPRequest(
-            method: .post, url: f.baseURL + "/v1/Account/\(SandboxFixture.authId)/ComplianceApplication/\(app.id)/Submit/",
-            credentials: BasicCredentials(username: SandboxFixture.authId, password: "fixture-token")))
+        let raw = try await f.transport.send(
+            HTTPRequest(
+                method: .post,
+                url: f.baseURL + "/v1/Account/\(SandboxFixture.authId)/ComplianceApplication/\(app.id)/Submit/",
+                credentials: BasicCredentials(username: SandboxFixture.authId, password: "fixture-token")
+            )
+        )
         #expect(raw.status == 400)
         #expect(try await f.client.applications.submit(app.id).status == .submitted)
     }
@@ -241,16 +290,28 @@ struct ClientTests {
 
 @Suite("PlivoClient over a scripted transport")
 struct ScriptedClientTests {
-    @Test("credentials go as Basic auth, never in the URL; a proxy's HTML 404 is a transport error, Plivo's is not found")
+    @Test(
+        "credentials go as Basic auth, never in the URL; a proxy's HTML 404 is a transport error, Plivo's is not found"
+    )
     func requestsAndErrors() async throws {
         let transport = ScriptedTransport { request in
             if request.url.contains("/proxied/") {
-                return HTTPResponse(status: 404, headers: HTTPHeaders([("Content-Type", "text/html")]), body: Data("<html>nope</html>".utf8))
+                return HTTPResponse(
+                    status: 404,
+                    headers: HTTPHeaders([("Content-Type", "text/html")]),
+                    body: Data("<html>nope</html>".utf8)
+                )
             }
-            return ScriptedTransport.json(404, #"{"api_id":"a1","error":"not found"}"#, headers: [("Retry-After", "inf")])
+            return ScriptedTransport.json(
+                404,
+                #"{"api_id":"a1","error":"not found"}"#,
+                headers: [("Retry-After", "inf")]
+            )
         }
         let client = PlivoClient(
-            configuration: .init(authId: "MASCRIPT", authToken: "s3cr3t-token", baseURL: "https://api.example"), transport: transport)
+            configuration: .init(authId: "MASCRIPT", authToken: "s3cr3t-token", baseURL: "https://api.example"),
+            transport: transport
+        )
         let gone = await #expect(throws: PlivoError.self) { try await client.applications.get("gone") }
         #expect(gone?.isNotFound == true)
         #expect(gone?.retryAfter == nil, "Retry-After: inf is ignored")

@@ -9,15 +9,21 @@ struct RepeatDecodingTests {
     }
 
     static func page(_ objects: [String], next: Bool = false) -> Data {
-        Data(#"{"api_id": "p", "meta": {"limit": 20, "offset": 0, "total_count": \#(objects.count), "next": \#(next ? "\"n\"" : "null"), "objects": 1}, "objects": [\#(objects.joined(separator: ", "))]}"#.utf8)
+        Data(
+            #"{"api_id": "p", "meta": {"limit": 20, "offset": 0, "total_count": \#(objects.count), "next": \#(next ? "\"n\"" : "null"), "objects": 1}, "objects": [\#(objects.joined(separator: ", "))]}"#
+                .utf8
+        )
     }
 
-    @Test("the split finds each element of the top-level array, whatever the strings and nesting hold", arguments: [
-        #"{"objects": []}"#,
-        #"{"objects": [{"a": 1}]}"#,
-        #" { "meta" : {"objects": [9]} , "objects" : [ {"a": "}]\"{["}, {"b": [[], {}]}, 3, "s", null, true ] , "z": 1 } "#,
-        #"{"x": "objects", "objects": [{"k": "\\"}, {"k": "\u0022"}]}"#,
-    ])
+    @Test(
+        "the split finds each element of the top-level array, whatever the strings and nesting hold",
+        arguments: [
+            #"{"objects": []}"#,
+            #"{"objects": [{"a": 1}]}"#,
+            #" { "meta" : {"objects": [9]} , "objects" : [ {"a": "}]\"{["}, {"b": [[], {}]}, 3, "s", null, true ] , "z": 1 } "#,
+            #"{"x": "objects", "objects": [{"k": "\\"}, {"k": "\u0022"}]}"#,
+        ]
+    )
     func split(json: String) throws {
         let body = Data(json.utf8)
         let ranges = try #require(JSONObjectList.elements(of: "objects", in: body))
@@ -30,9 +36,13 @@ struct RepeatDecodingTests {
         }
     }
 
-    @Test("no split of what is not an object with that array; the caller then decodes the plain way", arguments: [
-        "", "[]", #"{"objects": {}}"#, #"{"meta": 1}"#, #"{"objects": [{"a": 1}"#, #"{"objects": [{"a": "1}]}"#, "<html>502</html>",
-    ])
+    @Test(
+        "no split of what is not an object with that array; the caller then decodes the plain way",
+        arguments: [
+            "", "[]", #"{"objects": {}}"#, #"{"meta": 1}"#, #"{"objects": [{"a": 1}"#, #"{"objects": [{"a": "1}]}"#,
+            "<html>502</html>",
+        ]
+    )
     func noSplit(json: String) {
         #expect(JSONObjectList.elements(of: "objects", in: Data(json.utf8)) == nil)
     }
@@ -67,8 +77,10 @@ struct RepeatDecodingTests {
         _ = try decoder.decodePage(Self.page(known))
         let missingStatus = #"{"compliance_application_id": "app-9", "documents": []}"#
         let nullDocuments = #"{"compliance_application_id": "app-9", "status": "draft", "documents": null}"#
-        for body in [Self.page(known + [missingStatus]), Self.page(known + [nullDocuments]), Self.page(known + ["7"]),
-                     Data(Self.page(known).dropLast(1)), Data(#"{"objects": "#.utf8) + Self.page(known)] {
+        for body in [
+            Self.page(known + [missingStatus]), Self.page(known + [nullDocuments]), Self.page(known + ["7"]),
+            Data(Self.page(known).dropLast(1)), Data(#"{"objects": "#.utf8) + Self.page(known),
+        ] {
             #expect(throws: (any Error).self) { try JSONDecoder().decode(Page<ComplianceApplication>.self, from: body) }
             #expect(throws: (any Error).self) { try decoder.decodePage(body) }
         }

@@ -36,12 +36,15 @@ struct SandboxCommandTests {
 
     @Test("--seed 1000 serves 50 pages and prints exactly one line once ready")
     func seededBinary() async throws {
-        let (process, line) = try Self.launch(["--port", "0", "--auth-id", "MACMD000000000000000", "--auth-token", "cmd-token", "--seed", "1000"])
+        let (process, line) = try Self.launch([
+            "--port", "0", "--auth-id", "MACMD000000000000000", "--auth-token", "cmd-token", "--seed", "1000",
+        ])
         defer { Self.stop(process) }
         let match = try #require(line.firstMatch(of: /^listening on (http:\/\/127\.0\.0\.1:(\d+))\n$/))
         let client = PlivoClient(
             configuration: .init(authId: "MACMD000000000000000", authToken: "cmd-token", baseURL: String(match.1)),
-            transport: CurlTransport())
+            transport: CurlTransport()
+        )
         var pages = 0, seen = Set<String>(), offset = 0
         while true {
             let page = try await client.applications.list(offset: offset)
@@ -57,10 +60,15 @@ struct SandboxCommandTests {
 
     @Test("faults can be set at start from the command line")
     func faultsAtStart() async throws {
-        let (process, line) = try Self.launch(["--auth-id", "MACMD000000000000001", "--auth-token", "t", "--rate-429", "1", "--retry-after", "3"])
+        let (process, line) = try Self.launch([
+            "--auth-id", "MACMD000000000000001", "--auth-token", "t", "--rate-429", "1", "--retry-after", "3",
+        ])
         defer { Self.stop(process) }
         let base = try #require(line.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = PlivoClient(configuration: .init(authId: "MACMD000000000000001", authToken: "t", baseURL: base), transport: CurlTransport())
+        let client = PlivoClient(
+            configuration: .init(authId: "MACMD000000000000001", authToken: "t", baseURL: base),
+            transport: CurlTransport()
+        )
         let error = await #expect(throws: PlivoError.self) { try await client.applications.list() }
         #expect(error?.status == 429)
         #expect(error?.retryAfter == .seconds(3))

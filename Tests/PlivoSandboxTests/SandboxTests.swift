@@ -17,8 +17,12 @@ private struct Raw {
     }
 
     func send(
-        _ method: HTTPMethod, _ path: String, json: String? = nil, multipart: [MultipartPart]? = nil,
-        auth: BasicCredentials? = BasicCredentials(username: authId, password: token), contentType: String = "application/json"
+        _ method: HTTPMethod,
+        _ path: String,
+        json: String? = nil,
+        multipart: [MultipartPart]? = nil,
+        auth: BasicCredentials? = BasicCredentials(username: authId, password: token),
+        contentType: String = "application/json"
     ) async throws -> (status: Int, json: [String: Any], headers: HTTPHeaders) {
         var body = HTTPRequest.Body.none
         if let json { body = .data(Data(json.utf8), contentType: contentType) }
@@ -29,7 +33,9 @@ private struct Raw {
         return (response.status, object, response.headers)
     }
 
-    static func start(_ configure: (inout SandboxServer.Configuration) -> Void = { _ in }) async throws -> (SandboxServer, Raw) {
+    static func start(
+        _ configure: (inout SandboxServer.Configuration) -> Void = { _ in }
+    ) async throws -> (SandboxServer, Raw) {
         var configuration = SandboxServer.Configuration(authId: authId, authToken: token)
         configure(&configuration)
         let sandbox = try await SandboxServer.start(configuration)
@@ -47,11 +53,18 @@ struct SandboxTests {
         #expect(missing.status == 401)
         #expect(missing.json["error"] as? String == "authentication credentials were not provided")
         #expect(missing.json["api_id"] == nil)
-        let wrong = try await raw.send(.get, "/ComplianceApplication/", auth: BasicCredentials(username: authId, password: "nope"))
+        let wrong = try await raw.send(
+            .get,
+            "/ComplianceApplication/",
+            auth: BasicCredentials(username: authId, password: "nope")
+        )
         #expect(wrong.status == 401)
-        let otherAccount = try await raw.transport.send(HTTPRequest(
-            url: raw.base + "/v1/Account/MAOTHER0000000000000/ComplianceApplication/",
-            credentials: BasicCredentials(username: authId, password: token)))
+        let otherAccount = try await raw.transport.send(
+            HTTPRequest(
+                url: raw.base + "/v1/Account/MAOTHER0000000000000/ComplianceApplication/",
+                credentials: BasicCredentials(username: authId, password: token)
+            )
+        )
         #expect(otherAccount.status == 401)
         #expect(try await raw.send(.get, "/ComplianceApplication/").status == 200)
     }
@@ -64,11 +77,17 @@ struct SandboxTests {
         #expect(try await raw.send(.get, "/ComplianceDocumentType").status == 200)
         let page = try await raw.send(.get, "/ComplianceDocumentType/?limit=2")
         let meta = try #require(page.json["meta"] as? [String: Any])
-        #expect((meta["next"] as? String)?.hasPrefix("/v1/Account/\(authId)/ComplianceDocumentType/?limit=2&offset=2") == true)
+        #expect(
+            (meta["next"] as? String)?.hasPrefix("/v1/Account/\(authId)/ComplianceDocumentType/?limit=2&offset=2")
+                == true
+        )
         #expect(meta["previous"] is NSNull)
     }
 
-    @Test("limit above 20 or below 1, or a negative offset, gets a 400", arguments: ["limit=21", "limit=0", "limit=abc", "offset=-1"])
+    @Test(
+        "limit above 20 or below 1, or a negative offset, gets a 400",
+        arguments: ["limit=21", "limit=0", "limit=abc", "offset=-1"]
+    )
     func listLimits(query: String) async throws {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
@@ -81,7 +100,10 @@ struct SandboxTests {
 
     @Test("past the account limit it answers 429 and counts it")
     func rateLimit() async throws {
-        let (sandbox, raw) = try await Raw.start { $0.rateLimit = 5; $0.rateWindow = .seconds(60) }
+        let (sandbox, raw) = try await Raw.start {
+            $0.rateLimit = 5
+            $0.rateWindow = .seconds(60)
+        }
         defer { sandbox.stop() }
         var statuses: [Int] = []
         for _ in 0..<8 { statuses.append(try await raw.send(.get, "/ComplianceDocumentType/").status) }
@@ -95,7 +117,12 @@ struct SandboxTests {
     func seed() async throws {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
-        let seeded = try await raw.send(.post, "/_sandbox/seed", json: #"{"account":"\#(authId)","count":50,"statuses":{"draft":0.2,"accepted":0.8}}"#, auth: nil)
+        let seeded = try await raw.send(
+            .post,
+            "/_sandbox/seed",
+            json: #"{"account":"\#(authId)","count":50,"statuses":{"draft":0.2,"accepted":0.8}}"#,
+            auth: nil
+        )
         #expect(seeded.status == 201)
         #expect((seeded.json["application_ids"] as? [String])?.count == 50)
         #expect(((seeded.json["end_user_ids"] as? [String])?.count ?? 0) >= 1)
@@ -104,7 +131,12 @@ struct SandboxTests {
         let accepted = try await raw.client.applications.all(filter: .init(status: "ACCEPTED")).collect()
         #expect(drafts.count == 10)
         #expect(accepted.count == 40)
-        let unknownAccount = try await raw.send(.post, "/_sandbox/seed", json: #"{"account":"MANOPE","count":1}"#, auth: nil)
+        let unknownAccount = try await raw.send(
+            .post,
+            "/_sandbox/seed",
+            json: #"{"account":"MANOPE","count":1}"#,
+            auth: nil
+        )
         #expect(unknownAccount.status == 400)
     }
 
@@ -112,15 +144,31 @@ struct SandboxTests {
     func reviewOnCommand() async throws {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
-        let ids = try #require(try await raw.send(.post, "/_sandbox/seed", json: #"{"count":2,"statuses":{"submitted":1}}"#, auth: nil).json["application_ids"] as? [String])
-        let rejected = try await raw.send(.post, "/_sandbox/applications/\(ids[0])/review", json: #"{"status":"rejected","rejection_reason":"Document is illegible"}"#, auth: nil)
+        let ids = try #require(
+            try await raw.send(.post, "/_sandbox/seed", json: #"{"count":2,"statuses":{"submitted":1}}"#, auth: nil)
+                .json["application_ids"] as? [String]
+        )
+        let rejected = try await raw.send(
+            .post,
+            "/_sandbox/applications/\(ids[0])/review",
+            json: #"{"status":"rejected","rejection_reason":"Document is illegible"}"#,
+            auth: nil
+        )
         #expect(rejected.status == 200)
         let app = try await raw.client.applications.get(ids[0])
         #expect(app.status == .rejected)
         #expect(app.rejectionReason == "Document is illegible")
-        _ = try await raw.send(.post, "/_sandbox/applications/\(ids[1])/review", json: #"{"status":"suspended"}"#, auth: nil)
+        _ = try await raw.send(
+            .post,
+            "/_sandbox/applications/\(ids[1])/review",
+            json: #"{"status":"suspended"}"#,
+            auth: nil
+        )
         #expect(try await raw.client.applications.get(ids[1]).status.rawValue == "suspended")
-        #expect(try await raw.send(.post, "/_sandbox/applications/nope/review", json: #"{"status":"accepted"}"#, auth: nil).status == 404)
+        #expect(
+            try await raw.send(.post, "/_sandbox/applications/nope/review", json: #"{"status":"accepted"}"#, auth: nil)
+                .status == 404
+        )
         // A rejected application can be corrected and submitted again.
         #expect(try await raw.client.applications.submit(ids[0]).status == .submitted)
         #expect(try await raw.client.applications.get(ids[0]).rejectionReason == nil)
@@ -128,9 +176,15 @@ struct SandboxTests {
 
     @Test("the reviewer decides submitted applications after its delay")
     func scheduledReviewer() async throws {
-        let (sandbox, raw) = try await Raw.start { $0.reviewAfter = .milliseconds(200); $0.acceptRatio = 1 }
+        let (sandbox, raw) = try await Raw.start {
+            $0.reviewAfter = .milliseconds(200)
+            $0.acceptRatio = 1
+        }
         defer { sandbox.stop() }
-        let ids = try #require(try await raw.send(.post, "/_sandbox/seed", json: #"{"count":3,"statuses":{"submitted":1}}"#, auth: nil).json["application_ids"] as? [String])
+        let ids = try #require(
+            try await raw.send(.post, "/_sandbox/seed", json: #"{"count":3,"statuses":{"submitted":1}}"#, auth: nil)
+                .json["application_ids"] as? [String]
+        )
         var statuses: Set<ApplicationStatus> = []
         for _ in 0..<100 {
             statuses = Set(try await raw.client.applications.all().collect().map(\.status))
@@ -142,7 +196,12 @@ struct SandboxTests {
 
         // accept_ratio 0 rejects, with a reason.
         _ = try await raw.send(.post, "/_sandbox/reviewer", json: #"{"accept_ratio":0}"#, auth: nil)
-        _ = try await raw.send(.post, "/_sandbox/applications/\(ids[0])/review", json: #"{"status":"submitted"}"#, auth: nil)
+        _ = try await raw.send(
+            .post,
+            "/_sandbox/applications/\(ids[0])/review",
+            json: #"{"status":"submitted"}"#,
+            auth: nil
+        )
         var app = try await raw.client.applications.get(ids[0])
         for _ in 0..<100 where app.status == .submitted {
             try await Task.sleep(for: .milliseconds(50))
@@ -157,21 +216,33 @@ struct SandboxTests {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
         // Python sends null for unset arguments; Ruby capitalises end_user_type.
-        let user = try await raw.send(.post, "/EndUser/", json: #"{"name":"Acme","last_name":null,"end_user_type":"Business"}"#)
+        let user = try await raw.send(
+            .post,
+            "/EndUser/",
+            json: #"{"name":"Acme","last_name":null,"end_user_type":"Business"}"#
+        )
         #expect(user.status == 201)
         #expect(user.json["message"] as? String == "created")
         #expect(user.json["end_user_type"] as? String == "Business")
         let userId = try #require(user.json["end_user_id"] as? String)
         // PHP adds app_id and compliance_requirement_id as null.
-        let app = try await raw.send(.post, "/ComplianceApplication/", json: """
-            {"alias":"a","end_user_id":"\(userId)","document_ids":[],"country_iso2":"FR","number_type":"mobile",
-             "end_user_type":"business","app_id":null,"compliance_requirement_id":null}
-            """)
+        let app = try await raw.send(
+            .post,
+            "/ComplianceApplication/",
+            json: """
+                {"alias":"a","end_user_id":"\(userId)","document_ids":[],"country_iso2":"FR","number_type":"mobile",
+                 "end_user_type":"business","app_id":null,"compliance_requirement_id":null}
+                """
+        )
         #expect(app.status == 201)
         #expect(app.json["status"] as? String == "draft")
         let appId = try #require(app.json["compliance_application_id"] as? String)
         // Go and Ruby put the id in the update body; Java submits {"id": …}.
-        let update = try await raw.send(.post, "/ComplianceApplication/\(appId)/", json: #"{"document_ids":[],"compliance_application_id":"\#(appId)"}"#)
+        let update = try await raw.send(
+            .post,
+            "/ComplianceApplication/\(appId)/",
+            json: #"{"document_ids":[],"compliance_application_id":"\#(appId)"}"#
+        )
         #expect(update.status == 202)
         #expect(update.json["message"] as? String == "changed")
         let submit = try await raw.send(.post, "/ComplianceApplication/\(appId)/Submit", json: #"{"id":"\#(appId)"}"#)
@@ -188,12 +259,19 @@ struct SandboxTests {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
         let userId = try await raw.client.endUsers.create(name: "A", endUserType: "business").id
-        let typeId = try #require(try await raw.client.documentTypes.all().collect().first { $0.documentName == "Tax Certificate" }?.id)
-        let created = try await raw.send(.post, "/ComplianceDocument/", multipart: [
-            .field("end_user_id", userId), .field("document_type_id", typeId), .field("alias", "tax"),
-            .field("tax_code", "150"), .field("api_id", ""), .field("", "<plivo.CreateComplianceDocumentParams Value>"),
-            .field("first_name", ""), .file("file", filename: "file", data: Data()),
-        ])
+        let typeId = try #require(
+            try await raw.client.documentTypes.all().collect().first { $0.documentName == "Tax Certificate" }?.id
+        )
+        let created = try await raw.send(
+            .post,
+            "/ComplianceDocument/",
+            multipart: [
+                .field("end_user_id", userId), .field("document_type_id", typeId), .field("alias", "tax"),
+                .field("tax_code", "150"), .field("api_id", ""),
+                .field("", "<plivo.CreateComplianceDocumentParams Value>"),
+                .field("first_name", ""), .file("file", filename: "file", data: Data()),
+            ]
+        )
         #expect(created.status == 201)
         #expect(created.json["message"] as? String == "created")
         #expect(created.json["meta_information"] as? [String: String] == ["tax_code": "150"])
@@ -216,12 +294,18 @@ struct SandboxTests {
     func requirementLookup() async throws {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
-        let one = try await raw.send(.get, "/ComplianceRequirement/?country_iso2=ES&number_type=local&end_user_type=Individual&operation_type=buy_number")
+        let one = try await raw.send(
+            .get,
+            "/ComplianceRequirement/?country_iso2=ES&number_type=local&end_user_type=Individual&operation_type=buy_number"
+        )
         #expect(one.status == 200)
         #expect(one.json["objects"] == nil)
         #expect(one.json["compliance_requirement_id"] is String)
         #expect(try await raw.send(.get, "/ComplianceRequirement/?country_iso2=ES").status == 400)
-        #expect(try await raw.send(.get, "/ComplianceRequirement/?country_iso2=ZZ&number_type=local&end_user_type=business").status == 404)
+        #expect(
+            try await raw.send(.get, "/ComplianceRequirement/?country_iso2=ZZ&number_type=local&end_user_type=business")
+                .status == 404
+        )
     }
 
     @Test("fault: 500s are answered and counted as requests")
@@ -252,7 +336,12 @@ struct SandboxTests {
         let (sandbox, raw) = try await Raw.start()
         defer { sandbox.stop() }
         for value in ["inf", "1e300", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
-            _ = try await raw.send(.post, "/_sandbox/faults", json: #"{"rate_429":1,"retry_after":"\#(value)"}"#, auth: nil)
+            _ = try await raw.send(
+                .post,
+                "/_sandbox/faults",
+                json: #"{"rate_429":1,"retry_after":"\#(value)"}"#,
+                auth: nil
+            )
             #expect(try await raw.send(.get, "/ComplianceApplication/").headers["Retry-After"] == value)
         }
     }
@@ -264,7 +353,9 @@ struct SandboxTests {
         await sandbox.seed(count: 1)
         let list = try await raw.send(.get, "/ComplianceApplication/")
         #expect(list.status == 200)
-        let id = try #require(((list.json["objects"] as? [[String: Any]])?.first?["compliance_application_id"]) as? String)
+        let id = try #require(
+            ((list.json["objects"] as? [[String: Any]])?.first?["compliance_application_id"]) as? String
+        )
         let got = try await raw.send(.get, "/ComplianceApplication/\(id)/")
         #expect(got.status == 404)
         #expect(got.headers["Content-Type"] == "text/html")
@@ -282,11 +373,16 @@ struct SandboxTests {
         let objects = try #require(damaged.json["objects"] as? [[String: Any]])
         #expect(objects.count == 20)
         let fields = ["compliance_application_id", "status", "documents", "alias", "created_at"]
-        #expect(objects.allSatisfy { object in
-            fields.contains { object[$0] == nil || object[$0] is NSNull }
-                || ((object["documents"] as? [[String: Any]])?.contains { $0["document_id"] == nil || $0["document_id"] is NSNull } ?? false)
-                || (object["status"] as? String) == ""
-        }, "every object has one field damaged")
+        #expect(
+            objects.allSatisfy { object in
+                fields.contains { object[$0] == nil || object[$0] is NSNull }
+                    || ((object["documents"] as? [[String: Any]])?.contains {
+                        $0["document_id"] == nil || $0["document_id"] is NSNull
+                    } ?? false)
+                    || (object["status"] as? String) == ""
+            },
+            "every object has one field damaged"
+        )
 
         _ = try await raw.send(.post, "/_sandbox/faults", json: #"{"hide_rate":1}"#, auth: nil)
         let hidden = try await raw.send(.get, "/ComplianceApplication/")
@@ -294,14 +390,24 @@ struct SandboxTests {
         #expect((hidden.json["meta"] as? [String: Any])?["total_count"] as? Int == 20, "drift: the count still says 20")
 
         _ = try await raw.send(.post, "/_sandbox/faults", json: "{}", auth: nil)
-        let id = try #require(((try await raw.send(.get, "/ComplianceApplication/").json["objects"] as? [[String: Any]])?.first?["compliance_application_id"]) as? String)
-        #expect(try await raw.send(.post, "/_sandbox/applications/\(id)/vanish", json: #"{"for_s": 60}"#, auth: nil).status == 200)
+        let id = try #require(
+            ((try await raw.send(.get, "/ComplianceApplication/").json["objects"] as? [[String: Any]])?.first?[
+                "compliance_application_id"
+            ]) as? String
+        )
+        #expect(
+            try await raw.send(.post, "/_sandbox/applications/\(id)/vanish", json: #"{"for_s": 60}"#, auth: nil).status
+                == 200
+        )
         let gone = try await raw.send(.get, "/ComplianceApplication/\(id)/")
         #expect(gone.status == 404)
         #expect(gone.json["api_id"] != nil, "Plivo's own 404")
         #expect((try await raw.send(.get, "/ComplianceApplication/").json["objects"] as? [Any])?.count == 19)
         // Its time is up (set to zero here rather than waited for): back, unchanged.
-        #expect(try await raw.send(.post, "/_sandbox/applications/\(id)/vanish", json: #"{"for_s": 0}"#, auth: nil).status == 200)
+        #expect(
+            try await raw.send(.post, "/_sandbox/applications/\(id)/vanish", json: #"{"for_s": 0}"#, auth: nil).status
+                == 200
+        )
         #expect(try await raw.send(.get, "/ComplianceApplication/\(id)/").status == 200, "and back")
         #expect(try await raw.send(.post, "/_sandbox/applications/nope/vanish", json: "{}", auth: nil).status == 404)
     }
@@ -350,7 +456,8 @@ struct SandboxTests {
         defer { sandbox.stop() }
         let impatient = PlivoClient(
             configuration: .init(authId: authId, authToken: token, baseURL: raw.base, timeout: .milliseconds(200)),
-            transport: raw.transport)
+            transport: raw.transport
+        )
         let error = await #expect(throws: PlivoError.self) { try await impatient.applications.list() }
         #expect(error?.transportError?.kind == .timeout)
     }

@@ -60,7 +60,10 @@ struct HostileAPITests {
         #expect(back.map(\.type) == [EventType.created])
         #expect(back.first?.data.previous?.status == "deleted", "created, and it says it was deleted before")
         events += back
-        #expect(try f.store.snapshots(account: PollFixture.authId)[ids[0]]?.version == 3, "the version went on: 1 rejected, 2 deleted, 3 created")
+        #expect(
+            try f.store.snapshots(account: PollFixture.authId)[ids[0]]?.version == 3,
+            "the version went on: 1 rejected, 2 deleted, 3 created"
+        )
 
         // Detection of other applications is not stuck behind it.
         try await f.review(ids[1], "accepted")
@@ -79,19 +82,31 @@ struct HostileAPITests {
         let b = ComplianceApplication(id: "app-b", status: .submitted)
         // A row squatting on app-a's next event id (a bug elsewhere, or a hand-edited database).
         let taken = Event.makeId(
-            salt: salt, account: "MA1", applicationId: "app-a", version: 1,
-            transition: Event.transition(type: EventType.created, from: nil, to: "submitted"))
+            salt: salt,
+            account: "MA1",
+            applicationId: "app-a",
+            version: 1,
+            transition: Event.transition(type: EventType.created, from: nil, to: "submitted")
+        )
         try store.writer.write { db in
             try db.execute(
-                sql: "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, 'MA1', 'other', 'x', ?, 0)",
-                arguments: [taken, Data("{}".utf8)])
+                sql:
+                    "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, 'MA1', 'other', 'x', ?, 0)",
+                arguments: [taken, Data("{}".utf8)]
+            )
         }
         let result = try store.commitCycle(
             CycleOutcome(
                 account: "MA1",
-                observations: [a, b].map { .init(snapshot: .observed($0, account: "MA1", version: 0), change: .created) },
-                deletions: [], fullSync: false, at: Date()),
-            sinks: [SinkRoute(name: "s", filter: EventFilter())])
+                observations: [a, b].map {
+                    .init(snapshot: .observed($0, account: "MA1", version: 0), change: .created)
+                },
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
+            sinks: [SinkRoute(name: "s", filter: EventFilter())]
+        )
         #expect(result.events.map(\.data.application.complianceApplicationId) == ["app-b"])
         #expect(result.conflicts.map(\.applicationId) == ["app-a"])
         #expect(result.conflicts.first?.description.contains(taken) == true)
@@ -99,11 +114,14 @@ struct HostileAPITests {
         #expect(try store.snapshots(account: "MA1").keys.sorted() == ["app-b"], "app-a is tried again next cycle")
     }
 
-    @Test("null or missing fields never become a transition", arguments: [
-        #"{"null_field_rate": 0.01}"#, #"{"hide_rate": 0.3}"#, #"{"html_404_rate": 0.5}"#,
-        #"{"rate_429": 0.3, "retry_after": "inf"}"#, #"{"rate_429": 0.3, "retry_after": "1e300"}"#,
-        #"{"rate_429": 0.3, "retry_after": "-5"}"#, #"{"rate_429": 0.3, "retry_after": "nan"}"#,
-    ])
+    @Test(
+        "null or missing fields never become a transition",
+        arguments: [
+            #"{"null_field_rate": 0.01}"#, #"{"hide_rate": 0.3}"#, #"{"html_404_rate": 0.5}"#,
+            #"{"rate_429": 0.3, "retry_after": "inf"}"#, #"{"rate_429": 0.3, "retry_after": "1e300"}"#,
+            #"{"rate_429": 0.3, "retry_after": "-5"}"#, #"{"rate_429": 0.3, "retry_after": "nan"}"#,
+        ]
+    )
     func garbledObjects(faults: String) async throws {
         let f = try await PollFixture()
         defer { f.stop() }
@@ -127,7 +145,10 @@ struct HostileAPITests {
         events += try await poller.runCycle(full: true, logger: .quiet).events
 
         for event in events {
-            #expect(event.type == EventType.statusChanged, "\(event.type) \(event.fromStatus ?? "-") → \(event.toStatus)")
+            #expect(
+                event.type == EventType.statusChanged,
+                "\(event.type) \(event.fromStatus ?? "-") → \(event.toStatus)"
+            )
             #expect(event.toStatus == "accepted")
             #expect(ids.prefix(10).contains(event.data.application.complianceApplicationId))
         }
@@ -142,9 +163,17 @@ struct HostileAPITests {
         defer { f.stop() }
         _ = try await f.seed(8000, statuses: #"{"accepted": 1}"#)
         let poller = Poller(
-            source: f.client, store: f.store, bucket: TokenBucket(rate: 60, burst: 16),
-            settings: .init(concurrency: 16, maxAttempts: 5, backoff: Backoff(base: .milliseconds(100), cap: .seconds(1)), announceExisting: false),
-            sinks: [])
+            source: f.client,
+            store: f.store,
+            bucket: TokenBucket(rate: 60, burst: 16),
+            settings: .init(
+                concurrency: 16,
+                maxAttempts: 5,
+                backoff: Backoff(base: .milliseconds(100), cap: .seconds(1)),
+                announceExisting: false
+            ),
+            sinks: []
+        )
         let report = try await poller.runCycle(full: true, logger: .quiet)
         #expect(report.observed == 8000)
         #expect(report.requests == 400, "no request was retried")
@@ -162,7 +191,11 @@ struct HostileAPITests {
         let watcher = Watcher(
             poller: f.poller(maxAttempts: 1),
             poll: .init(interval: .milliseconds(50), settledInterval: .seconds(60), jitter: 0, announceExisting: false),
-            backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(20)), doorbells: [], status: status, logger: .quiet)
+            backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(20)),
+            doorbells: [],
+            status: status,
+            logger: .quiet
+        )
         let loop = Task { await watcher.loop() }
         defer { loop.cancel() }
         for _ in 0..<200 where try f.store.pollState(account: PollFixture.authId).baselineDone == false {
@@ -189,9 +222,18 @@ struct HostileAPITests {
                 var snapshot = Snapshot.observed(app, account: "MA1", version: version)
                 snapshot.version = version
                 let change: Tracker.Change = version == 0 ? .created : .statusChanged(from: .submitted, to: .accepted)
-                ids.formUnion(try store.commit(
-                    CycleOutcome(account: "MA1", observations: [.init(snapshot: snapshot, change: change)], deletions: [], fullSync: false, at: Date()),
-                    sinks: []).map(\.id))
+                ids.formUnion(
+                    try store.commit(
+                        CycleOutcome(
+                            account: "MA1",
+                            observations: [.init(snapshot: snapshot, change: change)],
+                            deletions: [],
+                            fullSync: false,
+                            at: Date()
+                        ),
+                        sinks: []
+                    ).map(\.id)
+                )
             }
             return ids
         }

@@ -14,61 +14,116 @@ private func record(_ store: StateStore, sinks: [String], changes: [(app: String
         let snapshot = Snapshot.observed(application, account: "MA1", version: previous?.version ?? 0)
         let change: Tracker.Change = previous.map { .statusChanged(from: $0.status, to: snapshot.status) } ?? .created
         events += try store.commit(
-            CycleOutcome(account: "MA1", observations: [.init(snapshot: snapshot, change: change)], deletions: [], fullSync: false, at: Date()),
-            sinks: sinks.map { SinkRoute(name: $0, filter: EventFilter()) })
+            CycleOutcome(
+                account: "MA1",
+                observations: [.init(snapshot: snapshot, change: change)],
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
+            sinks: sinks.map { SinkRoute(name: $0, filter: EventFilter()) }
+        )
     }
     return events
 }
 
-private func dispatcher(_ sink: RecordingSink, _ store: StateStore, maxAttempts: Int = 5, concurrency: Int = 8) -> Dispatcher {
+private func dispatcher(
+    _ sink: RecordingSink,
+    _ store: StateStore,
+    maxAttempts: Int = 5,
+    concurrency: Int = 8
+) -> Dispatcher {
     Dispatcher(
-        sink: sink, store: store,
-        settings: .init(concurrency: concurrency, maxAttempts: maxAttempts, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
-        doorbell: Doorbell(), logger: .quiet)
+        sink: sink,
+        store: store,
+        settings: .init(
+            concurrency: concurrency,
+            maxAttempts: maxAttempts,
+            maxAge: .seconds(3600),
+            backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))
+        ),
+        doorbell: Doorbell(),
+        logger: .quiet
+    )
 }
 
 @Suite("Outbox and dispatcher", .timeLimit(.minutes(1)))
 struct OutboxTests {
     @Test("migrations are named and applied in order, the same in both backends", arguments: StoreBackend.allCases)
     func migrations(_ backend: StoreBackend) throws {
-        #expect(try backend.makeStore().appliedMigrations() == ["v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt", "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index", "v8-index-delivery-state", "v9-ha-lease", "v10-audit-head-epoch"])
+        #expect(
+            try backend.makeStore().appliedMigrations() == [
+                "v1-create-state", "v2-add-audit-head", "v3-index-pending-deliveries", "v4-tombstones-and-event-salt",
+                "v5-delivery-skipped-state", "v6-document-ids-as-json", "v7-content-hash-and-watch-index",
+                "v8-index-delivery-state", "v9-ha-lease", "v10-audit-head-epoch",
+            ]
+        )
     }
 
-    @Test("history: an application by id or alias, its transitions in order with each sink's state", arguments: StoreBackend.allCases)
+    @Test(
+        "history: an application by id or alias, its transitions in order with each sink's state",
+        arguments: StoreBackend.allCases
+    )
     func history(_ backend: StoreBackend) throws {
         let store = try backend.makeStore()
-        let events = try record(store, sinks: ["audit", "hook"], changes: [("app-1", "submitted"), ("app-2", "draft"), ("app-1", "accepted")])
-        try store.markDelivered(eventSeq: try #require(try store.deliveries(sink: "hook").last?.eventSeq), sink: "hook", at: Date())
+        let events = try record(
+            store,
+            sinks: ["audit", "hook"],
+            changes: [("app-1", "submitted"), ("app-2", "draft"), ("app-1", "accepted")]
+        )
+        try store.markDelivered(
+            eventSeq: try #require(try store.deliveries(sink: "hook").last?.eventSeq),
+            sink: "hook",
+            at: Date()
+        )
         let resolved = try store.resolveApplication("app-2")
         #expect(resolved.account == "MA1" && resolved.id == "app-2")
         let aliased = ComplianceApplication(id: "app-3", alias: "acme-fr-mobile", status: .submitted)
         try store.commit(
-            CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(aliased, account: "MA1", version: 0), change: .created)],
-                         deletions: [], fullSync: false, at: Date()),
-            sinks: [])
+            CycleOutcome(
+                account: "MA1",
+                observations: [.init(snapshot: .observed(aliased, account: "MA1", version: 0), change: .created)],
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
+            sinks: []
+        )
         #expect(try store.resolveApplication("acme-fr-mobile").id == "app-3", "by alias, read from the stored body")
         #expect(throws: HistoryLookupError.self) { try store.resolveApplication("nobody") }
         let entries = try store.history(account: "MA1", applicationId: "app-1")
-        #expect(entries.map(\.event.id) == events.filter { $0.data.application.complianceApplicationId == "app-1" }.map(\.id))
+        #expect(
+            entries.map(\.event.id)
+                == events.filter { $0.data.application.complianceApplicationId == "app-1" }.map(\.id)
+        )
         #expect(entries.map { $0.event.toStatus.rawValue } == ["submitted", "accepted"])
         #expect(entries.first?.deliveries.map(\.sink) == ["audit", "hook"])
-        #expect(entries.first?.deliveries.first { $0.sink == "hook" }?.state == .delivered, "the oldest hook delivery was marked")
+        #expect(
+            entries.first?.deliveries.first { $0.sink == "hook" }?.state == .delivered,
+            "the oldest hook delivery was marked"
+        )
     }
 
     @Test("a database written before v6 keeps its document ids, now stored as JSON")
     func documentIdsMigrate() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db")
+            .path
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         let old = try DatabaseQueue(path: path)
         try SQLiteDatabase.migrator.migrate(old, upTo: "v5-delivery-skipped-state")
         try old.write { db in
-            for (id, joined) in [("two", "doc-b,doc-a"), ("none", ""), ("gap", "doc-a,,doc-b"), ("quote", #"doc-"q""#)] {
+            for (id, joined) in [("two", "doc-b,doc-a"), ("none", ""), ("gap", "doc-a,,doc-b"), ("quote", #"doc-"q""#)]
+            {
                 try db.execute(
                     sql: """
                         INSERT INTO application (account, id, status, documentIds, body, version, firstSeenAt, lastSeenAt)
                         VALUES ('MA1', ?, 'submitted', ?, '{}', 1, 0, 0)
                         """,
-                    arguments: [id, joined])
+                    arguments: [id, joined]
+                )
             }
         }
         try old.close()
@@ -78,13 +133,16 @@ struct OutboxTests {
         #expect(snapshots["none"]?.documentIds == [])
         #expect(snapshots["gap"]?.documentIds == ["doc-a", "", "doc-b"], "split as components(separatedBy:) split it")
         #expect(snapshots["quote"]?.documentIds == [#"doc-"q""#])
-        let stored = try store.writer.read { try String.fetchAll($0, sql: "SELECT documentIds FROM application ORDER BY id") }
+        let stored = try store.writer.read {
+            try String.fetchAll($0, sql: "SELECT documentIds FROM application ORDER BY id")
+        }
         #expect(stored == [#"["doc-a","","doc-b"]"#, "[]", #"["doc-\"q\""]"#, #"["doc-b","doc-a"]"#])
     }
 
     @Test("a file database opens in WAL mode, and a second open sees the same data")
     func fileDatabase() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-\(UUID().uuidString)/state.db")
+            .path
         let store = try StateStore.open(path: path)
         _ = try record(store, sinks: ["a"], changes: [("app1", "draft")])
         let reader = try StateStore.openReadOnly(path: path)
@@ -117,7 +175,9 @@ struct OutboxTests {
         #expect(sink.events.count == 2, "nothing sent twice")
     }
 
-    @Test("a closed lease gate sends nothing and leaves every delivery pending; once open, all go out; a gate whose lease ran out is closed")
+    @Test(
+        "a closed lease gate sends nothing and leaves every delivery pending; once open, all go out; a gate whose lease ran out is closed"
+    )
     func leaseGate() async throws {
         let store = try StateStore.inMemory()
         let events = try record(store, sinks: ["s"], changes: [("a", "draft"), ("b", "draft")])
@@ -125,9 +185,18 @@ struct OutboxTests {
         let gate = LeaseGate.closed()
         func gated() -> Dispatcher {
             Dispatcher(
-                sink: sink, store: store,
-                settings: .init(concurrency: 8, maxAttempts: 5, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
-                doorbell: Doorbell(), logger: .quiet, gate: gate)
+                sink: sink,
+                store: store,
+                settings: .init(
+                    concurrency: 8,
+                    maxAttempts: 5,
+                    maxAge: .seconds(3600),
+                    backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))
+                ),
+                doorbell: Doorbell(),
+                logger: .quiet,
+                gate: gate
+            )
         }
         await gated().drain()
         #expect(sink.events.isEmpty, "not leading: nothing sent")
@@ -162,7 +231,10 @@ struct OutboxTests {
         #expect(row.attempts == 3)
     }
 
-    @Test("after max_attempts a delivery is a dead letter with its last error, and can be redelivered", arguments: StoreBackend.allCases)
+    @Test(
+        "after max_attempts a delivery is a dead letter with its last error, and can be redelivered",
+        arguments: StoreBackend.allCases
+    )
     func deadLetters(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
         let events = try record(store, sinks: ["s"], changes: [("a", "draft")])
@@ -182,7 +254,10 @@ struct OutboxTests {
         #expect(sink.events.map(\.id) == [events[0].id])
     }
 
-    @Test("a final error dead-letters at once; 410-style errors hold the whole sink, nothing dead", arguments: StoreBackend.allCases)
+    @Test(
+        "a final error dead-letters at once; 410-style errors hold the whole sink, nothing dead",
+        arguments: StoreBackend.allCases
+    )
     func finalErrors(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
         _ = try record(store, sinks: ["s"], changes: [("a", "draft")])
@@ -195,11 +270,18 @@ struct OutboxTests {
         await dispatcher(gone, store, concurrency: 1).drain()
         #expect(try store.deliveries(sink: "g", state: .dead).isEmpty)
         #expect(try store.deliveries(sink: "g", state: .pending).count == 3)
-        #expect(try store.deliveries(sink: "g", state: .pending).allSatisfy { $0.lastError?.contains("receiver said no") == true })
+        #expect(
+            try store.deliveries(sink: "g", state: .pending).allSatisfy {
+                $0.lastError?.contains("receiver said no") == true
+            }
+        )
         #expect(gone.events.isEmpty)
     }
 
-    @Test("one application's events go out in order, different applications concurrently", arguments: StoreBackend.allCases)
+    @Test(
+        "one application's events go out in order, different applications concurrently",
+        arguments: StoreBackend.allCases
+    )
     func ordering(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
         var changes: [(String, String)] = []
@@ -224,16 +306,28 @@ struct OutboxTests {
         #expect(sink.maxConcurrent <= 4)
     }
 
-    @Test("a sink disabled by 410 holds its deliveries, pending with the reason, until enabled again", arguments: StoreBackend.allCases)
+    @Test(
+        "a sink disabled by 410 holds its deliveries, pending with the reason, until enabled again",
+        arguments: StoreBackend.allCases
+    )
     func disabledSink(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
         _ = try record(store, sinks: ["gone", "audit"], changes: [("a", "draft"), ("c", "draft")])
         let gone = RecordingSink(name: "gone", failures: 1, disposition: .disableSink)
         let states = SinkStates()
         let d = Dispatcher(
-            sink: gone, store: store,
-            settings: .init(concurrency: 1, maxAttempts: 5, maxAge: .seconds(3600), backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))),
-            doorbell: Doorbell(), logger: .quiet, sinkStates: states)
+            sink: gone,
+            store: store,
+            settings: .init(
+                concurrency: 1,
+                maxAttempts: 5,
+                maxAge: .seconds(3600),
+                backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(5))
+            ),
+            doorbell: Doorbell(),
+            logger: .quiet,
+            sinkStates: states
+        )
         await d.attempt(try #require(try store.dueDeliveries(sink: "gone", now: Date(), limit: 1).first))
         #expect(states.isDisabled("gone"))
         #expect(try store.summary().disabledSinks.map(\.sink) == ["gone"])
@@ -244,10 +338,16 @@ struct OutboxTests {
         // The poller's next commit records the sink's delivery as held, not dropped.
         let app = ComplianceApplication(id: "b", status: .draft)
         let result = try store.commitCycle(
-            CycleOutcome(account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
-                         deletions: [], fullSync: false, at: Date()),
+            CycleOutcome(
+                account: "MA1",
+                observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
             sinks: [SinkRoute(name: "gone", filter: EventFilter()), SinkRoute(name: "audit", filter: EventFilter())],
-            held: states.heldReasons)
+            held: states.heldReasons
+        )
         #expect(result.events.count == 1)
         let held = try store.deliveries(sink: "gone")
         #expect(held.count == 3)
@@ -262,30 +362,46 @@ struct OutboxTests {
         #expect(Set(gone.events.map(\.data.application.complianceApplicationId)) == ["a", "b", "c"])
     }
 
-    @Test("retention prunes old delivered rows, and old events only when asked; pending and dead rows stay", arguments: StoreBackend.allCases)
+    @Test(
+        "retention prunes old delivered rows, and old events only when asked; pending and dead rows stay",
+        arguments: StoreBackend.allCases
+    )
     func retention(_ backend: StoreBackend) throws {
         let store = try backend.makeStore()
         let old = Date(timeIntervalSinceNow: -40 * 86400)
-        let events = try record(store, sinks: ["file", "hook"], changes: [("a", "draft"), ("b", "draft"), ("c", "draft")])
+        let events = try record(
+            store,
+            sinks: ["file", "hook"],
+            changes: [("a", "draft"), ("b", "draft"), ("c", "draft")]
+        )
         let rows = try store.deliveries(limit: 100)
         func seq(_ event: Event, _ sink: String) throws -> Int64 {
             try #require(rows.first { $0.event.id == event.id && $0.sink == sink }).eventSeq
         }
         // a: delivered long ago everywhere; b: delivered long ago to file, dead for hook; c: delivered just now.
-        for sink in ["file", "hook"] { try store.markDelivered(eventSeq: try seq(events[0], sink), sink: sink, at: old) }
+        for sink in ["file", "hook"] {
+            try store.markDelivered(eventSeq: try seq(events[0], sink), sink: sink, at: old)
+        }
         try store.markDelivered(eventSeq: try seq(events[1], "file"), sink: "file", at: old)
         try store.markFailed(eventSeq: try seq(events[1], "hook"), sink: "hook", error: "gone", retryAt: nil)
-        for sink in ["file", "hook"] { try store.markDelivered(eventSeq: try seq(events[2], sink), sink: sink, at: Date()) }
+        for sink in ["file", "hook"] {
+            try store.markDelivered(eventSeq: try seq(events[2], sink), sink: sink, at: Date())
+        }
 
         let cutoff = Date(timeIntervalSinceNow: -30 * 86400)
         #expect(try store.prune(deliveredBefore: cutoff) == .init(deliveries: 3, events: 0))
         #expect(try store.events().count == 3, "events are the approvals history: kept unless asked")
         let left = try store.deliveries(limit: 100)
-        #expect(Set(left.map { "\($0.event.data.application.complianceApplicationId)/\($0.sink)/\($0.state.rawValue)" })
-                == ["b/hook/dead", "c/file/delivered", "c/hook/delivered"])
+        #expect(
+            Set(left.map { "\($0.event.data.application.complianceApplicationId)/\($0.sink)/\($0.state.rawValue)" })
+                == ["b/hook/dead", "c/file/delivered", "c/hook/delivered"]
+        )
 
         // Events recorded before "now + 1 s" are all old enough, but b still has a dead letter.
-        #expect(try store.prune(deliveredBefore: cutoff, eventsBefore: Date(timeIntervalSinceNow: 1)) == .init(deliveries: 0, events: 2))
+        #expect(
+            try store.prune(deliveredBefore: cutoff, eventsBefore: Date(timeIntervalSinceNow: 1))
+                == .init(deliveries: 0, events: 2)
+        )
         #expect(try store.events().map(\.data.application.complianceApplicationId) == ["b"])
         #expect(try store.deliveries(limit: 100).map(\.state) == [.dead])
         #expect(try store.snapshots(account: "MA1").count == 3, "snapshots keep each application's event count")

@@ -23,7 +23,9 @@ struct PollerTests {
         try await f.review(ids[1], "rejected", reason: "Address proof is older than 3 months")
         let hot = try await poller.runCycle(full: false, logger: .quiet)
         #expect(!hot.full)
-        let changes = Dictionary(uniqueKeysWithValues: hot.events.map { ($0.data.application.complianceApplicationId, $0) })
+        let changes = Dictionary(
+            uniqueKeysWithValues: hot.events.map { ($0.data.application.complianceApplicationId, $0) }
+        )
         #expect(hot.events.count == 2)
         #expect(changes[ids[0]]?.type == EventType.statusChanged)
         #expect(changes[ids[0]]?.fromStatus == "submitted")
@@ -59,7 +61,10 @@ struct PollerTests {
         #expect(report.events.allSatisfy { $0.type == EventType.created && $0.data.previous == nil })
     }
 
-    @Test("created after the baseline, rejection reason updates, and deletes confirmed by 404", arguments: StoreBackend.allCases)
+    @Test(
+        "created after the baseline, rejection reason updates, and deletes confirmed by 404",
+        arguments: StoreBackend.allCases
+    )
     func createdUpdatedDeleted(_ backend: StoreBackend) async throws {
         let f = try await PollFixture(backend: backend)
         defer { f.stop() }
@@ -69,7 +74,11 @@ struct PollerTests {
 
         let user = try await f.client.endUsers.create(name: "New", endUserType: "business")
         let created = try await f.client.applications.create(
-            alias: "new-app", endUserId: user.id, documentIds: [], requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business"))
+            alias: "new-app",
+            endUserId: user.id,
+            documentIds: [],
+            requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")
+        )
         try await f.review(ids[0], "rejected", reason: "first reason")
         var events = try await poller.runCycle(full: false, logger: .quiet).events
         #expect(Set(events.map(\.type)) == [EventType.created, EventType.statusChanged])
@@ -89,14 +98,19 @@ struct PollerTests {
         #expect(events.map(\.type) == [EventType.deleted])
         #expect(events[0].data.application.complianceApplicationId == ids[1])
         #expect(try f.store.snapshots(account: PollFixture.authId)[ids[1]] == nil)
-        #expect(try f.store.tombstones(account: PollFixture.authId)[ids[1]]?.version == 1, "the tombstone keeps its version")
+        #expect(
+            try f.store.tombstones(account: PollFixture.authId)[ids[1]]?.version == 1,
+            "the tombstone keeps its version"
+        )
     }
 
-    @Test("each fault type: no false events, and the right events in the end",
-          arguments: [
+    @Test(
+        "each fault type: no false events, and the right events in the end",
+        arguments: [
             #"{"rate_500": 0.3}"#, #"{"rate_429": 0.3, "retry_after_s": 0}"#, #"{"rate_429": 0.3}"#,
             #"{"malformed_rate": 0.2}"#, #"{"truncate_rate": 0.2}"#, #"{"drop_rate": 0.2}"#, #"{"latency_ms": 30}"#,
-          ])
+        ]
+    )
     func faults(faults: String) async throws {
         let f = try await PollFixture()
         defer { f.stop() }
@@ -127,7 +141,10 @@ struct PollerTests {
         for id in changedBefore {
             #expect(snapshots[id]?.status == .accepted)
             let count = events.filter { $0.data.application.complianceApplicationId == id }.count
-            #expect(count == (baseline[id]?.status == .accepted ? 0 : 1), "\(id) was \(baseline[id]?.status.rawValue ?? "?")")
+            #expect(
+                count == (baseline[id]?.status == .accepted ? 0 : 1),
+                "\(id) was \(baseline[id]?.status.rawValue ?? "?")"
+            )
         }
         #expect(Set(events.map(\.id)).count == events.count, "no id used twice")
     }
@@ -144,12 +161,16 @@ struct PollerTests {
         try await f.client.applications.delete(ids[1])
         try await f.setFaults(#"{"rate_500": 1}"#)
         let error = await #expect(throws: CycleError.self) { try await poller.runCycle(full: false, logger: .quiet) }
-        guard case .api(let apiError)? = error else { Issue.record("not an API error: \(String(describing: error))"); return }
+        guard case .api(let apiError)? = error else {
+            Issue.record("not an API error: \(String(describing: error))")
+            return
+        }
         #expect(apiError.status == 500)
         #expect(try f.store.snapshots(account: PollFixture.authId) == before)
         #expect(try f.store.events().isEmpty)
         try await f.setFaults("{}")
-        let recovered = try await poller.runCycle(full: false, logger: .quiet).events
+        let recovered =
+            try await poller.runCycle(full: false, logger: .quiet).events
             + (try await poller.runCycle(full: false, logger: .quiet).events)
         #expect(recovered.map(\.type) == [EventType.statusChanged, EventType.deleted])
     }
@@ -160,13 +181,22 @@ struct PollerTests {
         defer { f.stop() }
         _ = try await f.seed(400, statuses: #"{"accepted": 1}"#)
         let poller = Poller(
-            source: f.client, store: f.store, bucket: TokenBucket(rate: 1000, burst: 50),
-            settings: .init(concurrency: 4, maxAttempts: 100, backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(500)), announceExisting: false),
-            sinks: [])
+            source: f.client,
+            store: f.store,
+            bucket: TokenBucket(rate: 1000, burst: 50),
+            settings: .init(
+                concurrency: 4,
+                maxAttempts: 100,
+                backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(500)),
+                announceExisting: false
+            ),
+            sinks: []
+        )
         let report = try await poller.runCycle(full: true, logger: .quiet)
         #expect(report.observed == 400)
         let stats = try await f.transport.send(.init(url: f.baseURL + "/_sandbox/stats"))
-        let limited = (try JSONSerialization.jsonObject(with: stats.body) as? [String: Any])?["rate_limited"] as? Int ?? 0
+        let limited =
+            (try JSONSerialization.jsonObject(with: stats.body) as? [String: Any])?["rate_limited"] as? Int ?? 0
         #expect(limited > 0, "the sandbox's limit was hit and survived")
     }
 
@@ -190,15 +220,28 @@ struct PollerTests {
         #expect(approvals.allSatisfy { $0.state == .pending })
     }
 
-    @Test("without a sandbox: a deletion needs two scans, each with Plivo's 404; a GET that fails deletes nothing", arguments: StoreBackend.allCases)
+    @Test(
+        "without a sandbox: a deletion needs two scans, each with Plivo's 404; a GET that fails deletes nothing",
+        arguments: StoreBackend.allCases
+    )
     func scriptedDeletion(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
-        for id in ["app-a", "app-b", "app-c"] { source.put(ComplianceApplication(id: id, alias: id, status: .submitted)) }
+        for id in ["app-a", "app-b", "app-c"] {
+            source.put(ComplianceApplication(id: id, alias: id, status: .submitted))
+        }
         let store = try backend.makeStore()
         let poller = Poller(
-            source: source, store: store, bucket: TokenBucket(rate: 1000, burst: 10),
-            settings: .init(concurrency: 2, maxAttempts: 2, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)), announceExisting: false),
-            sinks: [SinkRoute(name: "test", filter: EventFilter())])
+            source: source,
+            store: store,
+            bucket: TokenBucket(rate: 1000, burst: 10),
+            settings: .init(
+                concurrency: 2,
+                maxAttempts: 2,
+                backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)),
+                announceExisting: false
+            ),
+            sinks: [SinkRoute(name: "test", filter: EventFilter())]
+        )
         #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty)
 
         source.delete("app-a")
@@ -215,14 +258,26 @@ struct PollerTests {
         #expect(try store.snapshots(account: source.account).keys.sorted() == ["app-b", "app-c"])
     }
 
-    static func scriptedPoller(_ source: ScriptedApplicationSource, _ store: StateStore, concurrency: Int = 2) -> Poller {
+    static func scriptedPoller(_ source: ScriptedApplicationSource, _ store: StateStore, concurrency: Int = 2) -> Poller
+    {
         Poller(
-            source: source, store: store, bucket: TokenBucket(rate: 1000, burst: 10),
-            settings: .init(concurrency: concurrency, maxAttempts: 1, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)), announceExisting: false),
-            sinks: [SinkRoute(name: "test", filter: EventFilter())])
+            source: source,
+            store: store,
+            bucket: TokenBucket(rate: 1000, burst: 10),
+            settings: .init(
+                concurrency: concurrency,
+                maxAttempts: 1,
+                backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2)),
+                announceExisting: false
+            ),
+            sinks: [SinkRoute(name: "test", filter: EventFilter())]
+        )
     }
 
-    @Test("a first sync commits page by page: a list that breaks halfway keeps the pages read as a silent baseline, and the retry finishes it with no event", arguments: StoreBackend.allCases)
+    @Test(
+        "a first sync commits page by page: a list that breaks halfway keeps the pages read as a silent baseline, and the retry finishes it with no event",
+        arguments: StoreBackend.allCases
+    )
     func firstSyncCommitsPageByPage(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
         for i in 0..<50 { source.put(ComplianceApplication(id: String(format: "app-%02d", i), status: .accepted)) }
@@ -243,23 +298,33 @@ struct PollerTests {
         #expect(try store.deliveries(sink: "test").isEmpty)
     }
 
-    @Test("a full sync misses a settled application wherever it is stored, and two such syncs delete it", arguments: StoreBackend.allCases)
+    @Test(
+        "a full sync misses a settled application wherever it is stored, and two such syncs delete it",
+        arguments: StoreBackend.allCases
+    )
     func fullSyncDeletion(_ backend: StoreBackend) async throws {
         let source = ScriptedApplicationSource()
-        for id in ["app-a", "app-b", "app-c", "app-d", "app-e"] { source.put(ComplianceApplication(id: id, status: .accepted)) }
+        for id in ["app-a", "app-b", "app-c", "app-d", "app-e"] {
+            source.put(ComplianceApplication(id: id, status: .accepted))
+        }
         let store = try backend.makeStore()
         let poller = Self.scriptedPoller(source, store)
         _ = try await poller.runCycle(full: true, logger: .quiet)
         source.delete("app-d")
         source.delete("app-b")
         #expect(try await poller.runCycle(full: true, logger: .quiet).events.isEmpty, "one miss is not a deletion")
-        #expect(try store.snapshots(account: source.account).values.filter { $0.missedScans == 1 }.map(\.applicationId).sorted() == ["app-b", "app-d"])
+        #expect(
+            try store.snapshots(account: source.account).values.filter { $0.missedScans == 1 }.map(\.applicationId)
+                .sorted() == ["app-b", "app-d"]
+        )
         let second = try await poller.runCycle(full: true, logger: .quiet)
         #expect(second.events.map(\.type) == [.deleted, .deleted])
         #expect(try store.snapshots(account: source.account).keys.sorted() == ["app-a", "app-c", "app-e"])
     }
 
-    @Test("a shown field that changes (alias) is stored without an event; a row from before content hashes gets one, with no event")
+    @Test(
+        "a shown field that changes (alias) is stored without an event; a row from before content hashes gets one, with no event"
+    )
     func contentHashDecidesRewrites() async throws {
         let source = ScriptedApplicationSource()
         source.put(ComplianceApplication(id: "app-a", alias: "first", status: .submitted))
@@ -273,7 +338,10 @@ struct PollerTests {
         let renamed = try #require(try store.snapshots(account: source.account)["app-a"])
         #expect(renamed.application.alias == "second")
         #expect(renamed.contentHash != hash)
-        #expect(renamed.contentHash == EventApplication(ComplianceApplication(id: "app-a", alias: "second", status: .submitted)).contentHash)
+        #expect(
+            renamed.contentHash
+                == EventApplication(ComplianceApplication(id: "app-a", alias: "second", status: .submitted)).contentHash
+        )
 
         try await store.writer.write { try $0.execute(sql: "UPDATE application SET contentHash = NULL") }
         #expect(try await poller.runCycle(full: false, logger: .quiet).events.isEmpty)
@@ -284,32 +352,51 @@ struct PollerTests {
     @Test("a hot scan reads only changeable and suspected applications, without bodies, through the watch index")
     func hotScanReadsTheWatchIndex() async throws {
         let source = ScriptedApplicationSource()
-        for (id, status) in [("app-a", "accepted"), ("app-b", "Submitted"), ("app-c", "draft"), ("app-d", "ACCEPTED"), ("app-e", "suspended")] {
+        for (id, status) in [
+            ("app-a", "accepted"), ("app-b", "Submitted"), ("app-c", "draft"), ("app-d", "ACCEPTED"),
+            ("app-e", "suspended"),
+        ] {
             source.put(ComplianceApplication(id: id, status: ApplicationStatus(status)))
         }
         let store = try StateStore.inMemory()
         _ = try await Self.scriptedPoller(source, store).runCycle(full: true, logger: .quiet)
         #expect(try store.watchedApplications(account: source.account).keys.sorted() == ["app-b", "app-c", "app-e"])
         // A suspect stays watched whatever its status.
-        try await store.writer.write { try $0.execute(sql: "UPDATE application SET missedScans = 1 WHERE id = 'app-a'") }
-        #expect(try store.watchedApplications(account: source.account).keys.sorted() == ["app-a", "app-b", "app-c", "app-e"])
+        try await store.writer.write {
+            try $0.execute(sql: "UPDATE application SET missedScans = 1 WHERE id = 'app-a'")
+        }
+        #expect(
+            try store.watchedApplications(account: source.account).keys.sorted() == [
+                "app-a", "app-b", "app-c", "app-e",
+            ]
+        )
         let plan = try await store.writer.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(StateStore.watchCondition)",
-                             arguments: [source.account]).map { $0["detail"] as String }.joined(separator: "; ")
+            try Row.fetchAll(
+                db,
+                sql:
+                    "EXPLAIN QUERY PLAN SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(StateStore.watchCondition)",
+                arguments: [source.account]
+            ).map { $0["detail"] as String }.joined(separator: "; ")
         }
         #expect(plan.contains("application_watch"), "plan: \(plan)")
     }
 
-    @Test("stored document ids read back exactly, through the quick split or JSONDecoder", arguments: [
-        [], ["doc-1"], ["a", "b", "c"], ["a,b", "c"], ["q\"uote"], ["back\\slash"], ["ü/é"], [""], ["[", "]", ","],
-    ] as [[String]])
+    @Test(
+        "stored document ids read back exactly, through the quick split or JSONDecoder",
+        arguments: [
+            [], ["doc-1"], ["a", "b", "c"], ["a,b", "c"], ["q\"uote"], ["back\\slash"], ["ü/é"], [""], ["[", "]", ","],
+        ] as [[String]]
+    )
     func documentIdsRoundTrip(ids: [String]) throws {
         #expect(try TrackedApplication.documentIds(StateStore.jsonArray(ids)) == ids)
     }
 
-    @Test("stored document ids that are not a JSON array of strings are an error, never a guess", arguments: [
-        #"["a""b"]"#, #"["a"#, #"[1]"#, "{}", #"["a"],"#,
-    ])
+    @Test(
+        "stored document ids that are not a JSON array of strings are an error, never a guess",
+        arguments: [
+            #"["a""b"]"#, #"["a"#, #"[1]"#, "{}", #"["a"],"#,
+        ]
+    )
     func documentIdsRejected(json: String) {
         #expect(throws: (any Error).self) { try TrackedApplication.documentIds(json) }
     }

@@ -9,9 +9,13 @@ struct TextFormatTests {
         let oracle = ISO8601DateFormatter()
         oracle.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var generator = SystemRandomNumberGenerator()
-        let instants = [0, 951_782_400, 1_709_164_799.999, 4_102_444_800.5] + (0..<500).map { _ in
-            Double(Int.random(in: 0...4_000_000_000, using: &generator)) + Double(Int.random(in: 0...999, using: &generator)) / 1000
-        }
+        let instants =
+            [0, 951_782_400, 1_709_164_799.999, 4_102_444_800.5]
+            + (0..<500).map { _ in
+                Double(Int.random(in: 0...4_000_000_000, using: &generator)) + Double(
+                    Int.random(in: 0...999, using: &generator)
+                ) / 1000
+            }
         for seconds in instants {
             let date = Date(timeIntervalSince1970: seconds)
             #expect(TextFormat.rfc3339(date, milliseconds: true) == oracle.string(from: date), "\(seconds)")
@@ -19,7 +23,10 @@ struct TextFormatTests {
         #expect(TextFormat.rfc3339(Date(timeIntervalSince1970: 1_796_000_000)) == "2026-11-30T00:53:20Z")
     }
 
-    @Test("grouping and hex", arguments: [(0, "0"), (999, "999"), (1000, "1,000"), (12_345_678, "12,345,678"), (-4321, "-4,321")])
+    @Test(
+        "grouping and hex",
+        arguments: [(0, "0"), (999, "999"), (1000, "1,000"), (12_345_678, "12,345,678"), (-4321, "-4,321")]
+    )
     func grouped(value: Int, text: String) {
         #expect(TextFormat.grouped(value) == text)
     }
@@ -30,13 +37,19 @@ struct TextFormatTests {
         #expect(TextFormat.hex([UInt8]()) == "")
     }
 
-    @Test("URLs: absolute http(s) with a host, no credentials", arguments: [
-        ("https://hooks.example.com/x?y#z", nil), ("http://127.0.0.1:8080/hook", nil), ("https://[::1]:9/x", nil),
-        ("HTTPS://Example.com", nil), ("ftp://example.com/", "must use https (or http), not ftp"),
-        ("https://user:pw@example.com/", "credentials do not belong in the URL"), ("https:///path", "not an absolute http(s) URL"),
-        ("example.com/hook", "not an absolute http(s) URL"), ("https://exa mple.com", "not an absolute http(s) URL"),
-        ("", "not an absolute http(s) URL"), ("://host", "not an absolute http(s) URL"), ("https://:443/", "not an absolute http(s) URL"),
-    ] as [(String, String?)])
+    @Test(
+        "URLs: absolute http(s) with a host, no credentials",
+        arguments: [
+            ("https://hooks.example.com/x?y#z", nil), ("http://127.0.0.1:8080/hook", nil), ("https://[::1]:9/x", nil),
+            ("HTTPS://Example.com", nil), ("ftp://example.com/", "must use https (or http), not ftp"),
+            ("https://user:pw@example.com/", "credentials do not belong in the URL"),
+            ("https:///path", "not an absolute http(s) URL"),
+            ("example.com/hook", "not an absolute http(s) URL"),
+            ("https://exa mple.com", "not an absolute http(s) URL"),
+            ("", "not an absolute http(s) URL"), ("://host", "not an absolute http(s) URL"),
+            ("https://:443/", "not an absolute http(s) URL"),
+        ] as [(String, String?)]
+    )
     func urls(url: String, problem: String?) {
         #expect(DaemonConfiguration.checkHTTPURL(url) == problem)
     }

@@ -10,12 +10,22 @@ struct CrashTests {
     @Test("SIGKILL at random moments, 20 times: every transition reaches the file, none under two ids")
     func killTwenty() async throws {
         let authId = "MACRASH0000000000000"
-        let sandbox = try await SandboxServer.start(.init(
-            authId: authId, authToken: "crash-token", rateLimit: 0, reviewAfter: .milliseconds(150), acceptRatio: 0.5))
+        let sandbox = try await SandboxServer.start(
+            .init(
+                authId: authId,
+                authToken: "crash-token",
+                rateLimit: 0,
+                reviewAfter: .milliseconds(150),
+                acceptRatio: 0.5
+            )
+        )
         defer { sandbox.stop() }
         let base = await sandbox.baseURL
         await sandbox.seed(count: 60)
-        let client = PlivoClient(configuration: .init(authId: authId, authToken: "crash-token", baseURL: base), transport: CurlTransportFactory.make())
+        let client = PlivoClient(
+            configuration: .init(authId: authId, authToken: "crash-token", baseURL: base),
+            transport: CurlTransportFactory.make()
+        )
         let fixture = try DaemonFixture(baseURL: base, authId: authId, token: "crash-token")
 
         // Applications keep changing while the daemon is killed and restarted: drafts and
@@ -69,11 +79,16 @@ struct CrashTests {
         let byApp = Dictionary(grouping: events, by: { $0.data.application.complianceApplicationId })
         for (app, appEvents) in byApp {
             for (earlier, later) in zip(appEvents, appEvents.dropFirst()) {
-                #expect(later.fromStatus == earlier.toStatus, "\(app): \(earlier.fromStatus ?? "-")→\(earlier.toStatus) then \(later.fromStatus ?? "-")→\(later.toStatus)")
+                #expect(
+                    later.fromStatus == earlier.toStatus,
+                    "\(app): \(earlier.fromStatus ?? "-")→\(earlier.toStatus) then \(later.fromStatus ?? "-")→\(later.toStatus)"
+                )
             }
         }
         // The last event of each application matches Plivo's (the sandbox's) final state.
-        let finalStates = Dictionary(uniqueKeysWithValues: try await client.applications.all().collect().map { ($0.id, $0.status) })
+        let finalStates = Dictionary(
+            uniqueKeysWithValues: try await client.applications.all().collect().map { ($0.id, $0.status) }
+        )
         for (app, appEvents) in byApp {
             #expect(appEvents.last!.toStatus == finalStates[app], "\(app)")
         }

@@ -28,7 +28,12 @@ struct TestReceiver {
             if chunk.isEmpty { break }
             line.append(chunk)
         }
-        port = Int(String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        port =
+            Int(
+                String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                ) ?? ""
+            ) ?? 0
     }
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
@@ -69,17 +74,28 @@ struct DeliveryRig {
 
     init(maxAttempts: Int = 2) async throws {
         sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "t", rateLimit: 0))
-        let seeded = try await CurlTransportFactory.make().send(.init(
-            method: .post, url: await sandbox.baseURL + "/_sandbox/seed",
-            body: .data(Data(#"{"count": 2, "statuses": {"submitted": 1}}"#.utf8), contentType: "application/json")))
-        ids = ((try JSONSerialization.jsonObject(with: seeded.body) as? [String: Any])?["application_ids"] as? [String]) ?? []
+        let seeded = try await CurlTransportFactory.make().send(
+            .init(
+                method: .post,
+                url: await sandbox.baseURL + "/_sandbox/seed",
+                body: .data(Data(#"{"count": 2, "statuses": {"submitted": 1}}"#.utf8), contentType: "application/json")
+            )
+        )
+        ids =
+            ((try JSONSerialization.jsonObject(with: seeded.body) as? [String: Any])?["application_ids"] as? [String])
+            ?? []
         receiver = try TestReceiver()
-        fixture = try DaemonFixture(baseURL: await sandbox.baseURL, authId: Self.authId, token: "t", extra: """
-            [[sinks]]
-            name = "hook"
-            type = "webhook"
-            url = "\(receiver.url)"
-            """)
+        fixture = try DaemonFixture(
+            baseURL: await sandbox.baseURL,
+            authId: Self.authId,
+            token: "t",
+            extra: """
+                [[sinks]]
+                name = "hook"
+                type = "webhook"
+                url = "\(receiver.url)"
+                """
+        )
         let config = try String(contentsOfFile: fixture.configPath, encoding: .utf8)
             .replacingOccurrences(of: "[delivery]", with: "[delivery]\nmax_attempts = \(maxAttempts)")
         try config.write(toFile: fixture.configPath, atomically: true, encoding: .utf8)
@@ -89,10 +105,15 @@ struct DeliveryRig {
     }
 
     func review(_ id: String, _ status: String) async throws {
-        let body = status == "rejected" ? #"{"status":"rejected","rejection_reason":"blurry"}"# : #"{"status":"\#(status)"}"#
-        _ = try await CurlTransportFactory.make().send(.init(
-            method: .post, url: await sandbox.baseURL + "/_sandbox/applications/\(id)/review",
-            body: .data(Data(body.utf8), contentType: "application/json")))
+        let body =
+            status == "rejected" ? #"{"status":"rejected","rejection_reason":"blurry"}"# : #"{"status":"\#(status)"}"#
+        _ = try await CurlTransportFactory.make().send(
+            .init(
+                method: .post,
+                url: await sandbox.baseURL + "/_sandbox/applications/\(id)/review",
+                body: .data(Data(body.utf8), contentType: "application/json")
+            )
+        )
     }
 
     /// Event ids recorded for `application`, oldest first.
@@ -132,7 +153,11 @@ struct DaemonDeliveryTests {
         let app = rig.ids[0]
         try rig.receiver.answer(500)
         try await rig.review(app, "accepted")
-        #expect(try await rig.eventually { try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook") })
+        #expect(
+            try await rig.eventually {
+                try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook")
+            }
+        )
         let first = try rig.events(of: app)
         #expect(first.count == 1)
 
@@ -148,7 +173,10 @@ struct DaemonDeliveryTests {
         #expect(list.contains("blocked behind dead \(events[0])"))
 
         // The same facts for scripts, in the documented JSON shapes.
-        let statusJSON = try #require(try JSONSerialization.jsonObject(with: Data(try await rig.cli(["status", "--json"]).1.utf8)) as? [String: Any])
+        let statusJSON = try #require(
+            try JSONSerialization.jsonObject(with: Data(try await rig.cli(["status", "--json"]).1.utf8))
+                as? [String: Any]
+        )
         let daemon = try #require(statusJSON["daemon"] as? [String: Any])
         #expect(daemon["state"] as? String == "running")
         #expect(daemon["pid"] as? Int == Int(rig.daemon.processIdentifier))
@@ -160,16 +188,26 @@ struct DaemonDeliveryTests {
         #expect(blockedJSON["blocking_event_id"] as? String == events[0])
         #expect(blockedJSON["waiting"] as? Int == 1)
         #expect(statusJSON["unconfirmed"] as? [Any] != nil)
-        let pendingJSON = try #require(try JSONSerialization.jsonObject(
-            with: Data(try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "pending", "--json"]).1.utf8)) as? [[String: Any]])
+        let pendingJSON = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "pending", "--json"]).1.utf8
+                )
+            ) as? [[String: Any]]
+        )
         #expect(pendingJSON.count == 1)
         #expect(pendingJSON.first?["event_id"] as? String == events[1])
         #expect(pendingJSON.first?["blocked_by"] as? String == events[0])
         #expect(pendingJSON.first?["from"] as? String == "accepted")
         #expect(pendingJSON.first?["to"] as? String == "rejected")
         #expect(pendingJSON.first?["delivered_at"] is NSNull, "absent values are null, not missing")
-        let deadJSON = try #require(try JSONSerialization.jsonObject(
-            with: Data(try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "dead", "--json"]).1.utf8)) as? [[String: Any]])
+        let deadJSON = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "dead", "--json"]).1.utf8
+                )
+            ) as? [[String: Any]]
+        )
         #expect(deadJSON.first?["event_id"] as? String == events[0])
         #expect((deadJSON.first?["last_error"] as? String)?.hasPrefix("HTTP 500") == true)
         #expect(deadJSON.first?["attempts"] as? Int == 2)
@@ -190,7 +228,11 @@ struct DaemonDeliveryTests {
         let app = rig.ids[1]
         try rig.receiver.answer(400)  // final: dead at once
         try await rig.review(app, "rejected")
-        #expect(try await rig.eventually { try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook") })
+        #expect(
+            try await rig.eventually {
+                try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook")
+            }
+        )
         try rig.receiver.answer(204)
         try await rig.review(app, "submitted")
         #expect(try await rig.eventually { try rig.events(of: app).count == 2 })
@@ -214,14 +256,24 @@ struct DaemonDeliveryTests {
         try rig.receiver.answer(410)
         try await rig.review(rig.ids[0], "accepted")
         #expect(try await rig.eventually { rig.receiver.received.contains { $0.status == 410 } })
-        #expect(try await rig.eventually { try await rig.cli(["status"]).1.contains("disabled (receiver answered 410 Gone") })
+        #expect(
+            try await rig.eventually {
+                try await rig.cli(["status"]).1.contains("disabled (receiver answered 410 Gone")
+            }
+        )
 
         try await rig.review(rig.ids[1], "rejected")
         #expect(try await rig.eventually { try rig.events(of: rig.ids[1]).count == 1 })
         let (_, held, _) = try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "pending"])
         #expect(held.split(separator: "\n").count == 2)
-        #expect(held.split(separator: "\n").allSatisfy { $0.contains("held: sink disabled (receiver answered 410 Gone") })
-        #expect(try await rig.eventually { rig.socket.all.map(\.text).contains { $0.contains("STATUS=") && $0.contains("sink hook disabled") } })
+        #expect(
+            held.split(separator: "\n").allSatisfy { $0.contains("held: sink disabled (receiver answered 410 Gone") }
+        )
+        #expect(
+            try await rig.eventually {
+                rig.socket.all.map(\.text).contains { $0.contains("STATUS=") && $0.contains("sink hook disabled") }
+            }
+        )
         #expect(rig.receiver.received.count == 1, "nothing more was sent while disabled")
 
         try rig.receiver.answer(204)
@@ -249,10 +301,15 @@ struct DaemonDeliveryTests {
         #expect(rig.socket.all.last { $0.text.contains("READY=1") }?.text.contains("reload refused") == true)
 
         try await rig.review(rig.ids[1], "rejected")
-        #expect(try await rig.eventually { FileManager.default.fileExists(atPath: path) }, "the next line went to a new file")
+        #expect(
+            try await rig.eventually { FileManager.default.fileExists(atPath: path) },
+            "the next line went to a new file"
+        )
         #expect(try String(contentsOfFile: path + ".1", encoding: .utf8).split(separator: "\n").count == 1)
         try good.write(toFile: rig.fixture.configPath, atomically: true, encoding: .utf8)
-        let (code, out, _) = try await runCLI(["audit", "verify", path + ".1", path, "--config", rig.fixture.configPath])
+        let (code, out, _) = try await runCLI([
+            "audit", "verify", path + ".1", path, "--config", rig.fixture.configPath,
+        ])
         #expect(code == 0, "\(out)")
         #expect(out.hasPrefix("OK: 2 lines"))
     }

@@ -10,11 +10,22 @@ import WatchTesting
 private func record(_ store: StateStore, sinks: [String], _ changes: [(app: String, to: String)]) throws {
     for (app, to) in changes {
         let previous = try store.snapshots(account: "MA1")[app]
-        let snapshot = Snapshot.observed(ComplianceApplication(id: app, status: ApplicationStatus(to)), account: "MA1", version: previous?.version ?? 0)
+        let snapshot = Snapshot.observed(
+            ComplianceApplication(id: app, status: ApplicationStatus(to)),
+            account: "MA1",
+            version: previous?.version ?? 0
+        )
         let change: Tracker.Change = previous.map { .statusChanged(from: $0.status, to: snapshot.status) } ?? .created
         try store.commit(
-            CycleOutcome(account: "MA1", observations: [.init(snapshot: snapshot, change: change)], deletions: [], fullSync: false, at: Date()),
-            sinks: sinks.map { SinkRoute(name: $0, filter: EventFilter()) })
+            CycleOutcome(
+                account: "MA1",
+                observations: [.init(snapshot: snapshot, change: change)],
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
+            sinks: sinks.map { SinkRoute(name: $0, filter: EventFilter()) }
+        )
     }
 }
 
@@ -49,19 +60,39 @@ final class ScriptedSink: Sink, @unchecked Sendable {
     var deliveredStatuses: [String] { lock.withLock { delivered.map(\.toStatus.rawValue) } }
 }
 
-private func dispatcher(_ sink: any Sink, _ store: StateStore, maxAttempts: Int = 3, maxAge: Duration = .seconds(3600)) -> Dispatcher {
+private func dispatcher(
+    _ sink: any Sink,
+    _ store: StateStore,
+    maxAttempts: Int = 3,
+    maxAge: Duration = .seconds(3600)
+) -> Dispatcher {
     Dispatcher(
-        sink: sink, store: store,
-        settings: .init(concurrency: 4, maxAttempts: maxAttempts, maxAge: maxAge, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2))),
-        doorbell: Doorbell(), logger: .quiet)
+        sink: sink,
+        store: store,
+        settings: .init(
+            concurrency: 4,
+            maxAttempts: maxAttempts,
+            maxAge: maxAge,
+            backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2))
+        ),
+        doorbell: Doorbell(),
+        logger: .quiet
+    )
 }
 
 @Suite("Delivery semantics", .timeLimit(.minutes(1)))
 struct DeliverySemanticsTests {
-    @Test("a dead letter holds back its application's later events until an operator skips it", arguments: StoreBackend.allCases)
+    @Test(
+        "a dead letter holds back its application's later events until an operator skips it",
+        arguments: StoreBackend.allCases
+    )
     func orderNeverSkipped(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
-        try record(store, sinks: ["hook"], [("a", "submitted"), ("a", "rejected"), ("a", "submitted"), ("b", "submitted")])
+        try record(
+            store,
+            sinks: ["hook"],
+            [("a", "submitted"), ("a", "rejected"), ("a", "submitted"), ("b", "submitted")]
+        )
         // a and b are delivered concurrently: the failure must be a's, whichever arrives first.
         let sink = ScriptedSink(name: "hook", failures: [.final], failing: "a")
         let d = dispatcher(sink, store)
@@ -77,17 +108,28 @@ struct DeliverySemanticsTests {
 
         #expect(try store.skip(eventId: dead.event.id, sink: "hook") == 1)
         await d.drain()
-        #expect(sink.delivered.filter { $0.data.application.complianceApplicationId == "a" }.map(\.toStatus) == ["rejected", "submitted"])
+        #expect(
+            sink.delivered.filter { $0.data.application.complianceApplicationId == "a" }.map(\.toStatus) == [
+                "rejected", "submitted",
+            ]
+        )
         let skipped = try #require(try store.deliveries(sink: "hook", state: .skipped).first)
         #expect(skipped.lastError?.hasPrefix("skipped by operator at ") == true)
         #expect(try store.blocked().isEmpty)
     }
 
-    @Test("an audit trail is never dead-lettered, whatever max_attempts and max_age say", arguments: StoreBackend.allCases)
+    @Test(
+        "an audit trail is never dead-lettered, whatever max_attempts and max_age say",
+        arguments: StoreBackend.allCases
+    )
     func auditTrailNeverGivesUp(_ backend: StoreBackend) async throws {
         let store = try backend.makeStore()
         try record(store, sinks: ["audit", "hook"], [("a", "submitted")])
-        let audit = ScriptedSink(name: "audit", auditTrail: true, failures: [DeliveryError.Disposition](repeating: .retry, count: 6) + [DeliveryError.Disposition.final])
+        let audit = ScriptedSink(
+            name: "audit",
+            auditTrail: true,
+            failures: [DeliveryError.Disposition](repeating: .retry, count: 6) + [DeliveryError.Disposition.final]
+        )
         let hook = ScriptedSink(name: "hook", failures: [DeliveryError.Disposition](repeating: .retry, count: 6))
         for _ in 0..<8 {
             await dispatcher(audit, store, maxAttempts: 2, maxAge: .zero).drain()
@@ -102,7 +144,9 @@ struct DeliverySemanticsTests {
 
     @Test("the default retry schedule runs for days: its last attempt lands near max_age", arguments: [false, true])
     func schedule(worstCase: Bool) throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cw-schedule-\(UUID().uuidString).toml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cw-schedule-\(UUID().uuidString).toml"
+        ).path
         try "[plivo]\nauth_id = \"MA1\"\n".write(toFile: path, atomically: true, encoding: .utf8)
         let delivery = try DaemonConfiguration.load(path: path, environment: ["PLIVO_AUTH_TOKEN": "t"]).delivery
         #expect(delivery.maxAttempts == nil)
@@ -135,7 +179,9 @@ struct DeliverySemanticsTests {
         #expect(before.lines == 2)
         let id = try #require(before.events.first?.id)
 
-        let (code, out, _) = try await runCLI(["deliveries", "redeliver", "--config", fixture.configPath, "--event", id])
+        let (code, out, _) = try await runCLI([
+            "deliveries", "redeliver", "--config", fixture.configPath, "--event", id,
+        ])
         #expect(code == 1, "nothing to queue")
         #expect(out.contains("audit: already in the audit file; not appended again"))
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
@@ -149,7 +195,9 @@ struct DeliverySemanticsTests {
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         #expect(try fixture.auditEvents().lines == 2)
         #expect(try store.pendingCount() == 0)
-        let (verifyCode, verifyOut, _) = try await runCLI(["audit", "verify", fixture.auditPath, "--config", fixture.configPath])
+        let (verifyCode, verifyOut, _) = try await runCLI([
+            "audit", "verify", fixture.auditPath, "--config", fixture.configPath,
+        ])
         #expect(verifyCode == 0, "\(verifyOut)")
     }
 
@@ -166,17 +214,28 @@ struct DeliverySemanticsTests {
 
         // Rotate, write more, and give the files in the wrong order.
         try FileManager.default.moveItem(atPath: fixture.auditPath, toPath: fixture.auditPath + ".1")
-        let client = PlivoClient(configuration: .init(authId: authId, authToken: "t", baseURL: await sandbox.baseURL), transport: CurlTransportFactory.make())
+        let client = PlivoClient(
+            configuration: .init(authId: authId, authToken: "t", baseURL: await sandbox.baseURL),
+            transport: CurlTransportFactory.make()
+        )
         for app in try await client.applications.all().collect() where app.status == .draft || app.status == .rejected {
             _ = try await client.applications.submit(app.id)
         }
         let user = try await client.endUsers.create(name: "Hole", endUserType: "business")
         _ = try await client.applications.create(
-            alias: "hole", endUserId: user.id, documentIds: [], requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business"))
+            alias: "hole",
+            endUserId: user.id,
+            documentIds: [],
+            requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")
+        )
         #expect(try await runCLI(["once", "--config", fixture.configPath]).0 == 0)
         // Files are merged by seq: any order verifies, and the same lines are counted either way.
-        let (reversedCode, reversedOut, _) = try await runCLI(["audit", "verify", fixture.auditPath, fixture.auditPath + ".1", "--config", fixture.configPath])
-        let (orderedCode, orderedOut, _) = try await runCLI(["audit", "verify", fixture.auditPath + ".1", fixture.auditPath, "--config", fixture.configPath])
+        let (reversedCode, reversedOut, _) = try await runCLI([
+            "audit", "verify", fixture.auditPath, fixture.auditPath + ".1", "--config", fixture.configPath,
+        ])
+        let (orderedCode, orderedOut, _) = try await runCLI([
+            "audit", "verify", fixture.auditPath + ".1", fixture.auditPath, "--config", fixture.configPath,
+        ])
         #expect(reversedCode == 0 && orderedCode == 0, "\(reversedOut)")
         #expect(reversedOut.split(separator: "\n").first == orderedOut.split(separator: "\n").first)
         #expect(orderedOut.hasPrefix("OK: "))
@@ -186,8 +245,13 @@ struct DeliverySemanticsTests {
         try record(store, sinks: ["audit"], [("never-written", "submitted")])
         let victim = try #require(try store.deliveries(sink: "audit", state: .pending).first)
         try store.markFailed(eventSeq: victim.eventSeq, sink: "audit", error: "No space left on device", retryAt: nil)
-        let (holeCode, holeOut, _) = try await runCLI(["audit", "verify", fixture.auditPath + ".1", fixture.auditPath, "--config", fixture.configPath])
+        let (holeCode, holeOut, _) = try await runCLI([
+            "audit", "verify", fixture.auditPath + ".1", fixture.auditPath, "--config", fixture.configPath,
+        ])
         #expect(holeCode == 1)
-        #expect(holeOut.contains("HOLE: 1 event recorded for this file are not in it: \(victim.event.id)"), "\(holeOut)")
+        #expect(
+            holeOut.contains("HOLE: 1 event recorded for this file are not in it: \(victim.event.id)"),
+            "\(holeOut)"
+        )
     }
 }

@@ -20,17 +20,30 @@ struct FailoverRig {
     init(cluster: TestPostgres, applications: Int) async throws {
         self.cluster = cluster
         sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "t", rateLimit: 0))
-        let seeded = try await CurlTransportFactory.make().send(.init(
-            method: .post, url: await sandbox.baseURL + "/_sandbox/seed",
-            body: .data(Data(#"{"count": \#(applications), "statuses": {"submitted": 1}}"#.utf8), contentType: "application/json")))
-        ids = ((try JSONSerialization.jsonObject(with: seeded.body) as? [String: Any])?["application_ids"] as? [String]) ?? []
+        let seeded = try await CurlTransportFactory.make().send(
+            .init(
+                method: .post,
+                url: await sandbox.baseURL + "/_sandbox/seed",
+                body: .data(
+                    Data(#"{"count": \#(applications), "statuses": {"submitted": 1}}"#.utf8),
+                    contentType: "application/json"
+                )
+            )
+        )
+        ids =
+            ((try JSONSerialization.jsonObject(with: seeded.body) as? [String: Any])?["application_ids"] as? [String])
+            ?? []
         url = try cluster.makeDatabase()
         var fixtures: [DaemonFixture] = []
         for _ in 0..<2 {
-            fixtures.append(try DaemonFixture(
-                baseURL: await sandbox.baseURL, accounts: [(nil, Self.authId, "t")],
-                state: "url = \"\(url)\"\npassword_file = \"\(cluster.passwordFile)\"",
-                extra: "[ha]\nlease = \"2s\"\n[audit]\nseal = false\n"))
+            fixtures.append(
+                try DaemonFixture(
+                    baseURL: await sandbox.baseURL,
+                    accounts: [(nil, Self.authId, "t")],
+                    state: "url = \"\(url)\"\npassword_file = \"\(cluster.passwordFile)\"",
+                    extra: "[ha]\nlease = \"2s\"\n[audit]\nseal = false\n"
+                )
+            )
         }
         self.fixtures = fixtures
         sockets = try fixtures.map { _ in try FakeNotifySocket(abstract: true) }
@@ -46,12 +59,16 @@ struct FailoverRig {
     /// Waits (`timeout` at most) until daemon `index` sent a notify line for which `line` holds,
     /// after `after` when given.
     func said(
-        _ index: Int, after: ContinuousClock.Instant? = nil, within timeout: Duration = .seconds(15), _ line: @escaping (String) -> Bool
+        _ index: Int,
+        after: ContinuousClock.Instant? = nil,
+        within timeout: Duration = .seconds(15),
+        _ line: @escaping (String) -> Bool
     ) async -> Bool {
         let socket = sockets[index]
         return await socket.wait(timeout) { _ in
             socket.all.contains { message in
-                (after.map { message.at > $0 } ?? true) && message.text.split(separator: "\n").contains { line(String($0)) }
+                (after.map { message.at > $0 } ?? true)
+                    && message.text.split(separator: "\n").contains { line(String($0)) }
             }
         }
     }
@@ -67,9 +84,13 @@ struct FailoverRig {
     func lease() throws -> LeaseStatus? { try LeaseStatus.read(try store(), lease: .seconds(2)) }
 
     func review(_ id: String, _ status: String) async throws {
-        _ = try await CurlTransportFactory.make().send(.init(
-            method: .post, url: await sandbox.baseURL + "/_sandbox/applications/\(id)/review",
-            body: .data(Data(#"{"status":"\#(status)"}"#.utf8), contentType: "application/json")))
+        _ = try await CurlTransportFactory.make().send(
+            .init(
+                method: .post,
+                url: await sandbox.baseURL + "/_sandbox/applications/\(id)/review",
+                body: .data(Data(#"{"status":"\#(status)"}"#.utf8), contentType: "application/json")
+            )
+        )
     }
 
     /// Every event in both audit files: by id, and how many files each id is in.
@@ -90,24 +111,38 @@ struct FailoverRig {
     /// Each transition once: no application reaches one status under two event ids.
     static func checkNoTransitionTwice(_ events: [Event]) {
         var ids: [String: Set<String>] = [:]
-        for event in events { ids["\(event.data.application.complianceApplicationId) \(event.fromStatus?.rawValue ?? "-")→\(event.toStatus.rawValue)", default: []].insert(event.id) }
+        for event in events {
+            ids[
+                "\(event.data.application.complianceApplicationId) \(event.fromStatus?.rawValue ?? "-")→\(event.toStatus.rawValue)",
+                default: []
+            ].insert(event.id)
+        }
         for (transition, set) in ids { #expect(set.count == 1, "\(transition) announced under \(set.sorted())") }
     }
 
     func stop() {
-        for daemon in daemons where daemon.isRunning { kill(daemon.processIdentifier, SIGCONT); kill(daemon.processIdentifier, SIGKILL) }
+        for daemon in daemons where daemon.isRunning {
+            kill(daemon.processIdentifier, SIGCONT)
+            kill(daemon.processIdentifier, SIGKILL)
+        }
         sandbox.stop()
     }
 }
 
 @Suite("Failover with real daemons on PostgreSQL", .serialized, .timeLimit(.minutes(3)))
 struct FailoverTests {
-    @Test("SIGKILL the leader while applications change: the standby leads, every transition arrives, none under two ids, and the audit files verify together")
+    @Test(
+        "SIGKILL the leader while applications change: the standby leads, every transition arrives, none under two ids, and the audit files verify together"
+    )
     func killLeader() async throws {
         var rig = try await FailoverRig(cluster: try TestPostgres.shared, applications: 12)
         defer { rig.stop() }
         try await rig.start(0)
-        #expect(try await rig.eventually { try rig.lease()?.leader != nil && rig.store().pollState(account: FailoverRig.authId).baselineDone })
+        #expect(
+            try await rig.eventually {
+                try rig.lease()?.leader != nil && rig.store().pollState(account: FailoverRig.authId).baselineDone
+            }
+        )
         try await rig.start(1)
         #expect(await rig.said(1) { $0.hasPrefix("STATUS=standby; leader is ") })
         let first = try #require(try rig.lease())
@@ -121,21 +156,36 @@ struct FailoverTests {
         for id in rig.ids.dropFirst(6) { try await rig.review(id, "rejected") }
 
         #expect(try await rig.eventually { try rig.lease()?.token == first.token + 1 })
-        #expect(await rig.said(1) { $0.hasPrefix("STATUS=leader (token \(first.token + 1))") }, "\(rig.sockets[1].all.map(\.text).suffix(3))")
-        #expect(try await rig.eventually { Set(try rig.delivered().map(\.data.application.complianceApplicationId)).count == 12 })
+        #expect(
+            await rig.said(1) { $0.hasPrefix("STATUS=leader (token \(first.token + 1))") },
+            "\(rig.sockets[1].all.map(\.text).suffix(3))"
+        )
+        #expect(
+            try await rig.eventually {
+                Set(try rig.delivered().map(\.data.application.complianceApplicationId)).count == 12
+            }
+        )
         let events = try rig.delivered()
         FailoverRig.checkNoTransitionTwice(events)
-        #expect(Set(events.map(\.id)) == Set(try rig.store().events().map(\.id)), "every recorded event delivered, nothing else")
+        #expect(
+            Set(events.map(\.id)) == Set(try rig.store().events().map(\.id)),
+            "every recorded event delivered, nothing else"
+        )
         #expect(events.filter { $0.toStatus == "rejected" }.count == 6)
 
         let (code, out, _) = try await runCLI(["audit", "verify", rig.fixtures[1].auditPath, rig.fixtures[0].auditPath])
         #expect(code == 0, "\(out)")
-        #expect(out.hasPrefix("OK: 12 lines, chain intact through seq 12\n"), "one line per transition, nothing written twice: \(out)")
+        #expect(
+            out.hasPrefix("OK: 12 lines, chain intact through seq 12\n"),
+            "one line per transition, nothing written twice: \(out)"
+        )
         let (_, status, _) = try await runCLI(["status", "--config", rig.fixtures[1].configPath])
         #expect(status.contains("leader: ") && status.contains("token \(first.token + 1)"), "\(status)")
     }
 
-    @Test("SIGSTOP the leader past its lease: the standby leads; after SIGCONT the old leader writes and delivers nothing and stands by")
+    @Test(
+        "SIGSTOP the leader past its lease: the standby leads; after SIGCONT the old leader writes and delivers nothing and stands by"
+    )
     func pausedLeader() async throws {
         var rig = try await FailoverRig(cluster: try TestPostgres.shared, applications: 6)
         defer { rig.stop() }

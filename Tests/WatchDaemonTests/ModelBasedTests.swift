@@ -21,8 +21,10 @@ struct ModelBasedTests {
         return [1, 2, 3, 4, 5, 6]
     }
 
-    @Test("what arrives is what happened: every visible transition, none invented, no id twice, in order, chain intact",
-          arguments: seeds)
+    @Test(
+        "what arrives is what happened: every visible transition, none invented, no id twice, in order, chain intact",
+        arguments: seeds
+    )
     func randomWalk(seed: UInt64) async throws {
         var run = try await Walk(seed: seed)
         defer { run.tearDown() }
@@ -35,14 +37,19 @@ struct ModelBasedTests {
         }
         let problems = try run.check()
         if ProcessInfo.processInfo.environment["CW_FUZZ_VERBOSE"] != nil {
-            print("seed \(seed): \(try run.fixture.auditEvents().events.count) events\n\(run.log.joined(separator: "\n"))")
+            print(
+                "seed \(seed): \(try run.fixture.auditEvents().events.count) events\n\(run.log.joined(separator: "\n"))"
+            )
         }
-        #expect(problems.isEmpty, """
+        #expect(
+            problems.isEmpty,
+            """
             seed \(seed): \(problems.count) problem(s); replay with CW_FUZZ_SEED=\(seed)
             \(problems.joined(separator: "\n"))
             operation log:
             \(run.log.joined(separator: "\n"))
-            """)
+            """
+        )
     }
 }
 
@@ -71,7 +78,8 @@ struct Walk {
     static let authId = "MAFUZZ00000000000000"
     static let faultMenu = [
         "{}", #"{"null_field_rate": 0.02}"#, #"{"hide_rate": 0.3}"#, #"{"html_404_rate": 0.5}"#,
-        #"{"rate_500": 0.2}"#, #"{"rate_429": 0.2, "retry_after": "inf"}"#, #"{"rate_429": 0.2, "retry_after": "1e300"}"#,
+        #"{"rate_500": 0.2}"#, #"{"rate_429": 0.2, "retry_after": "inf"}"#,
+        #"{"rate_429": 0.2, "retry_after": "1e300"}"#,
         #"{"rate_429": 0.2, "retry_after": "-5"}"#, #"{"rate_429": 0.2, "retry_after": "nan"}"#,
         #"{"malformed_rate": 0.1}"#, #"{"truncate_rate": 0.1}"#, #"{"drop_rate": 0.1}"#,
         // Vanishing is an operation of its own (below), so the model knows when it happens.
@@ -98,7 +106,10 @@ struct Walk {
         random = SeededGenerator(seed: seed)
         sandbox = try await SandboxServer.start(.init(authId: Self.authId, authToken: "fuzz", rateLimit: 0))
         let base = await sandbox.baseURL
-        client = PlivoClient(configuration: .init(authId: Self.authId, authToken: "fuzz", baseURL: base), transport: CurlTransportFactory.make())
+        client = PlivoClient(
+            configuration: .init(authId: Self.authId, authToken: "fuzz", baseURL: base),
+            transport: CurlTransportFactory.make()
+        )
         fixture = try DaemonFixture(baseURL: base, authId: Self.authId, token: "fuzz")
     }
 
@@ -119,15 +130,26 @@ struct Walk {
         baseline = history.mapValues { $0.last! }
         try launch()
         guard try await fixture.waitForBaseline(account: Self.authId) else { throw CancellationError() }
-        log.append("baseline: " + baseline.sorted { $0.key < $1.key }.map { "\($0.key.prefix(8))=\($0.value)" }.joined(separator: " "))
+        log.append(
+            "baseline: "
+                + baseline.sorted { $0.key < $1.key }.map { "\($0.key.prefix(8))=\($0.value)" }.joined(separator: " ")
+        )
 
         for _ in 0..<operations {
             let live = history.filter { $0.value.last != .deleted }.keys.sorted()
             let pick = live.randomElement(using: &random)
             switch Int.random(in: 0..<100, using: &random) {
             case 0..<12: try await create()
-            case 12..<30: if let id = live.filter({ ["draft", "rejected"].contains(history[$0]!.last!.status) }).randomElement(using: &random) { try await submit(id) }
-            case 30..<50: if let id = live.filter({ history[$0]!.last!.status == "submitted" }).randomElement(using: &random) { try await review(id) }
+            case 12..<30:
+                if let id = live.filter({ ["draft", "rejected"].contains(history[$0]!.last!.status) }).randomElement(
+                    using: &random
+                ) {
+                    try await submit(id)
+                }
+            case 30..<50:
+                if let id = live.filter({ history[$0]!.last!.status == "submitted" }).randomElement(using: &random) {
+                    try await review(id)
+                }
             case 50..<55: if let pick { try await delete(pick) }
             case 55..<60: if let pick { try await vanish(pick) }
             case 60..<72: try await setFaults(Self.faultMenu.randomElement(using: &random)!)
@@ -147,9 +169,15 @@ struct Walk {
         for _ in 0..<300 {
             try await Task.sleep(for: .milliseconds(100))
             guard let store = try? StateStore.openReadOnly(path: fixture.statePath),
-                  let live = try? store.snapshots(account: Self.authId),
-                  (try? store.pendingCount()) == 0 else { continue }
-            let seen = live.mapValues { ObservableState(status: $0.status.normalized, reason: $0.status.normalized == "rejected" ? $0.rejectionReason : nil) }
+                let live = try? store.snapshots(account: Self.authId),
+                (try? store.pendingCount()) == 0
+            else { continue }
+            let seen = live.mapValues {
+                ObservableState(
+                    status: $0.status.normalized,
+                    reason: $0.status.normalized == "rejected" ? $0.rejectionReason : nil
+                )
+            }
             if seen == expected { break }
         }
         log.append("settled")
@@ -175,8 +203,11 @@ struct Walk {
         var created = ""
         try await honestly {
             created = try await client.applications.create(
-                alias: "fuzz", endUserId: userId, documentIds: [],
-                requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")).id
+                alias: "fuzz",
+                endUserId: userId,
+                documentIds: [],
+                requirement: .lookup(countryISO2: "FR", numberType: "mobile", endUserType: "business")
+            ).id
         }
         record(created, ObservableState(status: "draft"))
         log.append("create \(created.prefix(8))")
@@ -250,8 +281,11 @@ struct Walk {
     func control(_ path: String, _ body: String) async throws {
         let base = await sandbox.baseURL
         let response = try await CurlTransportFactory.make().send(
-            .init(method: .post, url: base + path, body: .data(Data(body.utf8), contentType: "application/json")))
-        guard response.status < 300 else { throw PlivoError(kind: .api, status: response.status, message: "control \(path)") }
+            .init(method: .post, url: base + path, body: .data(Data(body.utf8), contentType: "application/json"))
+        )
+        guard response.status < 300 else {
+            throw PlivoError(kind: .api, status: response.status, message: "control \(path)")
+        }
     }
 
     // MARK: Checking
@@ -260,22 +294,37 @@ struct Walk {
     func check() throws -> [String] {
         var problems: [String] = []
         let (events, _) = try fixture.auditEvents()
-        if Set(events.map(\.id)).count != events.count { problems.append("an event id was used for two different events") }
+        if Set(events.map(\.id)).count != events.count {
+            problems.append("an event id was used for two different events")
+        }
 
         let byApp = Dictionary(grouping: events) { $0.data.application.complianceApplicationId }
-        for id in Set(byApp.keys).subtracting(history.keys) { problems.append("\(id): events for an application that never existed") }
+        for id in Set(byApp.keys).subtracting(history.keys) {
+            problems.append("\(id): events for an application that never existed")
+        }
         for (id, truth) in history.sorted(by: { $0.key < $1.key }) {
             let appEvents = byApp[id] ?? []
             var observed: [ObservableState] = []
             if let start = baseline[id] { observed.append(start) }
             var previousTo: ObservableState? = baseline[id]
             for event in appEvents {
-                let from = event.data.previous.map { ObservableState(status: $0.status.normalized, reason: $0.status.normalized == "rejected" ? $0.rejectionReason : nil) }
-                let to = event.type == EventType.deleted ? .deleted : ObservableState(
-                    status: event.toStatus.normalized,
-                    reason: event.toStatus.normalized == "rejected" ? event.data.application.rejectionReason : nil)
+                let from = event.data.previous.map {
+                    ObservableState(
+                        status: $0.status.normalized,
+                        reason: $0.status.normalized == "rejected" ? $0.rejectionReason : nil
+                    )
+                }
+                let to =
+                    event.type == EventType.deleted
+                    ? .deleted
+                    : ObservableState(
+                        status: event.toStatus.normalized,
+                        reason: event.toStatus.normalized == "rejected" ? event.data.application.rejectionReason : nil
+                    )
                 if from != previousTo {
-                    problems.append("\(id.prefix(8)): \(event.type) from \(from?.description ?? "nothing") does not follow \(previousTo?.description ?? "nothing")")
+                    problems.append(
+                        "\(id.prefix(8)): \(event.type) from \(from?.description ?? "nothing") does not follow \(previousTo?.description ?? "nothing")"
+                    )
                 }
                 observed.append(to)
                 previousTo = to
@@ -287,12 +336,16 @@ struct Walk {
             // Every visible transition arrives: the last thing seen is where it ended up.
             let final = truth.last!
             if observed.last != final, !(observed.isEmpty && final == .deleted) {
-                problems.append("\(id.prefix(8)): ended as \(final) but the last event says \(observed.last?.description ?? "nothing")")
+                problems.append(
+                    "\(id.prefix(8)): ended as \(final) but the last event says \(observed.last?.description ?? "nothing")"
+                )
             }
         }
 
         let store = try StateStore.openReadOnly(path: fixture.statePath)
-        if Set(try store.events().map(\.id)) != Set(events.map(\.id)) { problems.append("the database and the audit file disagree") }
+        if Set(try store.events().map(\.id)) != Set(events.map(\.id)) {
+            problems.append("the database and the audit file disagree")
+        }
         if try store.pendingCount() != 0 { problems.append("deliveries still pending after settling") }
 
         let verify = Process()

@@ -7,7 +7,10 @@ import WatchCore
 @Suite("Audit file", .timeLimit(.minutes(1)))
 struct AuditFileTests {
     /// Writes `count` events through a real FileSink and returns the file's lines.
-    func writeChain(_ count: Int, store: StateStore? = nil) async throws -> (path: String, lines: [Data], sink: FileSink) {
+    func writeChain(
+        _ count: Int,
+        store: StateStore? = nil
+    ) async throws -> (path: String, lines: [Data], sink: FileSink) {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("logs/events.jsonl").path
         let sink = FileSink(name: "audit", configuration: .init(path: path), store: store)
@@ -65,7 +68,10 @@ struct AuditFileTests {
         #expect(AuditChain.verify(files: [(path, join(lines))], head: head).isIntact)
         for append in [false, true] {
             let forged = try forge(lines, at: 2, append: append)
-            #expect(AuditChain.verify(files: [(path, join(forged))]).isIntact, "the forgery is a valid chain on its own")
+            #expect(
+                AuditChain.verify(files: [(path, join(forged))]).isIntact,
+                "the forgery is a valid chain on its own"
+            )
             let verdict = AuditChain.verify(files: [(path, join(forged))], head: head)
             #expect(!verdict.isIntact)
             #expect(verdict.description.contains("the chain was rewritten"), "\(verdict)")
@@ -97,8 +103,12 @@ struct AuditFileTests {
         let line = try #require(try JSONSerialization.jsonObject(with: fresh[0]) as? [String: Any])
         #expect(line["seq"] as? Int == head.seq + 1)
         #expect(line["prev"] as? String == head.hash)
-        #expect(AuditChain.verify(files: [(path + ".genuine", join(lines)), (path, join(fresh))],
-                                  head: try store.auditHead(sink: "audit")).isIntact)
+        #expect(
+            AuditChain.verify(
+                files: [(path + ".genuine", join(lines)), (path, join(fresh))],
+                head: try store.auditHead(sink: "audit")
+            ).isIntact
+        )
     }
 
     @Test("after a reopen, a forged file put at the path is refused too")
@@ -107,7 +117,9 @@ struct AuditFileTests {
         let (path, lines, sink) = try await writeChain(4, store: store)
         try join(try forge(lines, at: 1, append: false)).write(to: URL(fileURLWithPath: path))
         await sink.reopen()
-        let refused = await #expect(throws: DeliveryError.self) { try await sink.deliver(makeEvent(app: "later", version: 9)) }
+        let refused = await #expect(throws: DeliveryError.self) {
+            try await sink.deliver(makeEvent(app: "later", version: 9))
+        }
         #expect(refused?.message.contains("failed verification") == true)
     }
 
@@ -122,8 +134,17 @@ struct AuditFileTests {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("events.jsonl").path
         let clock = TestClock()
-        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
-        let sink = FileSink(name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(), sealing: sealing)
+        let sealing = AuditSeal.Settings(
+            directory: dir.path,
+            interval: .seconds(3600),
+            now: { clock.now.withLock { $0 } }
+        )
+        let sink = FileSink(
+            name: "audit",
+            configuration: .init(path: path),
+            store: try StateStore.inMemory(),
+            sealing: sealing
+        )
         for i in 1...3 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
         clock.advance(2 * 3600 + 1)
         for i in 4...5 { try await sink.deliver(makeEvent(app: "app\(i)", version: i)) }
@@ -134,7 +155,9 @@ struct AuditFileTests {
     @Test("sealed lines verify with the verification key after the on-host copy is gone; the sealing key has moved on")
     func sealing() async throws {
         let (dir, path, lines, _) = try await sealedChain()
-        let epochs = try lines.map { try #require(try JSONSerialization.jsonObject(with: $0) as? [String: Any])["epoch"] as? Int }
+        let epochs = try lines.map {
+            try #require(try JSONSerialization.jsonObject(with: $0) as? [String: Any])["epoch"] as? Int
+        }
         #expect(epochs == [0, 0, 0, 2, 2])
         let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path, sink: "audit")
         let offHost = try Data(contentsOf: URL(fileURLWithPath: verificationFile))
@@ -150,7 +173,10 @@ struct AuditFileTests {
         #expect(current.key(for: 0) == nil)
         let partial = AuditChain.verify(files: [(path, join(lines))], key: current)
         #expect(partial.isIntact && partial.sealsVerified == 2 && partial.sealsUnchecked == 3)
-        #expect(partial.sealSummary == "seals verified on 2 lines; 3 sealed lines only chain-checked (seq 1–3): no key for their epoch")
+        #expect(
+            partial.sealSummary
+                == "seals verified on 2 lines; 3 sealed lines only chain-checked (seq 1–3): no key for their epoch"
+        )
         let mode = try FileManager.default.attributesOfItem(atPath: sealingFile)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
@@ -174,8 +200,13 @@ struct AuditFileTests {
                 let epoch = moveAll ? 2 : try #require(object["epoch"] as? Int)
                 let bridge = epoch > previousEpoch ? AuditSeal.mac(Data(prev.utf8), key: stolen.key) : nil
                 let (newLine, hash) = AuditChain.line(
-                    for: event, seq: offset + 2, prev: prev, epoch: epoch, bridge: bridge,
-                    sign: { AuditSeal.mac($0, key: stolen.key(for: max(epoch, stolen.epoch))!) })
+                    for: event,
+                    seq: offset + 2,
+                    prev: prev,
+                    epoch: epoch,
+                    bridge: bridge,
+                    sign: { AuditSeal.mac($0, key: stolen.key(for: max(epoch, stolen.epoch))!) }
+                )
                 forged.append(newLine)
                 prev = hash
                 previousEpoch = epoch
@@ -187,14 +218,19 @@ struct AuditFileTests {
         }
     }
 
-    @Test("with an operator's seed, no verification key is left on the host, and a sealing key from another seed is refused")
+    @Test(
+        "with an operator's seed, no verification key is left on the host, and a sealing key from another seed is refused"
+    )
     func operatorSeed() async throws {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("events.jsonl").path
         let seed = Data(repeating: 7, count: 32)
         let sink = FileSink(
-            name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(),
-            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: seed))
+            name: "audit",
+            configuration: .init(path: path),
+            store: try StateStore.inMemory(),
+            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: seed)
+        )
         try await sink.deliver(makeEvent())
         let (sealingFile, verificationFile) = AuditSeal.files(in: dir.path, sink: "audit")
         #expect(!FileManager.default.fileExists(atPath: verificationFile))
@@ -204,9 +240,14 @@ struct AuditFileTests {
         #expect(AuditChain.verify(files: [(path, lines)], key: operatorKey).sealsVerified == 1)
 
         let other = FileSink(
-            name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(),
-            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: Data(repeating: 8, count: 32)))
-        let refused = await #expect(throws: DeliveryError.self) { try await other.deliver(makeEvent(app: "x", version: 2)) }
+            name: "audit",
+            configuration: .init(path: path),
+            store: try StateStore.inMemory(),
+            sealing: .init(directory: dir.path, interval: .seconds(3600), seed: Data(repeating: 8, count: 32))
+        )
+        let refused = await #expect(throws: DeliveryError.self) {
+            try await other.deliver(makeEvent(app: "x", version: 2))
+        }
         #expect(refused?.message.contains("does not come from the configured sealing key") == true)
     }
 
@@ -222,15 +263,24 @@ struct AuditFileTests {
         // Someone without the key appends a well-chained line with a made-up seal.
         let current = try AuditSeal.read(AuditSeal.files(in: dir.path, sink: "audit").sealing)
         let (forged, _) = AuditChain.line(
-            for: makeEvent(app: "intruder", version: 9), seq: head.seq + 1, prev: head.hash, epoch: current.epoch,
-            sign: { _ in String(repeating: "0", count: 64) })
+            for: makeEvent(app: "intruder", version: 9),
+            seq: head.seq + 1,
+            prev: head.hash,
+            epoch: current.epoch,
+            sign: { _ in String(repeating: "0", count: 64) }
+        )
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seekToEnd()
         try handle.write(contentsOf: forged + Data("\n".utf8))
         try handle.close()
         let restarted = FileSink(name: "audit", configuration: .init(path: path), store: store, sealing: sealing)
-        let refused = await #expect(throws: DeliveryError.self) { try await restarted.deliver(makeEvent(app: "next", version: 10)) }
-        #expect(refused?.message.contains("failed verification: the line's seal does not verify") == true, "\(String(describing: refused))")
+        let refused = await #expect(throws: DeliveryError.self) {
+            try await restarted.deliver(makeEvent(app: "next", version: 10))
+        }
+        #expect(
+            refused?.message.contains("failed verification: the line's seal does not verify") == true,
+            "\(String(describing: refused))"
+        )
     }
 
     @Test("a line that fails to be written at an epoch change does not cost the key its bridge")
@@ -240,8 +290,17 @@ struct AuditFileTests {
         let path = dir.appendingPathComponent("events.jsonl").path
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: real)
         let clock = TestClock()
-        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
-        let sink = FileSink(name: "audit", configuration: .init(path: path), store: try StateStore.inMemory(), sealing: sealing)
+        let sealing = AuditSeal.Settings(
+            directory: dir.path,
+            interval: .seconds(3600),
+            now: { clock.now.withLock { $0 } }
+        )
+        let sink = FileSink(
+            name: "audit",
+            configuration: .init(path: path),
+            store: try StateStore.inMemory(),
+            sealing: sealing
+        )
         try await sink.deliver(makeEvent(app: "a", version: 1))
         clock.advance(2 * 3600 + 1)
         // The next line, in a new epoch, hits a full disk.
@@ -264,17 +323,25 @@ struct AuditFileTests {
     func twoSinks() async throws {
         let dir = try temporaryDirectory()
         let clock = TestClock()
-        let sealing = AuditSeal.Settings(directory: dir.path, interval: .seconds(3600), now: { clock.now.withLock { $0 } })
+        let sealing = AuditSeal.Settings(
+            directory: dir.path,
+            interval: .seconds(3600),
+            now: { clock.now.withLock { $0 } }
+        )
         func sink(_ name: String) -> FileSink {
-            FileSink(name: name, configuration: .init(path: dir.appendingPathComponent("\(name).jsonl").path),
-                     store: try! StateStore.inMemory(), sealing: sealing)
+            FileSink(
+                name: name,
+                configuration: .init(path: dir.appendingPathComponent("\(name).jsonl").path),
+                store: try! StateStore.inMemory(),
+                sealing: sealing
+            )
         }
         let (first, second) = (sink("first"), sink("second"))
         try await first.deliver(makeEvent(app: "a", version: 1))
         try await second.deliver(makeEvent(app: "a", version: 1))
         clock.advance(3 * 3600 + 1)
         try await first.deliver(makeEvent(app: "b", version: 2))  // first moves to epoch 3
-        clock.advance(-3600)                                       // and the clock goes back an hour
+        clock.advance(-3600)  // and the clock goes back an hour
         try await second.deliver(makeEvent(app: "b", version: 2))
         for name in ["first", "second"] {
             let path = dir.appendingPathComponent("\(name).jsonl").path
@@ -285,7 +352,10 @@ struct AuditFileTests {
     }
 
     func join(_ lines: [Data]) -> Data {
-        lines.reduce(into: Data()) { $0.append($1); $0.append(0x0A) }
+        lines.reduce(into: Data()) {
+            $0.append($1)
+            $0.append(0x0A)
+        }
     }
 
     @Test("lines are JSON, hash-chained, mode 0640, in a directory created on demand")
@@ -300,7 +370,9 @@ struct AuditFileTests {
         #expect(second["prev"] as? String == Hashing.sha256Hex(lines[0]))
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o640)
-        #expect(AuditChain.verify(files: [(path, join(lines))]).description == "OK: 5 lines, chain intact through seq 5")
+        #expect(
+            AuditChain.verify(files: [(path, join(lines))]).description == "OK: 5 lines, chain intact through seq 5"
+        )
     }
 
     @Test("each kind of tampering is named at the first broken line")
@@ -312,7 +384,9 @@ struct AuditFileTests {
             return AuditChain.verify(files: [("f", data)]).description
         }
         var edited = lines
-        edited[2] = Data(String(decoding: lines[2], as: UTF8.self).replacingOccurrences(of: "accepted", with: "rejected").utf8)
+        edited[2] = Data(
+            String(decoding: lines[2], as: UTF8.self).replacingOccurrences(of: "accepted", with: "rejected").utf8
+        )
         #expect(verdict(edited) == "BROKEN: f:3: edited: the line's content does not match its hash")
 
         var deleted = lines
@@ -328,7 +402,11 @@ struct AuditFileTests {
         #expect(verdict(inserted).hasPrefix("BROKEN: f:5: inserted"))
 
         var forged = lines
-        let (fake, _) = AuditChain.line(for: makeEvent(to: "accepted", version: 99), seq: 4, prev: Hashing.sha256Hex(lines[2]))
+        let (fake, _) = AuditChain.line(
+            for: makeEvent(to: "accepted", version: 99),
+            seq: 4,
+            prev: Hashing.sha256Hex(lines[2])
+        )
         forged[3] = fake  // a self-consistent line replacing the real one: the next line's prev no longer matches
         #expect(verdict(forged).hasPrefix("BROKEN: f:5: inserted: prev does not match"))
 
@@ -337,7 +415,9 @@ struct AuditFileTests {
         #expect(verdict(cut, terminated: false) == "BROKEN: f:6: truncated: the last line is cut short")
     }
 
-    @Test("two hosts' files merge by seq in any order: a line written twice counts once, a failover's leftover is accepted when its event was written again, any other second line for a seq is a break")
+    @Test(
+        "two hosts' files merge by seq in any order: a line written twice counts once, a failover's leftover is accepted when its event was written again, any other second line for a seq is a break"
+    )
     func hostsMerge() {
         // Host A writes 1–3, and 4 (event E), then dies before recording 4. Host B continues from
         // the recorded head 3: F at 4, then E again at 5; A, back as leader later, continues at 6.
@@ -365,10 +445,16 @@ struct AuditFileTests {
         // A second line for seq 4 whose event is nowhere else is not a leftover: someone wrote it.
         let (stranger, _) = AuditChain.line(for: makeEvent(app: "intruder", version: 9), seq: 4, prev: head3)
         let forged = join([lines[0], lines[1], lines[2], stranger, a6])
-        #expect(AuditChain.verify(files: [("a", forged), ("b", hostB)]).description.hasPrefix("BROKEN: a:4: inserted: a second line for seq 4"))
+        #expect(
+            AuditChain.verify(files: [("a", forged), ("b", hostB)]).description.hasPrefix(
+                "BROKEN: a:4: inserted: a second line for seq 4"
+            )
+        )
     }
 
-    @Test("two hosts on one store continue one sealed chain in their own files; the next line's epoch and bridge follow the other host's last line")
+    @Test(
+        "two hosts on one store continue one sealed chain in their own files; the next line's epoch and bridge follow the other host's last line"
+    )
     func hostsShareSealedChain() async throws {
         let dir = try temporaryDirectory()
         let store = try StateStore.inMemory()
@@ -378,18 +464,27 @@ struct AuditFileTests {
             let keys = dir.appendingPathComponent("keys-\(host)")
             try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
             return FileSink(
-                name: "audit", configuration: .init(path: dir.appendingPathComponent("\(host).jsonl").path), store: store,
-                sealing: .init(directory: keys.path, interval: .seconds(3600), seed: seed, now: { clock.withLock { $0 } }), host: host)
+                name: "audit",
+                configuration: .init(path: dir.appendingPathComponent("\(host).jsonl").path),
+                store: store,
+                sealing: .init(
+                    directory: keys.path,
+                    interval: .seconds(3600),
+                    seed: seed,
+                    now: { clock.withLock { $0 } }
+                ),
+                host: host
+            )
         }
         let a = try sink("a"), b = try sink("b")
         func later(_ hours: Double) { clock.withLock { $0 = $0.addingTimeInterval(hours * 3600) } }
-        try await a.deliver(makeEvent(app: "e1", version: 1))   // a's epoch 0
+        try await a.deliver(makeEvent(app: "e1", version: 1))  // a's epoch 0
         later(2)
-        try await b.deliver(makeEvent(app: "e2", version: 1))   // b's key starts now: its own epoch 0
+        try await b.deliver(makeEvent(app: "e2", version: 1))  // b's key starts now: its own epoch 0
         later(1)
-        try await a.deliver(makeEvent(app: "e3", version: 1))   // a's epoch 3, bridged from 0
+        try await a.deliver(makeEvent(app: "e3", version: 1))  // a's epoch 3, bridged from 0
         later(1)
-        try await b.deliver(makeEvent(app: "e4", version: 1))   // b's own epoch 2, but the chain is at 3
+        try await b.deliver(makeEvent(app: "e4", version: 1))  // b's own epoch 2, but the chain is at 3
         let files = ["a", "b"].map { host in
             (host, FileManager.default.contents(atPath: dir.appendingPathComponent("\(host).jsonl").path) ?? Data())
         }
@@ -408,7 +503,10 @@ struct AuditFileTests {
         #expect(head.hash == Hashing.sha256Hex(lines[3]))
         #expect(AuditChain.verify(files: [(path, join(lines))], head: head).isIntact)
         let verdict = AuditChain.verify(files: [(path, join(Array(lines.prefix(3))))], head: head)
-        #expect(verdict.description == "BROKEN: \(path):3: truncated: the state database records seq 4, but the files end at seq 3")
+        #expect(
+            verdict.description
+                == "BROKEN: \(path):3: truncated: the state database records seq 4, but the files end at seq 3"
+        )
     }
 
     @Test("after rotation and reopen the chain continues into the new file")
@@ -421,10 +519,15 @@ struct AuditFileTests {
         try await sink.deliver(makeEvent(version: 11))
         let old = try #require(FileManager.default.contents(atPath: path + ".1"))
         let new = try #require(FileManager.default.contents(atPath: path))
-        let verdict = AuditChain.verify(files: [(path + ".1", old), (path, new)], head: try store.auditHead(sink: "audit"))
+        let verdict = AuditChain.verify(
+            files: [(path + ".1", old), (path, new)],
+            head: try store.auditHead(sink: "audit")
+        )
         #expect(verdict.description == "OK: 5 lines, chain intact through seq 5")
         // Alone, the new file verifies as the continuation it is: it starts at seq 4.
-        let alone = try #require(try JSONSerialization.jsonObject(with: new.split(separator: 0x0A)[0]) as? [String: Any])
+        let alone = try #require(
+            try JSONSerialization.jsonObject(with: new.split(separator: 0x0A)[0]) as? [String: Any]
+        )
         #expect(alone["seq"] as? Int == 4)
         // A restarted sink (new process) picks the chain up from the file and the database.
         let restarted = FileSink(name: "audit", configuration: .init(path: path), store: store)
@@ -440,7 +543,13 @@ struct AuditFileTests {
         // The first fsync takes a while, as on a real disk, so later appends find one in flight.
         let first = Mutex(true)
         let syncer = Syncer { _ in
-            if first.withLock({ let was = $0; $0 = false; return was }) { usleep(50_000) }
+            if first.withLock({
+                let was = $0
+                $0 = false
+                return was
+            }) {
+                usleep(50_000)
+            }
         }
         let sink = FileSink(name: "audit", configuration: .init(path: path), store: nil, syncer: syncer)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -453,7 +562,9 @@ struct AuditFileTests {
         #expect(syncer.count < 100, "200 deliveries shared \(syncer.count) fsyncs")
     }
 
-    @Test("a reopen during an fsync in flight waits for it: the old file's lines are on disk before their deliveries count")
+    @Test(
+        "a reopen during an fsync in flight waits for it: the old file's lines are on disk before their deliveries count"
+    )
     func reopenDuringFsync() async throws {
         let store = try StateStore.inMemory()
         let dir = try temporaryDirectory()
@@ -489,8 +600,11 @@ struct AuditFileTests {
         let old = try #require(FileManager.default.contents(atPath: path + ".1"))
         let new = try #require(FileManager.default.contents(atPath: path))
         #expect(old.split(separator: 0x0A).count == 2)
-        #expect(AuditChain.verify(files: [(path + ".1", old), (path, new)], head: try store.auditHead(sink: "audit")).description
-                == "OK: 3 lines, chain intact through seq 3")
+        #expect(
+            AuditChain.verify(files: [(path + ".1", old), (path, new)], head: try store.auditHead(sink: "audit"))
+                .description
+                == "OK: 3 lines, chain intact through seq 3"
+        )
     }
 
     @Test("a full disk is a retryable error naming the file")

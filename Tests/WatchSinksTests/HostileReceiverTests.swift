@@ -35,9 +35,17 @@ final class CapturingLog: Sendable {
 struct HostileReceiverTests {
     static func dispatcher(_ sink: any Sink, store: StateStore, logger: Logger) -> Dispatcher {
         Dispatcher(
-            sink: sink, store: store,
-            settings: .init(concurrency: 1, maxAttempts: 100, maxAge: .seconds(3600), backoff: Backoff(base: .seconds(1), cap: .seconds(30))),
-            doorbell: Doorbell(), logger: logger)
+            sink: sink,
+            store: store,
+            settings: .init(
+                concurrency: 1,
+                maxAttempts: 100,
+                maxAge: .seconds(3600),
+                backoff: Backoff(base: .seconds(1), cap: .seconds(30))
+            ),
+            doorbell: Doorbell(),
+            logger: logger
+        )
     }
 
     /// Commits one event for `sink` and returns its pending delivery.
@@ -45,15 +53,23 @@ struct HostileReceiverTests {
         let app = ComplianceApplicationFixture.make(status: "accepted")
         try store.commit(
             CycleOutcome(
-                account: "MA1", observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
-                deletions: [], fullSync: false, at: Date()),
-            sinks: [SinkRoute(name: sink, filter: EventFilter())])
+                account: "MA1",
+                observations: [.init(snapshot: .observed(app, account: "MA1", version: 0), change: .created)],
+                deletions: [],
+                fullSync: false,
+                at: Date()
+            ),
+            sinks: [SinkRoute(name: sink, filter: EventFilter())]
+        )
         return try #require(try store.dueDeliveries(sink: sink, now: Date().addingTimeInterval(1), limit: 1).first)
     }
 
-    @Test("a hostile Retry-After from a receiver neither crashes nor parks the delivery", arguments: [
-        "inf", "-inf", "nan", "1e300", "-5", "99999999999999999999999", "",
-    ])
+    @Test(
+        "a hostile Retry-After from a receiver neither crashes nor parks the delivery",
+        arguments: [
+            "inf", "-inf", "nan", "1e300", "-5", "99999999999999999999999", "",
+        ]
+    )
     func hostileRetryAfter(value: String) async throws {
         let receiver = try await Receiver()
         receiver.answer(429, ["Retry-After": value])
@@ -61,7 +77,9 @@ struct HostileReceiverTests {
         let store = try StateStore.inMemory()
         let record = try Self.pending(store, sink: "hook")
         let before = Date()
-        await Self.dispatcher(sink, store: store, logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() }).attempt(record)
+        await Self.dispatcher(sink, store: store, logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() }).attempt(
+            record
+        )
 
         let after = try #require(try store.deliveries(sink: "hook").first)
         #expect(after.state == .pending, "retried, not dead")
@@ -81,14 +99,18 @@ struct HostileReceiverTests {
 
         // A receiver that is down (a curl error) …
         let down = try WebhookSink(
-            name: "chat", configuration: .init(url: "http://127.0.0.1:1" + secretPath, format: .slack))
+            name: "chat",
+            configuration: .init(url: "http://127.0.0.1:1" + secretPath, format: .slack)
+        )
         let first = try Self.pending(store, sink: "chat")
         await Self.dispatcher(down, store: store, logger: log.logger).attempt(first)
         // … and one that answers 500.
         let receiver = try await Receiver()
         receiver.answer(500)
         let failing = try WebhookSink(name: "chat", configuration: .init(url: await receiver.url, format: .slack))
-        let second = try #require(try store.dueDeliveries(sink: "chat", now: Date().addingTimeInterval(3600), limit: 1).first)
+        let second = try #require(
+            try store.dueDeliveries(sink: "chat", now: Date().addingTimeInterval(3600), limit: 1).first
+        )
         await Self.dispatcher(failing, store: store, logger: log.logger).attempt(second)
 
         let recorded = try store.deliveries(sink: "chat").compactMap(\.lastError)
@@ -107,9 +129,17 @@ struct HostileReceiverTests {
         let record = try Self.pending(store, sink: "audit")
         let sink = FileSink(name: "audit", configuration: .init(path: "/dev/full"), store: store)
         let d = Dispatcher(
-            sink: sink, store: store,
-            settings: .init(concurrency: 1, maxAttempts: 1, maxAge: .zero, backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2))),
-            doorbell: Doorbell(), logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() })
+            sink: sink,
+            store: store,
+            settings: .init(
+                concurrency: 1,
+                maxAttempts: 1,
+                maxAge: .zero,
+                backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(2))
+            ),
+            doorbell: Doorbell(),
+            logger: .init(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        )
         await d.attempt(record)
         try await Task.sleep(for: .milliseconds(5))
         await d.drain()
@@ -120,15 +150,18 @@ struct HostileReceiverTests {
         #expect(try store.summary().health.first?.lastError == "cannot write to /dev/full: No space left on device")
     }
 
-    @Test("redaction keeps scheme, host and port only", arguments: [
-        ("https://hooks.slack.com/services/T0/B0/XXXX", "https://hooks.slack.com/…"),
-        ("https://discord.com/api/webhooks/1/abc?wait=true", "https://discord.com/…"),
-        ("http://user:pw@127.0.0.1:8080/hook", "http://127.0.0.1:8080/…"),
-        ("https://example.com/", "https://example.com/"),
-        ("https://example.com", "https://example.com/"),
-        ("https://example.com?token=x", "https://example.com/…"),
-        ("not a url", "<url>"),
-    ])
+    @Test(
+        "redaction keeps scheme, host and port only",
+        arguments: [
+            ("https://hooks.slack.com/services/T0/B0/XXXX", "https://hooks.slack.com/…"),
+            ("https://discord.com/api/webhooks/1/abc?wait=true", "https://discord.com/…"),
+            ("http://user:pw@127.0.0.1:8080/hook", "http://127.0.0.1:8080/…"),
+            ("https://example.com/", "https://example.com/"),
+            ("https://example.com", "https://example.com/"),
+            ("https://example.com?token=x", "https://example.com/…"),
+            ("not a url", "<url>"),
+        ]
+    )
     func redaction(url: String, shown: String) {
         #expect(HTTPTransportError.redact(url) == shown)
     }

@@ -20,7 +20,9 @@ final class Receiver: Sendable {
     let answers = Mutex<[(Int, [String: String])]>([])
 
     init() async throws {
-        server = HTTPServer(config: .init(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: 0), timeout: 30, logger: .disabled))
+        server = HTTPServer(
+            config: .init(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: 0), timeout: 30, logger: .disabled)
+        )
         task = Task { [server] in try await server.run() }
         try await server.waitUntilListening()
         await server.appendRoute("/hook") { [self] request in
@@ -32,7 +34,11 @@ final class Receiver: Sendable {
             var responseHeaders: FlyingFox.HTTPHeaders = [:]
             for (k, v) in extra { responseHeaders[FlyingFox.HTTPHeader(k)] = v }
             if status == 999 { try await Task.sleep(for: .seconds(5)) }
-            return HTTPResponse(statusCode: HTTPStatusCode(status == 999 ? 200 : status, phrase: "X"), headers: responseHeaders, body: Data("ok".utf8))
+            return HTTPResponse(
+                statusCode: HTTPStatusCode(status == 999 ? 200 : status, phrase: "X"),
+                headers: responseHeaders,
+                body: Data("ok".utf8)
+            )
         }
     }
 
@@ -57,8 +63,14 @@ struct WebhookTests {
     @Test("posts the canonical event with Standard Webhooks headers; every secret signs")
     func signed() async throws {
         let receiver = try await Receiver()
-        let sink = try WebhookSink(name: "hook", configuration: .init(
-            url: await receiver.url, secrets: [secretA, secretB], headers: [("X-Team", "compliance")]))
+        let sink = try WebhookSink(
+            name: "hook",
+            configuration: .init(
+                url: await receiver.url,
+                secrets: [secretA, secretB],
+                headers: [("X-Team", "compliance")]
+            )
+        )
         let event = makeEvent()
         try await sink.deliver(event)
         let request = try #require(receiver.requests.first)
@@ -71,9 +83,33 @@ struct WebhookTests {
         #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 60)
         let signature = try #require(request.headers["webhook-signature"])
         #expect(signature.split(separator: " ").count == 2)
-        #expect(StandardWebhooks.verify(secret: secretA, id: event.id, timestamp: timestamp, body: request.body, header: signature))
-        #expect(StandardWebhooks.verify(secret: secretB, id: event.id, timestamp: timestamp, body: request.body, header: signature))
-        #expect(!StandardWebhooks.verify(secret: secretA, id: event.id, timestamp: timestamp + 1, body: request.body, header: signature))
+        #expect(
+            StandardWebhooks.verify(
+                secret: secretA,
+                id: event.id,
+                timestamp: timestamp,
+                body: request.body,
+                header: signature
+            )
+        )
+        #expect(
+            StandardWebhooks.verify(
+                secret: secretB,
+                id: event.id,
+                timestamp: timestamp,
+                body: request.body,
+                header: signature
+            )
+        )
+        #expect(
+            !StandardWebhooks.verify(
+                secret: secretA,
+                id: event.id,
+                timestamp: timestamp + 1,
+                body: request.body,
+                header: signature
+            )
+        )
     }
 
     @Test("the signature matches the Standard Webhooks reference vector")
@@ -81,14 +117,19 @@ struct WebhookTests {
         // From the Standard Webhooks specification's examples.
         let signer = try StandardWebhooks(secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
         let body = Data(#"{"test": 2432232314}"#.utf8)
-        #expect(signer.signature(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: body)
-                == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        #expect(
+            signer.signature(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: body)
+                == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        )
     }
 
-    @Test("what each answer means", arguments: [
-        (200, "delivered"), (204, "delivered"), (302, "final"), (400, "final"), (404, "final"),
-        (408, "retry"), (429, "retry"), (500, "retry"), (503, "retry"), (410, "disable"),
-    ])
+    @Test(
+        "what each answer means",
+        arguments: [
+            (200, "delivered"), (204, "delivered"), (302, "final"), (400, "final"), (404, "final"),
+            (408, "retry"), (429, "retry"), (500, "retry"), (503, "retry"), (410, "disable"),
+        ]
+    )
     func classification(status: Int, expected: String) async throws {
         let receiver = try await Receiver()
         receiver.answer(status, status == 302 ? ["Location": "http://127.0.0.1:1/"] : [:])
@@ -126,7 +167,10 @@ struct WebhookTests {
 
         let receiver = try await Receiver()
         receiver.answer(999)
-        let slow = try WebhookSink(name: "hook", configuration: .init(url: await receiver.url, timeout: .milliseconds(300)))
+        let slow = try WebhookSink(
+            name: "hook",
+            configuration: .init(url: await receiver.url, timeout: .milliseconds(300))
+        )
         let timedOut = await #expect(throws: DeliveryError.self) { try await slow.deliver(makeEvent()) }
         #expect(timedOut?.isRetryable == true)
         #expect(timedOut?.message.contains("Timeout") == true || timedOut?.message.contains("timed out") == true)
@@ -135,10 +179,16 @@ struct WebhookTests {
     @Test("a bad secret is refused without echoing it")
     func badSecret() {
         #expect(throws: WebhookSink.WebhookSetupError.self) {
-            try WebhookSink(name: "h", configuration: .init(url: "https://example.com", secrets: ["not-a-whsec-value-s3cr3t"]))
+            try WebhookSink(
+                name: "h",
+                configuration: .init(url: "https://example.com", secrets: ["not-a-whsec-value-s3cr3t"])
+            )
         }
         do {
-            _ = try WebhookSink(name: "h", configuration: .init(url: "https://example.com", secrets: ["not-a-whsec-value-s3cr3t"]))
+            _ = try WebhookSink(
+                name: "h",
+                configuration: .init(url: "https://example.com", secrets: ["not-a-whsec-value-s3cr3t"])
+            )
         } catch {
             #expect(!error.message.contains("s3cr3t"))
         }
@@ -147,10 +197,17 @@ struct WebhookTests {
     @Test("a Mustache template renders the body, JSON-escaped")
     func template() async throws {
         let receiver = try await Receiver()
-        let sink = try WebhookSink(name: "hook", configuration: .init(
-            url: await receiver.url,
-            template: #"{"summary": "{{text.emoji}} {{text.name}} {{text.verb}}", "id": "{{id}}", "was": "{{previous.status}}"}"#))
-        try await sink.deliver(makeEvent(alias: #"acme "quoted" \ name"#, from: "submitted", to: "rejected", reason: "Too old"))
+        let sink = try WebhookSink(
+            name: "hook",
+            configuration: .init(
+                url: await receiver.url,
+                template:
+                    #"{"summary": "{{text.emoji}} {{text.name}} {{text.verb}}", "id": "{{id}}", "was": "{{previous.status}}"}"#
+            )
+        )
+        try await sink.deliver(
+            makeEvent(alias: #"acme "quoted" \ name"#, from: "submitted", to: "rejected", reason: "Too old")
+        )
         let body = try #require(receiver.requests.first?.body)
         let object = try #require(try JSONSerialization.jsonObject(with: body) as? [String: String])
         #expect(object["summary"] == #"❌ acme "quoted" \ name rejected: Too old"#)
@@ -167,16 +224,25 @@ struct ChatFormatTests {
 
     @Test("messages read like a person wrote them")
     func wording() {
-        #expect(EventText(makeEvent()).emoji + " " + EventText(makeEvent()).name + " (" + EventText(makeEvent()).scope + ") " + EventText(makeEvent()).verb
-                == "✅ acme-fr-mobile (FR · mobile · business) accepted")
+        #expect(
+            EventText(makeEvent()).emoji + " " + EventText(makeEvent()).name + " (" + EventText(makeEvent()).scope
+                + ") " + EventText(makeEvent()).verb
+                == "✅ acme-fr-mobile (FR · mobile · business) accepted"
+        )
         let rejected = EventText(makeEvent(to: "rejected", reason: "Address proof is older than 3 months"))
-        #expect("\(rejected.emoji) \(rejected.name) \(rejected.verb)" == "❌ acme-fr-mobile rejected: Address proof is older than 3 months")
+        #expect(
+            "\(rejected.emoji) \(rejected.name) \(rejected.verb)"
+                == "❌ acme-fr-mobile rejected: Address proof is older than 3 months"
+        )
         #expect(EventText(makeEvent()).transition == "submitted → accepted")
     }
 
     @Test("Slack: blocks with a text fallback; mentions and formatting from the API are neutralised")
     func slack() throws {
-        let o = try object(.slack, makeEvent(alias: "<!channel> *bold* & co", to: "rejected", reason: "<@U123> says no"))
+        let o = try object(
+            .slack,
+            makeEvent(alias: "<!channel> *bold* & co", to: "rejected", reason: "<@U123> says no")
+        )
         let text = try #require(o["text"] as? String)
         #expect(text.contains("&lt;!channel&gt;"))
         #expect(!text.contains("<!channel>"))

@@ -8,10 +8,16 @@ import WatchTesting
 struct SystemdTests {
     static let token = "notify-s3cr3t-token-value"
 
-    func launch(_ fixture: DaemonFixture, socket: FakeNotifySocket, extraEnvironment: [String: String] = [:], arguments: [String] = ["run"]) throws -> (Process, Pipe) {
+    func launch(
+        _ fixture: DaemonFixture,
+        socket: FakeNotifySocket,
+        extraEnvironment: [String: String] = [:],
+        arguments: [String] = ["run"]
+    ) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = TestBinaries.complianceWatch
-        process.arguments = arguments + ["--config", fixture.configPath, "--log-format", "text", "--log-level", "debug"]
+        process.arguments =
+            arguments + ["--config", fixture.configPath, "--log-format", "text", "--log-level", "debug"]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = socket.environmentValue
         for (key, value) in extraEnvironment { environment[key] = value }
@@ -30,7 +36,9 @@ struct SystemdTests {
         #expect(process.terminationStatus == 0)
         #expect(socket.count("STOPPING=1") >= 1)
         let firstStopping = try #require(socket.all.firstIndex { $0.text.contains("STOPPING=1") })
-        let after = socket.all[(firstStopping + 1)...].filter { $0.text.contains("STATUS=") && $0.text.contains("tracking") }
+        let after = socket.all[(firstStopping + 1)...].filter {
+            $0.text.contains("STATUS=") && $0.text.contains("tracking")
+        }
         #expect(after.isEmpty, "the status line never flips back after STOPPING=1: \(after.map(\.text))")
     }
 
@@ -40,7 +48,9 @@ struct SystemdTests {
         return (sandbox, try DaemonFixture(baseURL: await sandbox.baseURL, authId: authId, token: Self.token))
     }
 
-    @Test("READY, STATUS, watchdog cadence, reload good and bad, watchdog stops while stuck, STOPPING; no secret logged")
+    @Test(
+        "READY, STATUS, watchdog cadence, reload good and bad, watchdog stops while stuck, STOPPING; no secret logged"
+    )
     func lifecycle() async throws {
         let (sandbox, fixture) = try await sandboxAndFixture("MANOTIFY000000000000")
         defer { sandbox.stop() }
@@ -53,7 +63,10 @@ struct SystemdTests {
         Thread { logLock.withLock { $0 = stderr.fileHandleForReading.readDataToEndOfFile() } }.start()
 
         #expect(await socket.wait { $0.contains { $0.split(separator: "\n").contains("READY=1") } }, "READY=1")
-        #expect(await socket.wait { $0.contains { $0.contains("STATUS=") && $0.contains("tracking 30 applications") } }, "STATUS with a count")
+        #expect(
+            await socket.wait { $0.contains { $0.contains("STATUS=") && $0.contains("tracking 30 applications") } },
+            "STATUS with a count"
+        )
         #expect(await socket.wait { _ in socket.count("WATCHDOG=1") >= 4 }, "WATCHDOG=1 keeps coming")
         let pings = socket.all.filter { $0.text == "WATCHDOG=1" }.map(\.at)
         let gaps = zip(pings.dropFirst(), pings).map { $0 - $1 }
@@ -89,7 +102,9 @@ struct SystemdTests {
         let stuckFrom = ContinuousClock.now
         try await Task.sleep(for: .seconds(5))
         sandbox.setFaults(Faults())
-        let during = socket.all.filter { $0.text == "WATCHDOG=1" && $0.at > stuckFrom + .milliseconds(2500) && $0.at < stuckFrom + .seconds(5) }
+        let during = socket.all.filter {
+            $0.text == "WATCHDOG=1" && $0.at > stuckFrom + .milliseconds(2500) && $0.at < stuckFrom + .seconds(5)
+        }
         #expect(during.isEmpty, "no WATCHDOG=1 while the poll loop is stuck")
         let resumedCount = socket.count("WATCHDOG=1")
         #expect(await socket.wait { _ in socket.count("WATCHDOG=1") > resumedCount + 1 }, "pings resume")
@@ -100,7 +115,10 @@ struct SystemdTests {
         log = logLock.withLock { $0 }
         let text = String(decoding: log, as: UTF8.self)
         #expect(text.contains("starting"))
-        #expect(text.contains("reload refused: ") && text.contains("bogus_key: unknown key"), "the reason is in the message itself")
+        #expect(
+            text.contains("reload refused: ") && text.contains("bogus_key: unknown key"),
+            "the reason is in the message itself"
+        )
         #expect(!text.contains(Self.token), "the auth token never reaches a log line")
     }
 
@@ -118,7 +136,11 @@ struct SystemdTests {
         let (broken, _) = try launch(fixture, socket: fatalSocket)
         broken.waitUntilExit()
         #expect(broken.terminationStatus == 78)
-        #expect(await fatalSocket.wait(.seconds(5)) { $0.contains { $0.contains("ERRNO=22") && $0.contains("STATUS=invalid configuration") } })
+        #expect(
+            await fatalSocket.wait(.seconds(5)) {
+                $0.contains { $0.contains("ERRNO=22") && $0.contains("STATUS=invalid configuration") }
+            }
+        )
         #expect(fatalSocket.count("READY=1") == 0)
     }
 
@@ -128,7 +150,10 @@ struct SystemdTests {
         defer { sandbox.stop() }
         let socket = try FakeNotifySocket(abstract: false)
         let (daemon, _) = try launch(fixture, socket: socket)
-        defer { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
+        defer {
+            kill(daemon.processIdentifier, SIGKILL)
+            daemon.waitUntilExit()
+        }
         #expect(await socket.wait { _ in socket.count("READY=1") == 1 })
         let helper = Process()
         helper.executableURL = TestBinaries.complianceWatch

@@ -27,9 +27,17 @@ public struct ComplianceApplication: Sendable, Hashable, Decodable {
 
     /// Creates an application value (tests, the sandbox's seeds).
     public init(
-        id: String, alias: String? = nil, status: ApplicationStatus, rejectionReason: String? = nil,
-        endUserId: String? = nil, endUserType: String? = nil, countryISO2: String? = nil, numberType: String? = nil,
-        complianceRequirementId: String? = nil, documents: [ApplicationDocument] = [], createdAt: PlivoTimestamp? = nil
+        id: String,
+        alias: String? = nil,
+        status: ApplicationStatus,
+        rejectionReason: String? = nil,
+        endUserId: String? = nil,
+        endUserType: String? = nil,
+        countryISO2: String? = nil,
+        numberType: String? = nil,
+        complianceRequirementId: String? = nil,
+        documents: [ApplicationDocument] = [],
+        createdAt: PlivoTimestamp? = nil
     ) {
         self.id = id
         self.alias = alias
@@ -45,10 +53,16 @@ public struct ComplianceApplication: Sendable, Hashable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id = "compliance_application_id", alias, status, rejectionReason = "rejection_reason"
-        case endUserId = "end_user_id", endUserType = "end_user_type", countryISO2 = "country_iso2"
-        case numberType = "number_type", complianceRequirementId = "compliance_requirement_id"
-        case documents, createdAt = "created_at"
+        case id = "compliance_application_id"
+        case alias, status
+        case rejectionReason = "rejection_reason"
+        case endUserId = "end_user_id"
+        case endUserType = "end_user_type"
+        case countryISO2 = "country_iso2"
+        case numberType = "number_type"
+        case complianceRequirementId = "compliance_requirement_id"
+        case documents
+        case createdAt = "created_at"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -87,8 +101,12 @@ public struct ApplicationDocument: Sendable, Hashable, Decodable {
 
     /// Creates a document reference.
     public init(
-        documentId: String, name: String? = nil, documentName: String? = nil, documentTypeId: String? = nil,
-        documentTypeName: String? = nil, scope: String? = nil
+        documentId: String,
+        name: String? = nil,
+        documentName: String? = nil,
+        documentTypeId: String? = nil,
+        documentTypeName: String? = nil,
+        scope: String? = nil
     ) {
         self.documentId = documentId
         self.name = name
@@ -99,8 +117,12 @@ public struct ApplicationDocument: Sendable, Hashable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case documentId = "document_id", name, documentName = "document_name"
-        case documentTypeId = "document_type_id", documentTypeName = "document_type_name", scope
+        case documentId = "document_id"
+        case name
+        case documentName = "document_name"
+        case documentTypeId = "document_type_id"
+        case documentTypeName = "document_type_name"
+        case scope
     }
 
     public init(from decoder: any Decoder) throws {

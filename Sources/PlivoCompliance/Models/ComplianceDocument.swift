@@ -19,10 +19,15 @@ public struct ComplianceDocument: Sendable, Hashable, Decodable {
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {
-        case documentId = "document_id", complianceDocumentId = "compliance_document_id"
-        case fileName = "file_name", file
-        case documentTypeId = "document_type_id", endUserId = "end_user_id", alias
-        case metaInformation = "meta_information", createdAt = "created_at"
+        case documentId = "document_id"
+        case complianceDocumentId = "compliance_document_id"
+        case fileName = "file_name"
+        case file
+        case documentTypeId = "document_type_id"
+        case endUserId = "end_user_id"
+        case alias
+        case metaInformation = "meta_information"
+        case createdAt = "created_at"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -20,7 +20,10 @@ public struct ComplianceRequirement: Sendable, Hashable, Decodable {
         /// Document types that satisfy the group.
         public var acceptableDocuments: [AcceptableDocument]
 
-        enum CodingKeys: String, CodingKey { case name, scope, acceptableDocuments = "acceptable_documents" }
+        enum CodingKeys: String, CodingKey {
+            case name, scope
+            case acceptableDocuments = "acceptable_documents"
+        }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -37,7 +40,10 @@ public struct ComplianceRequirement: Sendable, Hashable, Decodable {
         /// The document type's name.
         public var documentTypeName: String?
 
-        enum CodingKeys: String, CodingKey { case documentTypeId = "document_type_id", documentTypeName = "document_type_name" }
+        enum CodingKeys: String, CodingKey {
+            case documentTypeId = "document_type_id"
+            case documentTypeName = "document_type_name"
+        }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -47,8 +53,11 @@ public struct ComplianceRequirement: Sendable, Hashable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id = "compliance_requirement_id", countryISO2 = "country_iso2", numberType = "number_type"
-        case endUserType = "end_user_type", acceptableDocumentTypes = "acceptable_document_types"
+        case id = "compliance_requirement_id"
+        case countryISO2 = "country_iso2"
+        case numberType = "number_type"
+        case endUserType = "end_user_type"
+        case acceptableDocumentTypes = "acceptable_document_types"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -13,8 +13,11 @@ public struct DocumentType: Sendable, Hashable, Decodable {
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {
-        case id = "document_type_id", documentName = "document_name", description, information
-        case proofRequired = "proof_required", createdAt = "created_at"
+        case id = "document_type_id"
+        case documentName = "document_name"
+        case description, information
+        case proofRequired = "proof_required"
+        case createdAt = "created_at"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,8 +51,13 @@ public struct InformationField: Sendable, Hashable, Decodable {
     public var enums: [String]
 
     enum CodingKeys: String, CodingKey {
-        case fieldName = "field_name", fieldType = "field_type", friendlyName = "friendly_name"
-        case helpText = "help_text", minLength = "min_length", maxLength = "max_length", format, enums
+        case fieldName = "field_name"
+        case fieldType = "field_type"
+        case friendlyName = "friendly_name"
+        case helpText = "help_text"
+        case minLength = "min_length"
+        case maxLength = "max_length"
+        case format, enums
     }
 
     public init(from decoder: any Decoder) throws {

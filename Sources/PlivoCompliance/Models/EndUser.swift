@@ -12,8 +12,12 @@ public struct EndUser: Sendable, Hashable, Decodable {
     public var createdAt: PlivoTimestamp?
 
     enum CodingKeys: String, CodingKey {
-        case id = "end_user_id", name, lastName = "last_name", endUserType = "end_user_type"
-        case createdAt = "created_at", createdOn = "created_on"
+        case id = "end_user_id"
+        case name
+        case lastName = "last_name"
+        case endUserType = "end_user_type"
+        case createdAt = "created_at"
+        case createdOn = "created_on"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -13,12 +13,19 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         // Most values are strings: try that first, since every failed attempt costs a thrown error.
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -73,11 +80,15 @@ extension KeyedDecodingContainer {
             value = try decodeIfPresent(String.self, forKey: key)
         } catch {
             throw DecodingError.typeMismatch(
-                String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is not a string"))
+                String.self,
+                .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is not a string")
+            )
         }
         guard let value, !value.trimmingWhitespace().isEmpty else {
             throw DecodingError.valueNotFound(
-                String.self, .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is missing, null or empty"))
+                String.self,
+                .init(codingPath: codingPath + [key], debugDescription: "\(key.stringValue) is missing, null or empty")
+            )
         }
         return value
     }

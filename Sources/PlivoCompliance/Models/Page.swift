@@ -30,8 +30,15 @@ public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
     /// The page's objects, newest first.
     public var objects: [Element]
 
-    enum CodingKeys: String, CodingKey { case apiId = "api_id", meta, objects }
-    enum MetaKeys: String, CodingKey { case limit, offset, totalCount = "total_count", next, previous }
+    enum CodingKeys: String, CodingKey {
+        case apiId = "api_id"
+        case meta, objects
+    }
+    enum MetaKeys: String, CodingKey {
+        case limit, offset
+        case totalCount = "total_count"
+        case next, previous
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -44,7 +51,8 @@ public struct Page<Element: Decodable & Sendable>: Sendable, Decodable {
             offset: m?.lenientInt(.offset) ?? 0,
             totalCount: m?.lenientInt(.totalCount),
             next: m?.lenientString(.next),
-            previous: m?.lenientString(.previous))
+            previous: m?.lenientString(.previous)
+        )
     }
 
     /// Creates a page (tests).
@@ -62,7 +70,10 @@ public struct UpdateResponse: Sendable, Hashable, Decodable {
     /// Plivo's message, e.g. "changed".
     public var message: String?
 
-    enum CodingKeys: String, CodingKey { case apiId = "api_id", message }
+    enum CodingKeys: String, CodingKey {
+        case apiId = "api_id"
+        case message
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)

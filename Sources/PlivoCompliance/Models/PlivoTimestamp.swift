@@ -59,8 +59,10 @@ public struct PlivoTimestamp: Sendable, Hashable, CustomStringConvertible {
         guard parts.count == 3, time.count == 3 else { return nil }
         let (year, month, day) = (parts[0], parts[1], parts[2])
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              (0..<24).contains(time[0]), (0..<60).contains(time[1]), (0...60).contains(time[2]) else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]
+            (0..<24).contains(time[0]), (0..<60).contains(time[1]), (0...60).contains(time[2])
+        else { return nil }
+        let seconds =
+            daysFromCivil(year: year, month: month, day: day) * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]
         return Date(timeIntervalSince1970: Double(seconds) + fraction - Double(offsetSeconds))
     }
 

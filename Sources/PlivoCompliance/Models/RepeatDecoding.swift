@@ -49,8 +49,10 @@ final class RepeatDecoder<Element: Decodable & Sendable>: Sendable {
         }
         let m = envelope.meta
         return Page<Element>(
-            apiId: envelope.apiId, meta: .init(limit: m.limit, offset: m.offset, totalCount: m.totalCount, next: m.next, previous: m.previous),
-            objects: objects)
+            apiId: envelope.apiId,
+            meta: .init(limit: m.limit, offset: m.offset, totalCount: m.totalCount, next: m.next, previous: m.previous),
+            objects: objects
+        )
     }
 
     private func lookup(_ bytes: Data) -> Element? {
@@ -97,14 +99,18 @@ enum JSONObjectList {
             let bytes = raw.bindMemory(to: UInt8.self)
             var i = 0
             let n = bytes.count
-            func skipSpace() { while i < n, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 } }
+            func skipSpace() {
+                while i < n, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+            }
             /// Past a string starting at i (a quote); false if it never ends.
             func skipString() -> Bool {
                 i += 1
                 while i < n {
                     switch bytes[i] {
                     case UInt8(ascii: "\\"): i += 2
-                    case UInt8(ascii: "\""): i += 1; return true
+                    case UInt8(ascii: "\""):
+                        i += 1
+                        return true
                     default: i += 1
                     }
                 }
@@ -117,17 +123,24 @@ enum JSONObjectList {
                 if bytes[i] == UInt8(ascii: "\"") { return skipString() }
                 guard bytes[i] == UInt8(ascii: "{") || bytes[i] == UInt8(ascii: "[") else {
                     // A number, true, false or null: up to the next delimiter.
-                    while i < n, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: "}"), bytes[i] != UInt8(ascii: "]") { i += 1 }
+                    while i < n, bytes[i] != UInt8(ascii: ","), bytes[i] != UInt8(ascii: "}"),
+                        bytes[i] != UInt8(ascii: "]")
+                    { i += 1 }
                     return true
                 }
                 var depth = 0
                 while i < n {
                     switch bytes[i] {
-                    case UInt8(ascii: "\""): guard skipString() else { return false }; continue
+                    case UInt8(ascii: "\""):
+                        guard skipString() else { return false }
+                        continue
                     case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                     case UInt8(ascii: "}"), UInt8(ascii: "]"):
                         depth -= 1
-                        if depth == 0 { i += 1; return true }
+                        if depth == 0 {
+                            i += 1
+                            return true
+                        }
                     default: break
                     }
                     i += 1
@@ -143,7 +156,9 @@ enum JSONObjectList {
                 guard i < n, bytes[i] == UInt8(ascii: "\"") else { return nil }
                 let nameStart = i + 1
                 guard skipString() else { return nil }
-                let isWanted = i - 1 - nameStart == wanted.count && wanted.indices.allSatisfy { bytes[nameStart + $0] == wanted[$0] }
+                let isWanted =
+                    i - 1 - nameStart == wanted.count
+                    && wanted.indices.allSatisfy { bytes[nameStart + $0] == wanted[$0] }
                 skipSpace()
                 guard i < n, bytes[i] == UInt8(ascii: ":") else { return nil }
                 i += 1

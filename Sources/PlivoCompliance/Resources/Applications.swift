@@ -18,8 +18,12 @@ extension PlivoClient {
 
         /// Creates a filter.
         public init(
-            status: ApplicationStatus? = nil, endUserType: String? = nil, numberType: String? = nil,
-            countryISO2: String? = nil, alias: String? = nil, endUserId: String? = nil
+            status: ApplicationStatus? = nil,
+            endUserType: String? = nil,
+            numberType: String? = nil,
+            countryISO2: String? = nil,
+            alias: String? = nil,
+            endUserId: String? = nil
         ) {
             self.status = status
             self.endUserType = endUserType
@@ -30,8 +34,10 @@ extension PlivoClient {
         }
 
         var query: [(String, String?)] {
-            [("status", status?.rawValue), ("end_user_type", endUserType), ("number_type", numberType),
-             ("country_iso2", countryISO2), ("alias", alias), ("end_user_id", endUserId)]
+            [
+                ("status", status?.rawValue), ("end_user_type", endUserType), ("number_type", numberType),
+                ("country_iso2", countryISO2), ("alias", alias), ("end_user_id", endUserId),
+            ]
         }
     }
 
@@ -49,7 +55,10 @@ extension PlivoClient {
 
         /// `POST /ComplianceApplication/`. The answer is the new draft.
         public func create(
-            alias: String, endUserId: String, documentIds: [String], requirement: RequirementReference
+            alias: String,
+            endUserId: String,
+            documentIds: [String],
+            requirement: RequirementReference
         ) async throws(PlivoError) -> ComplianceApplication {
             var fields: [String: JSONValue] = [
                 "alias": .string(alias), "end_user_id": .string(endUserId),
@@ -63,7 +72,12 @@ extension PlivoClient {
                 fields["number_type"] = .string(numberType)
                 fields["end_user_type"] = .string(endUserType.lowercased())
             }
-            return try await client.decode(ComplianceApplication.self, .post, ["ComplianceApplication"], body: PlivoClient.json(fields))
+            return try await client.decode(
+                ComplianceApplication.self,
+                .post,
+                ["ComplianceApplication"],
+                body: PlivoClient.json(fields)
+            )
         }
 
         /// `GET /ComplianceApplication/{id}/`. A deleted application throws with ``PlivoError/isNotFound``.
@@ -73,20 +87,28 @@ extension PlivoClient {
 
         /// `GET /ComplianceApplication/` for one page. `limit` must be 1…20.
         public func list(
-            filter: ApplicationFilter = ApplicationFilter(), limit: Int = PlivoClient.maxPageSize, offset: Int = 0
+            filter: ApplicationFilter = ApplicationFilter(),
+            limit: Int = PlivoClient.maxPageSize,
+            offset: Int = 0
         ) async throws(PlivoError) -> Page<ComplianceApplication> {
             try PlivoClient.checkPaging(limit: limit, offset: offset)
             // A status list is asked for again and again and mostly answers the same objects:
             // those are not decoded twice (see RepeatDecoder). A full list is read once per sync.
             let repeatDecoder = filter.status == nil ? nil : client.statusListDecoder
             return try await client.decode(
-                Page<ComplianceApplication>.self, .get, ["ComplianceApplication"],
+                Page<ComplianceApplication>.self,
+                .get,
+                ["ComplianceApplication"],
                 query: [("limit", String(limit)), ("offset", String(offset))] + filter.query,
-                decoder: repeatDecoder.map { decoder in { try decoder.decodePage($0) } })
+                decoder: repeatDecoder.map { decoder in { try decoder.decodePage($0) } }
+            )
         }
 
         /// Every application matching `filter`, page by page.
-        public func all(filter: ApplicationFilter = ApplicationFilter(), pageSize: Int = PlivoClient.maxPageSize) -> PageSequence<ComplianceApplication> {
+        public func all(
+            filter: ApplicationFilter = ApplicationFilter(),
+            pageSize: Int = PlivoClient.maxPageSize
+        ) -> PageSequence<ComplianceApplication> {
             PageSequence(pageSize: pageSize, startOffset: 0) { [self] (limit, offset) throws(PlivoError) in
                 try await list(filter: filter, limit: limit, offset: offset)
             }
@@ -95,8 +117,11 @@ extension PlivoClient {
         /// `POST /ComplianceApplication/{id}/` to replace the documents. Plivo allows it in draft and rejected.
         public func update(_ id: String, documentIds: [String]) async throws(PlivoError) -> UpdateResponse {
             try await client.decode(
-                UpdateResponse.self, .post, ["ComplianceApplication", id],
-                body: PlivoClient.json(["document_ids": .array(documentIds.map(JSONValue.string))]))
+                UpdateResponse.self,
+                .post,
+                ["ComplianceApplication", id],
+                body: PlivoClient.json(["document_ids": .array(documentIds.map(JSONValue.string))])
+            )
         }
 
         /// `DELETE /ComplianceApplication/{id}/`.
@@ -107,7 +132,12 @@ extension PlivoClient {
         /// `POST /ComplianceApplication/{id}/Submit/` with `{}`, as Plivo requires a JSON body.
         /// Returns the application, now `submitted`.
         public func submit(_ id: String) async throws(PlivoError) -> ComplianceApplication {
-            try await client.decode(ComplianceApplication.self, .post, ["ComplianceApplication", id, "Submit"], body: PlivoClient.json([:]))
+            try await client.decode(
+                ComplianceApplication.self,
+                .post,
+                ["ComplianceApplication", id, "Submit"],
+                body: PlivoClient.json([:])
+            )
         }
     }
 }

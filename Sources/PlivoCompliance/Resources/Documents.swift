@@ -43,22 +43,37 @@ extension PlivoClient {
         /// `POST /ComplianceDocument/` as `multipart/form-data`. Each metadata field is its own
         /// top-level form part (`business_name`, `address_line_1`, …), as Plivo expects.
         public func create(
-            endUserId: String, documentTypeId: String, alias: String, metaInformation: [String: String] = [:],
+            endUserId: String,
+            documentTypeId: String,
+            alias: String,
+            metaInformation: [String: String] = [:],
             file: ProofFile? = nil
         ) async throws(PlivoError) -> ComplianceDocument {
             var fields = ["end_user_id": endUserId, "document_type_id": documentTypeId, "alias": alias]
             fields.merge(metaInformation) { current, _ in current }
             return try await client.decode(
-                ComplianceDocument.self, .post, ["ComplianceDocument"], body: Self.multipart(fields, file: file))
+                ComplianceDocument.self,
+                .post,
+                ["ComplianceDocument"],
+                body: Self.multipart(fields, file: file)
+            )
         }
 
         /// `POST /ComplianceDocument/{id}/` as multipart; only the given fields change.
         public func update(
-            _ id: String, alias: String? = nil, metaInformation: [String: String] = [:], file: ProofFile? = nil
+            _ id: String,
+            alias: String? = nil,
+            metaInformation: [String: String] = [:],
+            file: ProofFile? = nil
         ) async throws(PlivoError) -> UpdateResponse {
             var fields = metaInformation
             if let alias { fields["alias"] = alias }
-            return try await client.decode(UpdateResponse.self, .post, ["ComplianceDocument", id], body: Self.multipart(fields, file: file))
+            return try await client.decode(
+                UpdateResponse.self,
+                .post,
+                ["ComplianceDocument", id],
+                body: Self.multipart(fields, file: file)
+            )
         }
 
         /// `GET /ComplianceDocument/{id}/`.
@@ -67,17 +82,27 @@ extension PlivoClient {
         }
 
         /// `GET /ComplianceDocument/` for one page. `limit` must be 1…20.
-        public func list(filter: DocumentFilter = DocumentFilter(), limit: Int = PlivoClient.maxPageSize, offset: Int = 0) async throws(PlivoError) -> Page<ComplianceDocument> {
+        public func list(
+            filter: DocumentFilter = DocumentFilter(),
+            limit: Int = PlivoClient.maxPageSize,
+            offset: Int = 0
+        ) async throws(PlivoError) -> Page<ComplianceDocument> {
             try PlivoClient.checkPaging(limit: limit, offset: offset)
             return try await client.decode(
-                Page<ComplianceDocument>.self, .get, ["ComplianceDocument"],
-                query: [("limit", String(limit)), ("offset", String(offset)), ("end_user_id", filter.endUserId),
-                        ("document_type_id", filter.documentTypeId), ("alias", filter.alias)])
+                Page<ComplianceDocument>.self,
+                .get,
+                ["ComplianceDocument"],
+                query: [
+                    ("limit", String(limit)), ("offset", String(offset)), ("end_user_id", filter.endUserId),
+                    ("document_type_id", filter.documentTypeId), ("alias", filter.alias),
+                ]
+            )
         }
 
         /// Every document matching `filter`.
         public func all(filter: DocumentFilter = DocumentFilter()) -> PageSequence<ComplianceDocument> {
-            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) { [self] (limit, offset) throws(PlivoError) in
+            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) {
+                [self] (limit, offset) throws(PlivoError) in
                 try await list(filter: filter, limit: limit, offset: offset)
             }
         }
@@ -106,16 +131,23 @@ extension PlivoClient {
         }
 
         /// `GET /ComplianceDocumentType/` for one page. `limit` must be 1…20.
-        public func list(limit: Int = PlivoClient.maxPageSize, offset: Int = 0) async throws(PlivoError) -> Page<DocumentType> {
+        public func list(
+            limit: Int = PlivoClient.maxPageSize,
+            offset: Int = 0
+        ) async throws(PlivoError) -> Page<DocumentType> {
             try PlivoClient.checkPaging(limit: limit, offset: offset)
             return try await client.decode(
-                Page<DocumentType>.self, .get, ["ComplianceDocumentType"],
-                query: [("limit", String(limit)), ("offset", String(offset))])
+                Page<DocumentType>.self,
+                .get,
+                ["ComplianceDocumentType"],
+                query: [("limit", String(limit)), ("offset", String(offset))]
+            )
         }
 
         /// The whole catalogue.
         public func all() -> PageSequence<DocumentType> {
-            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) { [self] (limit, offset) throws(PlivoError) in
+            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) {
+                [self] (limit, offset) throws(PlivoError) in
                 try await list(limit: limit, offset: offset)
             }
         }
@@ -131,17 +163,27 @@ extension PlivoClient {
         }
 
         /// `GET /ComplianceRequirement/?country_iso2=&number_type=&end_user_type=`; Plivo answers with one object.
-        public func lookup(countryISO2: String, numberType: String, endUserType: String) async throws(PlivoError) -> ComplianceRequirement {
+        public func lookup(
+            countryISO2: String,
+            numberType: String,
+            endUserType: String
+        ) async throws(PlivoError) -> ComplianceRequirement {
             try await client.decode(
-                ComplianceRequirement.self, .get, ["ComplianceRequirement"],
-                query: [("country_iso2", countryISO2), ("number_type", numberType), ("end_user_type", endUserType)])
+                ComplianceRequirement.self,
+                .get,
+                ["ComplianceRequirement"],
+                query: [("country_iso2", countryISO2), ("number_type", numberType), ("end_user_type", endUserType)]
+            )
         }
 
         /// `GET /ComplianceRequirement/?phone_number=&end_user_type=`.
         public func lookup(phoneNumber: String, endUserType: String) async throws(PlivoError) -> ComplianceRequirement {
             try await client.decode(
-                ComplianceRequirement.self, .get, ["ComplianceRequirement"],
-                query: [("phone_number", phoneNumber), ("end_user_type", endUserType)])
+                ComplianceRequirement.self,
+                .get,
+                ["ComplianceRequirement"],
+                query: [("phone_number", phoneNumber), ("end_user_type", endUserType)]
+            )
         }
     }
 }

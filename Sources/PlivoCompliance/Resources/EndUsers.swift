@@ -21,11 +21,22 @@ extension PlivoClient {
         let client: PlivoClient
 
         /// `POST /EndUser/`. `endUserType` is `individual` or `business`.
-        public func create(name: String, lastName: String? = nil, endUserType: String) async throws(PlivoError) -> EndUser {
+        public func create(
+            name: String,
+            lastName: String? = nil,
+            endUserType: String
+        ) async throws(PlivoError) -> EndUser {
             try await client.decode(
-                EndUser.self, .post, ["EndUser"],
-                body: PlivoClient.json(.compact(["name": .string(name), "last_name": lastName.map(JSONValue.string),
-                                                 "end_user_type": .string(endUserType)])))
+                EndUser.self,
+                .post,
+                ["EndUser"],
+                body: PlivoClient.json(
+                    .compact([
+                        "name": .string(name), "last_name": lastName.map(JSONValue.string),
+                        "end_user_type": .string(endUserType),
+                    ])
+                )
+            )
         }
 
         /// `GET /EndUser/{id}/`.
@@ -34,27 +45,49 @@ extension PlivoClient {
         }
 
         /// `GET /EndUser/` for one page. `limit` must be 1…20.
-        public func list(filter: EndUserFilter = EndUserFilter(), limit: Int = PlivoClient.maxPageSize, offset: Int = 0) async throws(PlivoError) -> Page<EndUser> {
+        public func list(
+            filter: EndUserFilter = EndUserFilter(),
+            limit: Int = PlivoClient.maxPageSize,
+            offset: Int = 0
+        ) async throws(PlivoError) -> Page<EndUser> {
             try PlivoClient.checkPaging(limit: limit, offset: offset)
             return try await client.decode(
-                Page<EndUser>.self, .get, ["EndUser"],
-                query: [("limit", String(limit)), ("offset", String(offset)), ("name", filter.name),
-                        ("last_name", filter.lastName), ("end_user_type", filter.endUserType)])
+                Page<EndUser>.self,
+                .get,
+                ["EndUser"],
+                query: [
+                    ("limit", String(limit)), ("offset", String(offset)), ("name", filter.name),
+                    ("last_name", filter.lastName), ("end_user_type", filter.endUserType),
+                ]
+            )
         }
 
         /// Every end user matching `filter`.
         public func all(filter: EndUserFilter = EndUserFilter()) -> PageSequence<EndUser> {
-            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) { [self] (limit, offset) throws(PlivoError) in
+            PageSequence(pageSize: PlivoClient.maxPageSize, startOffset: 0) {
+                [self] (limit, offset) throws(PlivoError) in
                 try await list(filter: filter, limit: limit, offset: offset)
             }
         }
 
         /// `POST /EndUser/{id}/`; only the given fields change.
-        public func update(_ id: String, name: String? = nil, lastName: String? = nil, endUserType: String? = nil) async throws(PlivoError) -> UpdateResponse {
+        public func update(
+            _ id: String,
+            name: String? = nil,
+            lastName: String? = nil,
+            endUserType: String? = nil
+        ) async throws(PlivoError) -> UpdateResponse {
             try await client.decode(
-                UpdateResponse.self, .post, ["EndUser", id],
-                body: PlivoClient.json(.compact(["name": name.map(JSONValue.string), "last_name": lastName.map(JSONValue.string),
-                                                 "end_user_type": endUserType.map(JSONValue.string)])))
+                UpdateResponse.self,
+                .post,
+                ["EndUser", id],
+                body: PlivoClient.json(
+                    .compact([
+                        "name": name.map(JSONValue.string), "last_name": lastName.map(JSONValue.string),
+                        "end_user_type": endUserType.map(JSONValue.string),
+                    ])
+                )
+            )
         }
 
         /// `DELETE /EndUser/{id}/`.

@@ -67,7 +67,9 @@ struct LineLocator: Sendable {
                 }
                 lines[section] = number + 1
             } else if let eq = line.firstIndex(of: "="), !line.hasPrefix("#") {
-                let key = line[..<eq].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                let key = line[..<eq].trimmingCharacters(in: .whitespaces).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\"")
+                )
                 let path = section.isEmpty ? key : "\(section).\(key)"
                 if lines[path] == nil { lines[path] = number + 1 }
             }
@@ -148,7 +150,8 @@ public final class ConfigReader {
     }
 
     /// One of `T`'s raw values; reports the allowed ones otherwise.
-    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) -> T where T.RawValue == String {
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) -> T
+    where T.RawValue == String {
         guard let text = string(key) else { return fallback }
         guard let value = T(rawValue: text) else {
             problem(key, "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")

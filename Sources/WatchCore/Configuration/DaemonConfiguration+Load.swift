@@ -30,8 +30,12 @@ extension DaemonConfiguration.Plivo {
             authId = (p.string("auth_id") ?? p.environment["PLIVO_AUTH_ID"] ?? "").trimmingCharacters(in: .whitespaces)
             if secrets {
                 token = SecretReader(environment: p.environment).read(
-                    fileKey: "auth_token_file", in: p, credential: "plivo-auth-token", environmentVariable: "PLIVO_AUTH_TOKEN",
-                    what: "the Plivo auth token")
+                    fileKey: "auth_token_file",
+                    in: p,
+                    credential: "plivo-auth-token",
+                    environmentVariable: "PLIVO_AUTH_TOKEN",
+                    what: "the Plivo auth token"
+                )
             } else {
                 _ = p.string("auth_token_file")  // still a known key; just not read
             }
@@ -46,29 +50,40 @@ extension DaemonConfiguration.Plivo {
             authId = (p.string("auth_id") ?? "").trimmingCharacters(in: .whitespaces)
             if secrets {
                 token = SecretReader(environment: p.environment).read(
-                    fileKey: "auth_token_file", in: p, credential: "plivo-auth-token-\(name!)", environmentVariable: nil,
-                    what: "the auth token of account \(name!)")
+                    fileKey: "auth_token_file",
+                    in: p,
+                    credential: "plivo-auth-token-\(name!)",
+                    environmentVariable: nil,
+                    what: "the auth token of account \(name!)"
+                )
             } else {
                 _ = p.string("auth_token_file")
             }
         }
         if case .shared = role {
         } else if authId.isEmpty {
-            p.problem("auth_id", role.isSingle ? "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable" : "missing")
+            p.problem(
+                "auth_id",
+                role.isSingle ? "missing: set plivo.auth_id or the PLIVO_AUTH_ID environment variable" : "missing"
+            )
         } else if !(authId.hasPrefix("MA") || authId.hasPrefix("SA")) {
             p.problem("auth_id", "'\(authId)' is not a Plivo auth id (it starts with MA or SA)")
         }
         let baseURL = p.string("base_url") ?? defaults.baseURL
         if let problem = DaemonConfiguration.checkHTTPURL(baseURL) { p.problem("base_url", problem) }
         self.init(
-            authId: authId, authToken: token?.value ?? "", authTokenSource: token?.source ?? "", baseURL: baseURL,
+            authId: authId,
+            authToken: token?.value ?? "",
+            authTokenSource: token?.source ?? "",
+            baseURL: baseURL,
             maxRequestsPerSecond: p.double("max_requests_per_second", defaults.maxRequestsPerSecond, in: 0.1...1000),
             concurrency: p.int("concurrency", defaults.concurrency, in: 1...32),
             timeout: p.duration("timeout", defaults.timeout, minimum: .milliseconds(100)),
             connectTimeout: p.duration("connect_timeout", defaults.connectTimeout, minimum: .milliseconds(100)),
             maxAttempts: p.int("max_attempts", defaults.maxAttempts, in: 1...100),
             backoffMax: p.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(10)),
-            name: name)
+            name: name
+        )
         p.rejectUnknownKeys()
     }
 }
@@ -117,10 +132,13 @@ extension DaemonConfiguration {
     static func resolveFilterAccounts(_ sinks: inout [SinkConfiguration], accounts: [Plivo], context: ReaderContext) {
         for index in sinks.indices where !sinks[index].filter.accounts.isEmpty {
             sinks[index].filter.accounts = sinks[index].filter.accounts.compactMap { given in
-                if let account = accounts.first(where: { $0.name == given || $0.authId == given }) { return account.authId }
+                if let account = accounts.first(where: { $0.name == given || $0.authId == given }) {
+                    return account.authId
+                }
                 context.problem(
                     "sinks[\(sinks[index].index)].filter.accounts",
-                    "'\(given)' is not a configured account (\(accounts.map(\.name).joined(separator: ", ")))")
+                    "'\(given)' is not a configured account (\(accounts.map(\.name).joined(separator: ", ")))"
+                )
                 return nil
             }
         }
@@ -134,7 +152,8 @@ extension DaemonConfiguration.Poll {
             interval: q.duration("interval", defaults.interval, minimum: .milliseconds(50)),
             settledInterval: q.duration("settled_interval", defaults.settledInterval, minimum: .milliseconds(50)),
             jitter: q.double("jitter", defaults.jitter, in: 0...0.5),
-            announceExisting: q.bool("announce_existing", defaults.announceExisting))
+            announceExisting: q.bool("announce_existing", defaults.announceExisting)
+        )
         q.rejectUnknownKeys()
     }
 }
@@ -142,7 +161,8 @@ extension DaemonConfiguration.Poll {
 extension DaemonConfiguration.State {
     init(reading s: ConfigReader, secrets: Bool) {
         let defaults = Self()
-        let eventRetention = s.string("event_retention") == nil ? nil : s.duration("event_retention", .zero, minimum: .seconds(86400))
+        let eventRetention =
+            s.string("event_retention") == nil ? nil : s.duration("event_retention", .zero, minimum: .seconds(86400))
         let path = s.path("path")
         let url = s.string("url")
         var password: String?
@@ -154,10 +174,14 @@ extension DaemonConfiguration.State {
             if file != nil, credential != nil {
                 s.problem("password_file", "set only one of password_file and password_credential")
             } else if secrets {
-                password = file.flatMap { s.secret(fileAt: $0, key: "password_file") }
+                password =
+                    file.flatMap { s.secret(fileAt: $0, key: "password_file") }
                     ?? credential.flatMap { s.credential($0, key: "password_credential") }
             } else if case .success(let secret?) = SecretReader(environment: s.environment).read(
-                file: file, credential: credential, environmentVariable: nil) {
+                file: file,
+                credential: credential,
+                environmentVariable: nil
+            ) {
                 // Commands that read the store need the password too; one they cannot read
                 // fails later, at login, with the server's word for it.
                 password = secret.value
@@ -170,7 +194,10 @@ extension DaemonConfiguration.State {
         self.init(
             path: path ?? defaults.path,
             deliveryRetention: s.duration("delivery_retention", defaults.deliveryRetention, minimum: .seconds(3600)),
-            eventRetention: eventRetention, url: url, password: password)
+            eventRetention: eventRetention,
+            url: url,
+            password: password
+        )
         s.rejectUnknownKeys()
     }
 }
@@ -191,7 +218,8 @@ extension DaemonConfiguration.Delivery {
             backoffBase: d.duration("backoff_base", defaults.backoffBase, minimum: .milliseconds(1)),
             backoffMax: d.duration("backoff_max", defaults.backoffMax, minimum: .milliseconds(1)),
             concurrency: d.int("concurrency", defaults.concurrency, in: 1...256),
-            shutdownTimeout: d.duration("shutdown_timeout", defaults.shutdownTimeout))
+            shutdownTimeout: d.duration("shutdown_timeout", defaults.shutdownTimeout)
+        )
         d.rejectUnknownKeys()
     }
 }
@@ -205,18 +233,24 @@ extension DaemonConfiguration.Audit {
         if file != nil, credential != nil {
             a.problem("sealing_key_file", "set only one of sealing_key_file and sealing_key_credential")
         } else if secrets {
-            let text = file.flatMap { a.secret(fileAt: $0, key: "sealing_key_file") }
+            let text =
+                file.flatMap { a.secret(fileAt: $0, key: "sealing_key_file") }
                 ?? credential.flatMap { a.credential($0, key: "sealing_key_credential") }
             if let text {
                 seed = Self.decodeSeed(text)
                 if seed == nil {
-                    a.problem(file != nil ? "sealing_key_file" : "sealing_key_credential", "not 32 bytes as 64 hex digits or base64")
+                    a.problem(
+                        file != nil ? "sealing_key_file" : "sealing_key_credential",
+                        "not 32 bytes as 64 hex digits or base64"
+                    )
                 }
             }
         }
         self.init(
             seal: a.bool("seal", defaults.seal),
-            sealInterval: a.duration("seal_interval", defaults.sealInterval, minimum: .seconds(60)), seed: seed)
+            sealInterval: a.duration("seal_interval", defaults.sealInterval, minimum: .seconds(60)),
+            seed: seed
+        )
         a.rejectUnknownKeys()
     }
 
@@ -259,7 +293,12 @@ extension DaemonConfiguration.Log {
 extension SinkConfiguration {
     /// Reads one `[[sinks]]` table: name, type and filter here, the type's own keys through
     /// `readSink`. `nil` when the entry is unusable (reported).
-    init?(reading t: ConfigReader, index: Int, names: inout Set<String>, readSink: DaemonConfiguration.SinkSettingsReader?) {
+    init?(
+        reading t: ConfigReader,
+        index: Int,
+        names: inout Set<String>,
+        readSink: DaemonConfiguration.SinkSettingsReader?
+    ) {
         let name = (t.string("name") ?? "").trimmingCharacters(in: .whitespaces)
         if name.isEmpty {
             t.problem("name", "missing: every sink needs a name")
@@ -269,7 +308,10 @@ extension SinkConfiguration {
         let typeName = t.string("type")
         let kind = typeName.flatMap(SinkKind.init(rawValue:))
         if kind == nil {
-            t.problem("type", typeName.map { "'\($0)' is not file, webhook or mail" } ?? "missing: file, webhook or mail")
+            t.problem(
+                "type",
+                typeName.map { "'\($0)' is not file, webhook or mail" } ?? "missing: file, webhook or mail"
+            )
         }
         var filter = EventFilter()
         if let f = t.table("filter") {
@@ -278,7 +320,10 @@ extension SinkConfiguration {
                 if let type = EventType(rawValue: name) {
                     types.append(type)
                 } else {
-                    f.problem("types", "'\(name)' is not an event type (\(EventType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    f.problem(
+                        "types",
+                        "'\(name)' is not an event type (\(EventType.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
             }
             let from = f.strings("from").map { ApplicationStatus($0) }
@@ -317,22 +362,31 @@ extension DaemonConfiguration {
     ///     other keys are not checked.
     /// - Throws: ``ConfigurationError`` listing every problem, each with file, line and key.
     public static func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, secrets: Bool = true,
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        secrets: Bool = true,
         readSink: SinkSettingsReader? = nil
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do {
             text = try TextFile.contents(of: path)
         } catch {
-            throw ConfigurationError(problems: [.init(
-                location: .init(file: path, line: nil, key: ""), message: "cannot read the file: \(error.reason)")])
+            throw ConfigurationError(problems: [
+                .init(
+                    location: .init(file: path, line: nil, key: ""),
+                    message: "cannot read the file: \(error.reason)"
+                )
+            ])
         }
         return try parse(text: text, path: path, environment: environment, secrets: secrets, readSink: readSink)
     }
 
     /// Validates configuration text; `path` names it in messages and anchors relative paths.
     public static func parse(
-        text: String, path: String, environment: [String: String] = [:], secrets: Bool = true,
+        text: String,
+        path: String,
+        environment: [String: String] = [:],
+        secrets: Bool = true,
         readSink: SinkSettingsReader? = nil
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let root: [String: TOMLNode]
@@ -341,11 +395,16 @@ extension DaemonConfiguration {
             guard case .table(let values) = TOMLNode.from(table) else { throw ConfigurationError(problems: []) }
             root = values
         } catch let error as TOMLParseError {
-            throw ConfigurationError(problems: [.init(
-                location: .init(file: path, line: error.source.begin.line, key: ""),
-                message: "TOML syntax error: \(error.description)")])
+            throw ConfigurationError(problems: [
+                .init(
+                    location: .init(file: path, line: error.source.begin.line, key: ""),
+                    message: "TOML syntax error: \(error.description)"
+                )
+            ])
         } catch {
-            throw ConfigurationError(problems: [.init(location: .init(file: path, line: nil, key: ""), message: "\(error)")])
+            throw ConfigurationError(problems: [
+                .init(location: .init(file: path, line: nil, key: ""), message: "\(error)")
+            ])
         }
 
         let context = ReaderContext(file: path, locator: LineLocator(text: text), environment: environment)
@@ -386,14 +445,24 @@ extension DaemonConfiguration {
             // Each instance would generate its own seed, and lines sealed by one host would not
             // verify with another's key.
             section("audit").problem(
-                "seal", "with [state] url every instance must seal with the same seed: set sealing_key_file or sealing_key_credential (or seal = false)")
+                "seal",
+                "with [state] url every instance must seal with the same seed: set sealing_key_file or sealing_key_credential (or seal = false)"
+            )
         }
         top.rejectUnknownKeys()
 
         guard context.problems.isEmpty else { throw ConfigurationError(problems: context.problems) }
         var configuration = DaemonConfiguration(
-            accounts: accounts, poll: poll, state: state, delivery: delivery, log: log, metrics: metrics, audit: audit, sinks: sinks,
-            sourcePath: path)
+            accounts: accounts,
+            poll: poll,
+            state: state,
+            delivery: delivery,
+            log: log,
+            metrics: metrics,
+            audit: audit,
+            sinks: sinks,
+            sourcePath: path
+        )
         configuration.ha = ha
         return configuration
     }
@@ -403,17 +472,22 @@ extension DaemonConfiguration {
         // By hand, not URLComponents: its host parsing loads ICU's IDNA tables (megabytes of
         // resident memory) to check a URL that libcurl parses again anyway.
         let invalid = "not an absolute http(s) URL"
-        guard let separator = text.firstRange(of: "://"), !text.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) else {
+        guard let separator = text.firstRange(of: "://"),
+            !text.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true })
+        else {
             return invalid
         }
         let scheme = text[..<separator.lowerBound].lowercased()
-        guard let first = scheme.first, first.isLetter, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else {
+        guard let first = scheme.first, first.isLetter,
+            scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) })
+        else {
             return invalid
         }
         let authority = text[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         let credentials = authority.contains("@")
         let hostAndPort = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
-        let host = hostAndPort.hasPrefix("[")
+        let host =
+            hostAndPort.hasPrefix("[")
             ? hostAndPort.prefix { $0 != "]" }.dropFirst()
             : hostAndPort.prefix { $0 != ":" }
         guard !host.isEmpty else { return invalid }
@@ -456,23 +530,34 @@ public struct SecretReader: Sendable {
         public var source: String
     }
 
-    func read(fileKey: String, in table: ConfigReader, credential: String?, environmentVariable: String?, what: String, required: Bool = true) -> Secret? {
+    func read(
+        fileKey: String,
+        in table: ConfigReader,
+        credential: String?,
+        environmentVariable: String?,
+        what: String,
+        required: Bool = true
+    ) -> Secret? {
         let file = table.path(fileKey)
         switch read(file: file, credential: credential, environmentVariable: environmentVariable) {
         case .success(let secret?):
             return secret
         case .success(nil):
             if required {
-                let options = [file.map { "\(table.keyPath(fileKey)) (\($0))" } ?? table.keyPath(fileKey),
-                               credential.map { "$CREDENTIALS_DIRECTORY/\($0)" }, environmentVariable.map { "$\($0)" }]
+                let options = [
+                    file.map { "\(table.keyPath(fileKey)) (\($0))" } ?? table.keyPath(fileKey),
+                    credential.map { "$CREDENTIALS_DIRECTORY/\($0)" }, environmentVariable.map { "$\($0)" },
+                ]
                 var message = "missing \(what): set one of \(options.compactMap { $0 }.joined(separator: ", "))"
                 // Under systemd the usual cause is a credential the unit did not pass: say which.
                 if let credential, file == nil {
                     if let directory = environment["CREDENTIALS_DIRECTORY"] {
-                        message += "; the credential \(credential) is not in $CREDENTIALS_DIRECTORY (\(directory)): check"
+                        message +=
+                            "; the credential \(credential) is not in $CREDENTIALS_DIRECTORY (\(directory)): check"
                             + " LoadCredentialEncrypted=\(credential) (or LoadCredential=\(credential):…) in the unit"
                     } else if environment["INVOCATION_ID"] != nil {
-                        message += "; systemd passed no credentials: check LoadCredentialEncrypted=\(credential)"
+                        message +=
+                            "; systemd passed no credentials: check LoadCredentialEncrypted=\(credential)"
                             + " (or LoadCredential=\(credential):…) in the unit"
                     }
                 }
@@ -519,7 +604,8 @@ public struct SecretReader: Sendable {
         let mode = info.st_mode & 0o777
         guard mode & 0o077 != 0 else { return nil }
         let octal = "0" + String(mode, radix: 8)
-        return "\(file) is accessible by group or others (mode \(octal)); secret files must be private: chmod 600 \(file)"
+        return
+            "\(file) is accessible by group or others (mode \(octal)); secret files must be private: chmod 600 \(file)"
     }
 
     /// A named secret file that cannot be used.

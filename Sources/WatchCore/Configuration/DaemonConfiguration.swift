@@ -35,9 +35,16 @@ public struct DaemonConfiguration: Sendable {
 
         /// Creates the section; every default here is the documented one.
         public init(
-            authId: String, authToken: String, authTokenSource: String = "", baseURL: String = "https://api.plivo.com",
-            maxRequestsPerSecond: Double = 10, concurrency: Int = 4, timeout: Duration = .seconds(30),
-            connectTimeout: Duration = .seconds(10), maxAttempts: Int = 5, backoffMax: Duration = .seconds(60),
+            authId: String,
+            authToken: String,
+            authTokenSource: String = "",
+            baseURL: String = "https://api.plivo.com",
+            maxRequestsPerSecond: Double = 10,
+            concurrency: Int = 4,
+            timeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(10),
+            maxAttempts: Int = 5,
+            backoffMax: Duration = .seconds(60),
             name: String? = nil
         ) {
             self.name = name ?? authId
@@ -67,7 +74,9 @@ public struct DaemonConfiguration: Sendable {
 
         /// Creates the section; every default here is the documented one.
         public init(
-            interval: Duration = .seconds(30), settledInterval: Duration = .seconds(6 * 3600), jitter: Double = 0.1,
+            interval: Duration = .seconds(30),
+            settledInterval: Duration = .seconds(6 * 3600),
+            jitter: Double = 0.1,
             announceExisting: Bool = false
         ) {
             self.interval = interval
@@ -100,8 +109,11 @@ public struct DaemonConfiguration: Sendable {
 
         /// Creates the section; every default here is the documented one.
         public init(
-            path: String = "/var/lib/compliance-watch/state.db", deliveryRetention: Duration = .seconds(30 * 86400),
-            eventRetention: Duration? = nil, url: String? = nil, password: String? = nil
+            path: String = "/var/lib/compliance-watch/state.db",
+            deliveryRetention: Duration = .seconds(30 * 86400),
+            eventRetention: Duration? = nil,
+            url: String? = nil,
+            password: String? = nil
         ) {
             self.url = url
             self.password = password
@@ -142,8 +154,12 @@ public struct DaemonConfiguration: Sendable {
 
         /// Creates the section; every default here is the documented one.
         public init(
-            maxAttempts: Int? = nil, maxAge: Duration = .seconds(72 * 3600), backoffBase: Duration = .seconds(1),
-            backoffMax: Duration = .seconds(3600), concurrency: Int = 8, shutdownTimeout: Duration = .seconds(10)
+            maxAttempts: Int? = nil,
+            maxAge: Duration = .seconds(72 * 3600),
+            backoffBase: Duration = .seconds(1),
+            backoffMax: Duration = .seconds(3600),
+            concurrency: Int = 8,
+            shutdownTimeout: Duration = .seconds(10)
         ) {
             self.maxAttempts = maxAttempts
             self.maxAge = maxAge
@@ -204,7 +220,9 @@ public struct DaemonConfiguration: Sendable {
             /// Parses `127.0.0.1:9464` or `[::1]:9464`; `nil` when it is neither.
             public init?(parsing text: String) {
                 let host: Substring, port: Substring
-                if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
+                if text.hasPrefix("["), let close = text.firstIndex(of: "]"),
+                    text[text.index(after: close)...].hasPrefix(":")
+                {
                     host = text[text.index(after: text.startIndex)..<close]
                     port = text[text.index(close, offsetBy: 2)...]
                 } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
@@ -214,7 +232,8 @@ public struct DaemonConfiguration: Sendable {
                     return nil
                 }
                 guard let number = UInt16(port), number > 0, !host.isEmpty,
-                      host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) else { return nil }
+                    host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" })
+                else { return nil }
                 self.init(host: String(host), port: number)
             }
         }
@@ -283,7 +302,13 @@ public struct SinkConfiguration: Sendable {
     public var index: Int
 
     /// Creates a sink entry.
-    public init(name: String, kind: SinkKind, filter: EventFilter = EventFilter(), settings: (any SinkSettings)?, index: Int) {
+    public init(
+        name: String,
+        kind: SinkKind,
+        filter: EventFilter = EventFilter(),
+        settings: (any SinkSettings)?,
+        index: Int
+    ) {
         self.name = name
         self.kind = kind
         self.filter = filter
@@ -305,7 +330,12 @@ public struct EventFilter: Sendable, Equatable {
     public var accounts: [String]
 
     /// Creates a filter; empty lists match everything.
-    public init(types: [EventType] = [], from: [ApplicationStatus] = [], to: [ApplicationStatus] = [], accounts: [String] = []) {
+    public init(
+        types: [EventType] = [],
+        from: [ApplicationStatus] = [],
+        to: [ApplicationStatus] = [],
+        accounts: [String] = []
+    ) {
         self.types = types
         self.from = from
         self.to = to
@@ -313,7 +343,12 @@ public struct EventFilter: Sendable, Equatable {
     }
 
     /// Whether an event of `type` moving `from` → `to` in `account` (an auth id) passes.
-    public func matches(type: EventType, from previous: ApplicationStatus?, to current: ApplicationStatus, account: String? = nil) -> Bool {
+    public func matches(
+        type: EventType,
+        from previous: ApplicationStatus?,
+        to current: ApplicationStatus,
+        account: String? = nil
+    ) -> Bool {
         (types.isEmpty || types.contains(type))
             && (from.isEmpty || previous.map(from.contains) == true)
             && (to.isEmpty || to.contains(current))

@@ -50,10 +50,14 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         let authority = rest[..<slash]
         let database = Self.decode(rest[rest.index(after: slash)...])
         guard !database.isEmpty, !database.contains("/") else { throw ParseError("names no database (…/DATABASE)") }
-        guard let at = authority.lastIndex(of: "@") else { throw ParseError("names no user (postgresql://USER@HOST/…)") }
+        guard let at = authority.lastIndex(of: "@") else {
+            throw ParseError("names no user (postgresql://USER@HOST/…)")
+        }
         let userInfo = authority[..<at]
         if userInfo.contains(":") {
-            throw ParseError("a password does not belong in the URL: use password_file, password_credential or PGPASSFILE")
+            throw ParseError(
+                "a password does not belong in the URL: use password_file, password_credential or PGPASSFILE"
+            )
         }
         let user = Self.decode(userInfo)
         guard !user.isEmpty else { throw ParseError("names no user (postgresql://USER@HOST/…)") }
@@ -63,17 +67,25 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
             host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
             let after = hostPort[hostPort.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw ParseError("bad host") }
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
+                throw ParseError("bad host")
+            }
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = hostPort[..<colon]
             portText = hostPort[hostPort.index(after: colon)...]
         } else {
             host = hostPort
         }
-        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" }) else { throw ParseError("names no host") }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+            throw ParseError("names no host")
+        }
         var port = 5432
         if let portText {
-            guard let number = Int(portText), (1...65535).contains(number) else { throw ParseError("port '\(portText)' is not 1…65535") }
+            guard let number = Int(portText), (1...65535).contains(number) else {
+                throw ParseError("port '\(portText)' is not 1…65535")
+            }
             port = number
         }
         var sslMode = SSLMode.prefer
@@ -83,11 +95,15 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             switch key {
             case "sslmode":
                 guard let mode = SSLMode(rawValue: value) else {
-                    throw ParseError("sslmode '\(value)' is not \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ParseError(
+                        "sslmode '\(value)' is not \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 sslMode = mode
             case "password":
-                throw ParseError("a password does not belong in the URL: use password_file, password_credential or PGPASSFILE")
+                throw ParseError(
+                    "a password does not belong in the URL: use password_file, password_credential or PGPASSFILE"
+                )
             default:
                 throw ParseError("unknown parameter '\(key)' (only sslmode is read)")
             }

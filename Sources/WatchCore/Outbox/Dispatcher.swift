@@ -55,8 +55,14 @@ public struct Dispatcher: Sendable {
 
     /// Creates a dispatcher.
     public init(
-        sink: any Sink, store: StateStore, settings: Settings, doorbell: Doorbell, logger: Logger,
-        sinkStates: SinkStates = SinkStates(), clock: any WatchClock = SystemClock(), gate: LeaseGate = .alwaysOpen()
+        sink: any Sink,
+        store: StateStore,
+        settings: Settings,
+        doorbell: Doorbell,
+        logger: Logger,
+        sinkStates: SinkStates = SinkStates(),
+        clock: any WatchClock = SystemClock(),
+        gate: LeaseGate = .alwaysOpen()
     ) {
         self.gate = gate
         self.sinkStates = sinkStates
@@ -76,7 +82,10 @@ public struct Dispatcher: Sendable {
             while !Task.isCancelled, !stop.isRaised {
                 if sinkStates.isDisabled(sink.name) {
                     // Held: let what is in flight finish, then wait for a reload to ring.
-                    if !inFlight.isEmpty, let done = await group.next() { inFlight.remove(done); continue }
+                    if !inFlight.isEmpty, let done = await group.next() {
+                        inFlight.remove(done)
+                        continue
+                    }
                     await doorbell.wait(timeout: idlePoll)
                     continue
                 }
@@ -87,7 +96,10 @@ public struct Dispatcher: Sendable {
                         let key = record.account + "/" + record.applicationId
                         inFlight.insert(key)
                         started += 1
-                        group.addTask { await self.attempt(record); return key }
+                        group.addTask {
+                            await self.attempt(record)
+                            return key
+                        }
                     }
                 }
                 if !inFlight.isEmpty, started == 0 || inFlight.count >= settings.concurrency {
@@ -142,9 +154,12 @@ public struct Dispatcher: Sendable {
             try store.markDelivered(batch, sink: sink.name)
         } catch {
             // The rows stay pending and the events go out again later, with the same ids.
-            logger.error("delivered, but cannot record it; it will be sent again", metadata: [
-                "cw.sink": "\(sink.name)", "cw.count": "\(batch.count)", "cw.error": "\(error)",
-            ])
+            logger.error(
+                "delivered, but cannot record it; it will be sent again",
+                metadata: [
+                    "cw.sink": "\(sink.name)", "cw.count": "\(batch.count)", "cw.error": "\(error)",
+                ]
+            )
         }
     }
 
@@ -153,7 +168,10 @@ public struct Dispatcher: Sendable {
         do {
             next = try store.nextDueAt(sink: sink.name)
         } catch {
-            logger.error("cannot read the next due delivery", metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"])
+            logger.error(
+                "cannot read the next due delivery",
+                metadata: ["cw.sink": "\(sink.name)", "cw.error": "\(error)"]
+            )
             return idlePoll
         }
         guard let next else { return idlePoll }
@@ -176,7 +194,11 @@ public struct Dispatcher: Sendable {
             try await sink.deliver(record.event)
             accepted.append(record.eventSeq, at: clock.now)
             log.info("event delivered", metadata: ["cw.event.type": "\(record.event.type)"])
-            WatchMetrics.deliveryAttempt(sink: sink.name, .delivered, sinceDetection: clock.now.timeIntervalSince(record.createdAt))
+            WatchMetrics.deliveryAttempt(
+                sink: sink.name,
+                .delivered,
+                sinceDetection: clock.now.timeIntervalSince(record.createdAt)
+            )
             return true
         } catch {
             let attempts = record.attempts + 1
@@ -195,25 +217,40 @@ public struct Dispatcher: Sendable {
                     log.error("cannot record that the sink is disabled", metadata: ["cw.error": "\(error)"])
                 }
                 WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
-                log.error("the receiver disabled the sink; its deliveries are held until a reload or restart", metadata: [
-                    "cw.error": "\(error.message)",
-                ])
+                log.error(
+                    "the receiver disabled the sink; its deliveries are held until a reload or restart",
+                    metadata: [
+                        "cw.error": "\(error.message)"
+                    ]
+                )
             case .retry where !exhausted, _ where sink.isAuditTrail:
                 // An audit trail never gives up: a hole in it would verify as a shorter chain.
                 let delay = settings.backoff.delay(attempt: record.attempts, retryAfter: error.retryAfter)
-                self.recordFailure(error.message, for: record, retryAt: clock.now.addingTimeInterval(delay.inSeconds), log: log)
+                self.recordFailure(
+                    error.message,
+                    for: record,
+                    retryAt: clock.now.addingTimeInterval(delay.inSeconds),
+                    log: log
+                )
                 WatchMetrics.deliveryAttempt(sink: sink.name, .retry)
                 // An audit trail that keeps failing (a full disk, a file that failed verification)
                 // records nothing: an error, not a notice.
-                log.log(level: sink.isAuditTrail && attempts > 1 ? .error : .notice, "delivery failed, will retry", metadata: [
-                    "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
-                ])
+                log.log(
+                    level: sink.isAuditTrail && attempts > 1 ? .error : .notice,
+                    "delivery failed, will retry",
+                    metadata: [
+                        "cw.error": "\(error.message)", "cw.retry_in": "\(delay)",
+                    ]
+                )
             default:
                 self.recordFailure(error.message, for: record, retryAt: nil, log: log)
                 WatchMetrics.deliveryAttempt(sink: sink.name, .failed)
-                log.warning("delivery dead-lettered; the application's later events wait until it is redelivered or skipped", metadata: [
-                    "cw.error": "\(error.message)",
-                ])
+                log.warning(
+                    "delivery dead-lettered; the application's later events wait until it is redelivered or skipped",
+                    metadata: [
+                        "cw.error": "\(error.message)"
+                    ]
+                )
             }
             return false
         }

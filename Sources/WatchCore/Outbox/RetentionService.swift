@@ -18,7 +18,12 @@ public struct RetentionService: Service {
     public var every: Duration = .seconds(3600)
 
     /// Creates the service.
-    public init(store: StateStore, state: DaemonConfiguration.State, clock: any WatchClock = SystemClock(), logger: Logger) {
+    public init(
+        store: StateStore,
+        state: DaemonConfiguration.State,
+        clock: any WatchClock = SystemClock(),
+        logger: Logger
+    ) {
         self.store = store
         self.state = state
         self.clock = clock
@@ -51,11 +56,15 @@ public struct RetentionService: Service {
         do {
             let pruned = try store.prune(
                 deliveredBefore: now.addingTimeInterval(-state.deliveryRetention.inSeconds),
-                eventsBefore: state.eventRetention.map { now.addingTimeInterval(-$0.inSeconds) })
+                eventsBefore: state.eventRetention.map { now.addingTimeInterval(-$0.inSeconds) }
+            )
             if pruned.deliveries > 0 || pruned.events > 0 {
-                logger.info("pruned old rows from the state database", metadata: [
-                    "cw.deliveries": "\(pruned.deliveries)", "cw.events": "\(pruned.events)",
-                ])
+                logger.info(
+                    "pruned old rows from the state database",
+                    metadata: [
+                        "cw.deliveries": "\(pruned.deliveries)", "cw.events": "\(pruned.events)",
+                    ]
+                )
             }
             return pruned
         } catch {

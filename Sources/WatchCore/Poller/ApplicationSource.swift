@@ -11,7 +11,9 @@ public protocol ApplicationSource: Sendable {
 
     /// One page of applications matching `filter`, newest first.
     func listApplications(
-        filter: PlivoClient.ApplicationFilter, limit: Int, offset: Int
+        filter: PlivoClient.ApplicationFilter,
+        limit: Int,
+        offset: Int
     ) async throws(PlivoError) -> Page<ComplianceApplication>
 
     /// One application; Plivo's own 404 throws with ``PlivoError/isNotFound``.
@@ -24,7 +26,9 @@ extension PlivoClient: ApplicationSource {
 
     /// `GET /ComplianceApplication/` for one page.
     public func listApplications(
-        filter: PlivoClient.ApplicationFilter, limit: Int, offset: Int
+        filter: PlivoClient.ApplicationFilter,
+        limit: Int,
+        offset: Int
     ) async throws(PlivoError) -> Page<ComplianceApplication> {
         try await applications.list(filter: filter, limit: limit, offset: offset)
     }

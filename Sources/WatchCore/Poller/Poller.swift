@@ -76,8 +76,13 @@ public struct Poller: Sendable {
 
     /// Creates a poller.
     public init(
-        source: any ApplicationSource, store: StateStore, bucket: TokenBucket, settings: Settings, sinks: [SinkRoute],
-        heartbeat: Heartbeat = Heartbeat(), sinkStates: SinkStates = SinkStates()
+        source: any ApplicationSource,
+        store: StateStore,
+        bucket: TokenBucket,
+        settings: Settings,
+        sinks: [SinkRoute],
+        heartbeat: Heartbeat = Heartbeat(),
+        sinkStates: SinkStates = SinkStates()
     ) {
         self.source = source
         self.store = store
@@ -134,7 +139,8 @@ public struct Poller: Sendable {
         let state = try store.pollState(account: account)
         let full = requestedFull || !state.baselineDone
 
-        var scan = full
+        var scan =
+            full
             ? try await fullScan(baselineDone: state.baselineDone, counter: counter)
             : try await hotScan(counter: counter)
 
@@ -143,7 +149,9 @@ public struct Poller: Sendable {
         let missing = scan.missing.sorted()
         if !missing.isEmpty {
             logger.debug("confirming applications missing from their lists", metadata: ["cw.count": "\(missing.count)"])
-            scan.stored.merge(try store.trackedApplications(account: account, ids: missing.filter { scan.stored[$0] == nil })) { a, _ in a }
+            scan.stored.merge(
+                try store.trackedApplications(account: account, ids: missing.filter { scan.stored[$0] == nil })
+            ) { a, _ in a }
         }
         var deletions: [String] = []
         var misses: [String] = []
@@ -162,13 +170,26 @@ public struct Poller: Sendable {
         scan.observations.sort { $0.snapshot.applicationId < $1.snapshot.applicationId }
 
         let outcome = CycleOutcome(
-            account: account, observations: scan.observations, deletions: deletions, misses: misses, problems: problems,
-            fullSync: full, complete: scan.listFailures.isEmpty, at: heartbeat.clock.now)
+            account: account,
+            observations: scan.observations,
+            deletions: deletions,
+            misses: misses,
+            problems: problems,
+            fullSync: full,
+            complete: scan.listFailures.isEmpty,
+            at: heartbeat.clock.now
+        )
         if Task.isCancelled { throw CycleError.cancelled }
         let result = try store.commitCycle(outcome, sinks: sinks, held: sinkStates.heldReasons)
         return Report(
-            full: full, observed: scan.seenCount + found.count, events: scan.events + result.events, requests: counter.value,
-            listFailures: scan.listFailures, problems: problems, conflicts: scan.conflicts + result.conflicts)
+            full: full,
+            observed: scan.seenCount + found.count,
+            events: scan.events + result.events,
+            requests: counter.value,
+            listFailures: scan.listFailures,
+            problems: problems,
+            conflicts: scan.conflicts + result.conflicts
+        )
     }
 
     /// What a scan saw and decided before the cycle's commit.
@@ -197,7 +218,11 @@ public struct Poller: Sendable {
         var observed: [String: Listed] = [:]
         for status in hot {
             do {
-                for page in try await listPages(filter: .init(status: status), counter: counter, { $0.objects.map(Listed.init) }) {
+                for page in try await listPages(
+                    filter: .init(status: status),
+                    counter: counter,
+                    { $0.objects.map(Listed.init) }
+                ) {
                     for app in page { observed[app.application.id] = app }
                 }
                 listed.append(status)
@@ -208,11 +233,17 @@ public struct Poller: Sendable {
         }
         if listed.isEmpty, let first = scan.listFailures.first { throw first }
         // Listed but not watched: an accepted application moved back, or a new one.
-        scan.stored = watched.merging(try store.trackedApplications(account: account, ids: observed.keys.filter { watched[$0] == nil })) { a, _ in a }
+        scan.stored = watched.merging(
+            try store.trackedApplications(account: account, ids: observed.keys.filter { watched[$0] == nil })
+        ) { a, _ in a }
         scan.seenCount = observed.count
         // Suspects (missed once, or whose GET failed) are asked about again on every hot scan.
-        scan.missing = Set(watched.values.filter { listed.contains($0.status) || $0.missedScans > 0 || $0.problem != nil }.map(\.applicationId))
-            .subtracting(observed.keys)
+        scan.missing = Set(
+            watched.values.filter { listed.contains($0.status) || $0.missedScans > 0 || $0.problem != nil }.map(
+                \.applicationId
+            )
+        )
+        .subtracting(observed.keys)
         scan.observations = observations(Array(observed.values), stored: scan.stored, baselineDone: true)
         return scan
     }
@@ -238,8 +269,17 @@ public struct Poller: Sendable {
                     part.stored = stored
                 } else if !observations.isEmpty {
                     let result = try store.commitCycle(
-                        CycleOutcome(account: account, observations: observations, deletions: [], fullSync: true, complete: false, at: heartbeat.clock.now),
-                        sinks: sinks, held: held)
+                        CycleOutcome(
+                            account: account,
+                            observations: observations,
+                            deletions: [],
+                            fullSync: true,
+                            complete: false,
+                            at: heartbeat.clock.now
+                        ),
+                        sinks: sinks,
+                        held: held
+                    )
                     (part.events, part.conflicts) = (result.events, result.conflicts)
                 }
                 return part
@@ -261,23 +301,36 @@ public struct Poller: Sendable {
 
     /// The observations worth committing: changes, and unchanged applications whose shown
     /// fields changed (alias, …) or whose suspicion is cleared. The rest costs one hash compare.
-    func observations(_ listed: [Listed], stored: [String: TrackedApplication], baselineDone: Bool) -> [CycleOutcome.Observation] {
+    func observations(
+        _ listed: [Listed],
+        stored: [String: TrackedApplication],
+        baselineDone: Bool
+    ) -> [CycleOutcome.Observation] {
         listed.compactMap { app in
             let previous = stored[app.application.id]
             // The same hash is the same status, reason and documents: unchanged, at one compare.
-            if let previous, previous.contentHash == app.contentHash, previous.missedScans == 0, previous.problem == nil {
+            if let previous, previous.contentHash == app.contentHash, previous.missedScans == 0, previous.problem == nil
+            {
                 return nil
             }
             let change = Tracker.classify(
-                previous: previous, observed: app, baselineDone: baselineDone, announceExisting: settings.announceExisting)
-            return .init(snapshot: .observed(app.application, account: account, version: previous?.version ?? 0), change: change)
+                previous: previous,
+                observed: app,
+                baselineDone: baselineDone,
+                announceExisting: settings.announceExisting
+            )
+            return .init(
+                snapshot: .observed(app.application, account: account, version: previous?.version ?? 0),
+                change: change
+            )
         }
     }
 
     /// Every page of applications matching `filter`, each turned into a value by `transform` as
     /// it arrives, through the client's ``PageSequence`` with each page fetched by ``call(_:_:)``.
     func listPages<T: Sendable>(
-        filter: PlivoClient.ApplicationFilter, counter: RequestCounter,
+        filter: PlivoClient.ApplicationFilter,
+        counter: RequestCounter,
         _ transform: @escaping @Sendable (Page<ComplianceApplication>) -> T
     ) async throws(PlivoError) -> [T] {
         let source = source
@@ -292,12 +345,21 @@ public struct Poller: Sendable {
     /// GETs each id. A failure is the answer for that id alone, not for the cycle.
     func confirm(_ ids: [String], counter: RequestCounter) async throws(PlivoError) -> [(String, Confirmation)] {
         let source = source
-        return try await Concurrently.map(ids, limit: settings.concurrency) { (id) async throws(PlivoError) -> (String, Confirmation) in
+        return try await Concurrently.map(ids, limit: settings.concurrency) {
+            (id) async throws(PlivoError) -> (String, Confirmation) in
             do throws(PlivoError) {
                 let app = try await call(counter) { () async throws(PlivoError) in try await source.application(id) }
                 // An answer about another id is not an answer about this one.
                 guard app.id == id else {
-                    return (id, .failed(PlivoError(kind: .malformedResponse, message: "GET \(id) answered with application \(app.id)")))
+                    return (
+                        id,
+                        .failed(
+                            PlivoError(
+                                kind: .malformedResponse,
+                                message: "GET \(id) answered with application \(app.id)"
+                            )
+                        )
+                    )
                 }
                 return (id, .found(app))
             } catch {
@@ -309,7 +371,10 @@ public struct Poller: Sendable {
     }
 
     /// One API call through the token bucket, retried with backoff while the error is retryable.
-    func call<T: Sendable>(_ counter: RequestCounter, _ body: () async throws(PlivoError) -> T) async throws(PlivoError) -> T {
+    func call<T: Sendable>(
+        _ counter: RequestCounter,
+        _ body: () async throws(PlivoError) -> T
+    ) async throws(PlivoError) -> T {
         var attempt = 0
         while true {
             let ticket: TokenBucket.Ticket

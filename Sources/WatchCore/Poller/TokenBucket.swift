@@ -32,7 +32,10 @@ public actor TokenBucket {
     ///   - windowLimit: At most this many requests in any `window`.
     ///   - clock: Tells the time and sleeps.
     public init(
-        rate: Double, burst: Int = 1, windowLimit: Int = plivoWindow.limit, window: Duration = plivoWindow.window,
+        rate: Double,
+        burst: Int = 1,
+        windowLimit: Int = plivoWindow.limit,
+        window: Duration = plivoWindow.window,
         clock: any WatchClock = SystemClock()
     ) {
         self.clock = clock

@@ -13,9 +13,14 @@ extension PollState {
     public init(row: SQLRow) {
         let date = { (column: String) in (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         self.init(
-            baselineDone: row["baselineDone"], lastFullSyncAt: date("lastFullSyncAt"), lastPollAt: date("lastPollAt"),
-            lastPollOK: row["lastPollOK"], lastError: row["lastError"], consecutiveFailures: row["consecutiveFailures"],
-            lastSuccessAt: date("lastSuccessAt"))
+            baselineDone: row["baselineDone"],
+            lastFullSyncAt: date("lastFullSyncAt"),
+            lastPollAt: date("lastPollAt"),
+            lastPollOK: row["lastPollOK"],
+            lastError: row["lastError"],
+            consecutiveFailures: row["consecutiveFailures"],
+            lastSuccessAt: date("lastSuccessAt")
+        )
     }
 }
 
@@ -24,9 +29,14 @@ extension Snapshot {
     public init(row: SQLRow) throws {
         let documents: String = row["documentIds"]
         self.init(
-            account: row["account"], applicationId: row["id"], status: ApplicationStatus(row["status"] as String),
-            rejectionReason: row["rejectionReason"], documentIds: try TrackedApplication.documentIds(documents),
-            body: row["body"], version: row["version"])
+            account: row["account"],
+            applicationId: row["id"],
+            status: ApplicationStatus(row["status"] as String),
+            rejectionReason: row["rejectionReason"],
+            documentIds: try TrackedApplication.documentIds(documents),
+            body: row["body"],
+            version: row["version"]
+        )
         contentHash = row["contentHash"]
         missedScans = row["missedScans"]
         problem = row["problem"]
@@ -72,25 +82,27 @@ public struct TrackedApplication: Sendable, Equatable, TrackedFields {
     /// else goes to JSONDecoder.
     static func documentIds(_ json: String) throws -> [String] {
         if json == "[]" { return [] }
-        let quick: [String]? = json.utf8.withContiguousStorageIfAvailable { bytes in
-            let (quote, comma) = (UInt8(ascii: "\""), UInt8(ascii: ","))
-            guard bytes.count >= 4, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"),
-                  !bytes.contains(UInt8(ascii: "\\")) else { return nil }
-            var ids: [String] = []
-            var i = 1
-            while i < bytes.count - 1 {
-                guard bytes[i] == quote, let end = bytes[(i + 1)...].firstIndex(of: quote) else { return nil }
-                ids.append(String(decoding: bytes[(i + 1)..<end], as: UTF8.self))
-                i = end + 1
-                if bytes[i] == comma {
-                    i += 1
-                    guard i < bytes.count - 1 else { return nil }
-                } else if i != bytes.count - 1 {
-                    return nil
+        let quick: [String]? =
+            json.utf8.withContiguousStorageIfAvailable { bytes in
+                let (quote, comma) = (UInt8(ascii: "\""), UInt8(ascii: ","))
+                guard bytes.count >= 4, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"),
+                    !bytes.contains(UInt8(ascii: "\\"))
+                else { return nil }
+                var ids: [String] = []
+                var i = 1
+                while i < bytes.count - 1 {
+                    guard bytes[i] == quote, let end = bytes[(i + 1)...].firstIndex(of: quote) else { return nil }
+                    ids.append(String(decoding: bytes[(i + 1)..<end], as: UTF8.self))
+                    i = end + 1
+                    if bytes[i] == comma {
+                        i += 1
+                        guard i < bytes.count - 1 else { return nil }
+                    } else if i != bytes.count - 1 {
+                        return nil
+                    }
                 }
-            }
-            return ids
-        } ?? nil
+                return ids
+            } ?? nil
         return try quick ?? JSONDecoder().decode([String].self, from: Data(json.utf8))
     }
 }
@@ -99,11 +111,17 @@ extension DeliveryRecord {
     /// Reads a `delivery` row joined with its event's `body`.
     public init(row: SQLRow) throws {
         self.init(
-            eventSeq: row["eventSeq"], sink: row["sink"], account: row["account"], applicationId: row["applicationId"],
-            state: row["state"], attempts: row["attempts"],
-            nextAttemptAt: Date(timeIntervalSince1970: row["nextAttemptAt"]), lastError: row["lastError"],
+            eventSeq: row["eventSeq"],
+            sink: row["sink"],
+            account: row["account"],
+            applicationId: row["applicationId"],
+            state: row["state"],
+            attempts: row["attempts"],
+            nextAttemptAt: Date(timeIntervalSince1970: row["nextAttemptAt"]),
+            lastError: row["lastError"],
             createdAt: Date(timeIntervalSince1970: row["createdAt"]),
             deliveredAt: (row["deliveredAt"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            event: try Event.decode(row["body"]))
+            event: try Event.decode(row["body"])
+        )
     }
 }

@@ -33,7 +33,10 @@ public final class StateLock: Sendable {
         let path = statePath + ".lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw StoreError(path: statePath, message: "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+            throw StoreError(
+                path: statePath,
+                message: "cannot open lock file \(path): \(String(cString: strerror(errno)))"
+            )
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
@@ -44,7 +47,10 @@ public final class StateLock: Sendable {
             var buffer = [UInt8](repeating: 0, count: 64)
             let count = pread(fd, &buffer, buffer.count, 0)
             let text = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
-            throw Busy(statePath: statePath, pid: text.split(whereSeparator: \.isWhitespace).first.flatMap { Int32($0) })
+            throw Busy(
+                statePath: statePath,
+                pid: text.split(whereSeparator: \.isWhitespace).first.flatMap { Int32($0) }
+            )
         }
         let record = Array("\(getpid()) \(Date().timeIntervalSince1970)\n".utf8)
         _ = ftruncate(fd, 0)
@@ -59,7 +65,10 @@ public final class StateLock: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
-            throw StoreError(path: statePath, message: "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+            throw StoreError(
+                path: statePath,
+                message: "cannot open lock file \(path): \(String(cString: strerror(errno)))"
+            )
         }
         defer { close(fd) }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 {
@@ -68,7 +77,9 @@ public final class StateLock: Sendable {
         }
         var buffer = [UInt8](repeating: 0, count: 64)
         let count = pread(fd, &buffer, buffer.count, 0)
-        let fields = (count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : "").split(whereSeparator: \.isWhitespace)
+        let fields = (count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : "").split(
+            whereSeparator: \.isWhitespace
+        )
         guard let pid = fields.first.flatMap({ Int32($0) }) else { return (0, nil) }
         return (pid, fields.dropFirst().first.flatMap { Double($0) }.map(Date.init(timeIntervalSince1970:)))
     }

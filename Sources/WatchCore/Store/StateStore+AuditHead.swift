@@ -24,7 +24,9 @@ public struct AuditHead: Sendable, Equatable {
 extension StateStore {
     /// The head recorded for `sink`, if it has written a line.
     public func auditHead(sink: String) throws -> AuditHead? {
-        try database.read { db in try db.row("SELECT seq, hash, path, epoch FROM auditHead WHERE sink = ?", sink).map(Self.head) }
+        try database.read { db in
+            try db.row("SELECT seq, hash, path, epoch FROM auditHead WHERE sink = ?", sink).map(Self.head)
+        }
     }
 
     /// Records `sink`'s newest line, replacing the previous head; with several hosts, also
@@ -37,7 +39,14 @@ extension StateStore {
                     INSERT INTO auditHead (sink, seq, hash, path, updatedAt, epoch) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, path = excluded.path,
                         updatedAt = excluded.updatedAt, epoch = excluded.epoch
-                    """, key, head.seq, head.hash, head.path, Date(), head.epoch)
+                    """,
+                    key,
+                    head.seq,
+                    head.hash,
+                    head.path,
+                    Date(),
+                    head.epoch
+                )
             }
         }
     }
@@ -45,7 +54,11 @@ extension StateStore {
     /// Every recorded head (for `audit verify` to find the one of a file).
     public func auditHeads() throws -> [String: AuditHead] {
         try database.read { db in
-            Dictionary(uniqueKeysWithValues: try db.rows("SELECT sink, seq, hash, path, epoch FROM auditHead").map { ($0["sink"], Self.head($0)) })
+            Dictionary(
+                uniqueKeysWithValues: try db.rows("SELECT sink, seq, hash, path, epoch FROM auditHead").map {
+                    ($0["sink"], Self.head($0))
+                }
+            )
         }
     }
 
@@ -55,14 +68,20 @@ extension StateStore {
 
     /// Every delivery to `sink` that should be in its files: delivered (with when) or dead (a
     /// hole left by an older version that dead-lettered file deliveries). Oldest first.
-    public func auditDeliveries(sink: String) throws -> [(eventId: String, state: DeliveryRecord.State, deliveredAt: Date?)] {
+    public func auditDeliveries(
+        sink: String
+    ) throws -> [(eventId: String, state: DeliveryRecord.State, deliveredAt: Date?)] {
         try database.read { db in
             try db.rows(
                 """
                 SELECT e.id, d.state, d.deliveredAt FROM delivery d JOIN event e ON e.seq = d.eventSeq
                 WHERE d.sink = ? AND d.state IN (?, ?) ORDER BY d.eventSeq
-                """, sink, DeliveryRecord.State.delivered, DeliveryRecord.State.dead)
-                .map { ($0["id"], $0["state"], $0["deliveredAt"]) }
+                """,
+                sink,
+                DeliveryRecord.State.delivered,
+                DeliveryRecord.State.dead
+            )
+            .map { ($0["id"], $0["state"], $0["deliveredAt"]) }
         }
     }
 }

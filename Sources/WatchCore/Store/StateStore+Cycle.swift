@@ -71,8 +71,14 @@ public struct CycleOutcome: Sendable {
 
     /// Creates an outcome.
     public init(
-        account: String, observations: [Observation], deletions: [String], misses: [String] = [],
-        problems: [String: String] = [:], fullSync: Bool, complete: Bool = true, at: Date
+        account: String,
+        observations: [Observation],
+        deletions: [String],
+        misses: [String] = [],
+        problems: [String: String] = [:],
+        fullSync: Bool,
+        complete: Bool = true,
+        at: Date
     ) {
         self.account = account
         self.observations = observations
@@ -135,13 +141,20 @@ extension StateStore {
     /// their bodies, from the `application_watch` index.
     public func watchedApplications(account: String) throws -> [String: TrackedApplication] {
         try database.read { db in
-            try Self.tracked(db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(Self.watchCondition)",
-                             arguments: [.text(account)])
+            try Self.tracked(
+                db,
+                sql:
+                    "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND \(Self.watchCondition)",
+                arguments: [.text(account)]
+            )
         }
     }
 
     /// The live applications among `ids`, without their bodies.
-    public func trackedApplications(account: String, ids: some Collection<String>) throws -> [String: TrackedApplication] {
+    public func trackedApplications(
+        account: String,
+        ids: some Collection<String>
+    ) throws -> [String: TrackedApplication] {
         guard !ids.isEmpty else { return [:] }
         return try database.read { db in
             var result: [String: TrackedApplication] = [:]
@@ -149,9 +162,14 @@ extension StateStore {
             let all = Array(ids)
             for start in stride(from: 0, to: all.count, by: 500) {
                 let chunk = all[start..<min(start + 500, all.count)]
-                result.merge(try Self.tracked(
-                    db, sql: "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND id IN (\(sqlMarks(chunk.count))) AND deletedAt IS NULL",
-                    arguments: [.text(account)] + chunk.map(\.sqlValue))) { a, _ in a }
+                result.merge(
+                    try Self.tracked(
+                        db,
+                        sql:
+                            "SELECT \(TrackedApplication.columns) FROM application WHERE account = ? AND id IN (\(sqlMarks(chunk.count))) AND deletedAt IS NULL",
+                        arguments: [.text(account)] + chunk.map(\.sqlValue)
+                    )
+                ) { a, _ in a }
             }
             return result
         }
@@ -171,7 +189,11 @@ extension StateStore {
         }
     }
 
-    private static func tracked(_ db: any SQLConnection, sql: String, arguments: [SQLValue]) throws -> [String: TrackedApplication] {
+    private static func tracked(
+        _ db: any SQLConnection,
+        sql: String,
+        arguments: [SQLValue]
+    ) throws -> [String: TrackedApplication] {
         var result: [String: TrackedApplication] = [:]
         try db.each(sql, arguments) { row in
             let tracked = try TrackedApplication(row: row)
@@ -185,11 +207,15 @@ extension StateStore {
         try database.read(Self.problems)
     }
 
-    static func problems(_ db: any SQLConnection) throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
-        try db.rows("""
+    static func problems(
+        _ db: any SQLConnection
+    ) throws -> [(account: String, applicationId: String, problem: String, since: Date)] {
+        try db.rows(
+            """
             SELECT account, id, problem, problemSince FROM application
             WHERE problem IS NOT NULL ORDER BY problemSince
-            """).map { ($0["account"], $0["id"], $0["problem"], $0["problemSince"]) }
+            """
+        ).map { ($0["account"], $0["id"], $0["problem"], $0["problemSince"]) }
     }
 
     /// The account's poll bookkeeping; a fresh state before its first cycle.
@@ -215,7 +241,11 @@ extension StateStore {
     ///
     /// Deliveries for a sink in `held` (disabled by its receiver) are recorded pending with the
     /// reason as their last error, and go out when the sink is enabled again.
-    public func commitCycle(_ outcome: CycleOutcome, sinks: [SinkRoute], held: [String: String] = [:]) throws -> CommitResult {
+    public func commitCycle(
+        _ outcome: CycleOutcome,
+        sinks: [SinkRoute],
+        held: [String: String] = [:]
+    ) throws -> CommitResult {
         try database.write { db in
             var events: [Event] = []
             var conflicts: [CommitResult.Conflict] = []
@@ -236,30 +266,64 @@ extension StateStore {
                 }
                 let to: ApplicationStatus = change == .deleted ? "deleted" : snapshot.status
                 var event = Event(
-                    id: "", type: type, timestamp: stamp, account: outcome.account,
-                    data: .init(application: snapshot.application, previous: previousPayload, detectedAt: stamp))
+                    id: "",
+                    type: type,
+                    timestamp: stamp,
+                    account: outcome.account,
+                    data: .init(application: snapshot.application, previous: previousPayload, detectedAt: stamp)
+                )
                 event.id = Event.makeId(
-                    salt: salt, account: outcome.account, applicationId: snapshot.applicationId, version: version,
-                    transition: Event.transition(type: type, from: previousPayload?.status, to: to))
+                    salt: salt,
+                    account: outcome.account,
+                    applicationId: snapshot.applicationId,
+                    version: version,
+                    transition: Event.transition(type: type, from: previousPayload?.status, to: to)
+                )
                 let body = event.canonicalJSON()
                 event.recorded = body
                 if let row = try db.row("SELECT type, body FROM event WHERE id = ?", event.id) {
-                    conflicts.append(.init(
-                        applicationId: snapshot.applicationId, eventId: event.id,
-                        existing: "\(row["type"] as String) \(String(decoding: row["body"] as Data, as: UTF8.self))",
-                        refused: "\(type) \(String(decoding: body, as: UTF8.self))"))
+                    conflicts.append(
+                        .init(
+                            applicationId: snapshot.applicationId,
+                            eventId: event.id,
+                            existing:
+                                "\(row["type"] as String) \(String(decoding: row["body"] as Data, as: UTF8.self))",
+                            refused: "\(type) \(String(decoding: body, as: UTF8.self))"
+                        )
+                    )
                     return nil
                 }
-                let seq: Int64 = try db.value(
-                    "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-                    event.id, outcome.account, snapshot.applicationId, type, body, now) ?? 0
-                for sink in sinks where sink.filter.matches(type: type, from: event.fromStatus, to: event.toStatus, account: outcome.account) {
+                let seq: Int64 =
+                    try db.value(
+                        "INSERT INTO event (id, account, applicationId, type, body, createdAt) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                        event.id,
+                        outcome.account,
+                        snapshot.applicationId,
+                        type,
+                        body,
+                        now
+                    ) ?? 0
+                for sink in sinks
+                where sink.filter.matches(
+                    type: type,
+                    from: event.fromStatus,
+                    to: event.toStatus,
+                    account: outcome.account
+                ) {
                     try db.execute(
                         """
                         INSERT INTO delivery (eventSeq, sink, account, applicationId, state, nextAttemptAt, createdAt, lastError)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
-                        seq, sink.name, outcome.account, snapshot.applicationId, DeliveryRecord.State.pending, now, now, held[sink.name])
+                        seq,
+                        sink.name,
+                        outcome.account,
+                        snapshot.applicationId,
+                        DeliveryRecord.State.pending,
+                        now,
+                        now,
+                        held[sink.name]
+                    )
                 }
                 events.append(event)
                 return version
@@ -268,23 +332,35 @@ extension StateStore {
             // The previous state is read inside this transaction, by key: only the rows this cycle
             // touches, tombstones included.
             func stored(_ id: String) throws -> Snapshot? {
-                try db.row("SELECT * FROM application WHERE account = ? AND id = ?", outcome.account, id).map(Snapshot.init(row:))
+                try db.row("SELECT * FROM application WHERE account = ? AND id = ?", outcome.account, id).map(
+                    Snapshot.init(row:)
+                )
             }
 
             for observation in outcome.observations {
                 let s = observation.snapshot
-                guard let version = try record(s, change: observation.change, previous: try stored(s.applicationId)) else { continue }
+                guard let version = try record(s, change: observation.change, previous: try stored(s.applicationId))
+                else { continue }
                 try db.execute(
                     """
-                        INSERT INTO application (account, id, status, rejectionReason, documentIds, body, contentHash, version, firstSeenAt, lastSeenAt)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (account, id) DO UPDATE SET status = excluded.status,
-                            rejectionReason = excluded.rejectionReason, documentIds = excluded.documentIds,
-                            body = excluded.body, contentHash = excluded.contentHash, version = excluded.version,
-                            lastSeenAt = excluded.lastSeenAt, deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
-                        """,
-                    outcome.account, s.applicationId, s.status.rawValue, s.rejectionReason,
-                    Self.jsonArray(s.documentIds), s.body, s.contentHash, version, now, now)
+                    INSERT INTO application (account, id, status, rejectionReason, documentIds, body, contentHash, version, firstSeenAt, lastSeenAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (account, id) DO UPDATE SET status = excluded.status,
+                        rejectionReason = excluded.rejectionReason, documentIds = excluded.documentIds,
+                        body = excluded.body, contentHash = excluded.contentHash, version = excluded.version,
+                        lastSeenAt = excluded.lastSeenAt, deletedAt = NULL, missedScans = 0, problem = NULL, problemSince = NULL
+                    """,
+                    outcome.account,
+                    s.applicationId,
+                    s.status.rawValue,
+                    s.rejectionReason,
+                    Self.jsonArray(s.documentIds),
+                    s.body,
+                    s.contentHash,
+                    version,
+                    now,
+                    now
+                )
             }
             for gone in outcome.deletions {
                 guard let previous = try stored(gone), previous.deletedAt == nil else { continue }
@@ -294,17 +370,27 @@ extension StateStore {
                     UPDATE application SET deletedAt = ?, version = ?, missedScans = 0, problem = NULL, problemSince = NULL
                     WHERE account = ? AND id = ?
                     """,
-                    now, version, outcome.account, gone)
+                    now,
+                    version,
+                    outcome.account,
+                    gone
+                )
             }
             for id in outcome.misses {
                 try db.execute(
                     "UPDATE application SET missedScans = missedScans + 1 WHERE account = ? AND id = ? AND deletedAt IS NULL",
-                    outcome.account, id)
+                    outcome.account,
+                    id
+                )
             }
             for (id, problem) in outcome.problems {
                 try db.execute(
                     "UPDATE application SET problem = ?, problemSince = COALESCE(problemSince, ?) WHERE account = ? AND id = ?",
-                    problem, now, outcome.account, id)
+                    problem,
+                    now,
+                    outcome.account,
+                    id
+                )
             }
 
             if outcome.complete {
@@ -319,7 +405,12 @@ extension StateStore {
                         lastPollAt = excluded.lastPollAt, lastPollOK = 1, lastError = NULL, consecutiveFailures = 0,
                         lastSuccessAt = excluded.lastSuccessAt
                     """,
-                    outcome.account, outcome.fullSync, outcome.fullSync ? now : nil, now, now)
+                    outcome.account,
+                    outcome.fullSync,
+                    outcome.fullSync ? now : nil,
+                    now,
+                    now
+                )
             }
             return CommitResult(events: events, conflicts: conflicts)
         }
@@ -335,7 +426,10 @@ extension StateStore {
                 ON CONFLICT (account) DO UPDATE SET lastPollAt = excluded.lastPollAt, lastPollOK = 0,
                     lastError = excluded.lastError, consecutiveFailures = pollState.consecutiveFailures + 1
                 """,
-                account, at, error)
+                account,
+                at,
+                error
+            )
         }
     }
 }

@@ -107,7 +107,14 @@ extension StateStore {
                                   AND p.applicationId = d.applicationId AND p.state IN (?, ?)
                                   AND p.eventSeq < d.eventSeq)
                 ORDER BY d.eventSeq LIMIT ?
-                """, sink, State.pending, now, State.pending, State.dead, limit + busy.count).map(DeliveryRecord.init(row:))
+                """,
+                sink,
+                State.pending,
+                now,
+                State.pending,
+                State.dead,
+                limit + busy.count
+            ).map(DeliveryRecord.init(row:))
             return records.filter { !busy.contains($0.account + "/" + $0.applicationId) }.prefix(limit).map { $0 }
         }
     }
@@ -140,7 +147,9 @@ extension StateStore {
                     """
                     UPDATE delivery SET state = ?, attempts = attempts + 1, deliveredAt = CASE eventSeq \(cases) END, lastError = NULL
                     WHERE sink = ? AND eventSeq IN (\(sqlMarks(chunk.count)))
-                    """, arguments)
+                    """,
+                    arguments
+                )
             }
         }
     }
@@ -151,11 +160,19 @@ extension StateStore {
             if let retryAt {
                 try db.execute(
                     "UPDATE delivery SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE eventSeq = ? AND sink = ?",
-                    error, retryAt, eventSeq, sink)
+                    error,
+                    retryAt,
+                    eventSeq,
+                    sink
+                )
             } else {
                 try db.execute(
                     "UPDATE delivery SET attempts = attempts + 1, lastError = ?, state = ? WHERE eventSeq = ? AND sink = ?",
-                    error, State.dead, eventSeq, sink)
+                    error,
+                    State.dead,
+                    eventSeq,
+                    sink
+                )
             }
         }
     }
@@ -165,7 +182,12 @@ extension StateStore {
     @discardableResult
     public func holdPending(sink: String, reason: String) throws -> Int {
         try database.write { db in
-            try db.execute("UPDATE delivery SET lastError = ? WHERE sink = ? AND state = ?", reason, sink, State.pending)
+            try db.execute(
+                "UPDATE delivery SET lastError = ? WHERE sink = ? AND state = ?",
+                reason,
+                sink,
+                State.pending
+            )
         }
     }
 
@@ -174,7 +196,9 @@ extension StateStore {
         try database.write { db in
             try db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                "sinkDisabled:" + sink, "\(at.timeIntervalSince1970) \(reason)")
+                "sinkDisabled:" + sink,
+                "\(at.timeIntervalSince1970) \(reason)"
+            )
         }
     }
 
@@ -191,25 +215,41 @@ extension StateStore {
             for sink in pending where !configured.contains(sink) {
                 killed += try db.execute(
                     "UPDATE delivery SET state = ?, lastError = 'sink removed from configuration' WHERE sink = ? AND state = ?",
-                    State.dead, sink, State.pending)
+                    State.dead,
+                    sink,
+                    State.pending
+                )
             }
             return killed
         }
     }
 
     /// Deliveries, newest first, optionally of one sink and state.
-    public func deliveries(sink: String? = nil, state: DeliveryRecord.State? = nil, limit: Int = 100) throws -> [DeliveryRecord] {
+    public func deliveries(
+        sink: String? = nil,
+        state: DeliveryRecord.State? = nil,
+        limit: Int = 100
+    ) throws -> [DeliveryRecord] {
         try database.read { db in
             var conditions: [String] = []
             var arguments: [SQLValue] = []
-            if let sink { conditions.append("d.sink = ?"); arguments.append(sink.sqlValue) }
-            if let state { conditions.append("d.state = ?"); arguments.append(state.sqlValue) }
+            if let sink {
+                conditions.append("d.sink = ?")
+                arguments.append(sink.sqlValue)
+            }
+            if let state {
+                conditions.append("d.state = ?")
+                arguments.append(state.sqlValue)
+            }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments.append(limit.sqlValue)
-            return try db.rows("""
+            return try db.rows(
+                """
                 SELECT d.*, e.body FROM delivery d JOIN event e ON e.seq = d.eventSeq \(whereClause)
                 ORDER BY d.eventSeq DESC LIMIT ?
-                """, arguments).map(DeliveryRecord.init(row:))
+                """,
+                arguments
+            ).map(DeliveryRecord.init(row:))
         }
     }
 
@@ -227,7 +267,11 @@ extension StateStore {
     /// - Returns: The deliveries requeued, and the sinks left alone because the event is already
     ///   in their file.
     @discardableResult
-    public func redeliver(eventId: String, sink: String? = nil, appendOnly: Set<String> = []) throws -> (requeued: Int, kept: [String]) {
+    public func redeliver(
+        eventId: String,
+        sink: String? = nil,
+        appendOnly: Set<String> = []
+    ) throws -> (requeued: Int, kept: [String]) {
         try database.write { db in
             let sinkCondition = sink == nil ? "" : "AND sink = ?"
             let sinkArgument = sink.map { [$0.sqlValue] } ?? []
@@ -235,15 +279,19 @@ extension StateStore {
                 """
                 SELECT sink FROM delivery WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) \(sinkCondition)
                   AND state = ? ORDER BY sink
-                """, [eventId.sqlValue] + sinkArgument + [State.delivered.sqlValue])
-                .map { $0["sink"] as String }.filter(appendOnly.contains)
+                """,
+                [eventId.sqlValue] + sinkArgument + [State.delivered.sqlValue]
+            )
+            .map { $0["sink"] as String }.filter(appendOnly.contains)
             let keptCondition = kept.isEmpty ? "" : "AND NOT (state = ? AND sink IN (\(sqlMarks(kept.count))))"
             let keptArguments = kept.isEmpty ? [] : [State.delivered.sqlValue] + kept.map(\.sqlValue)
             let requeued = try db.execute(
                 """
                 UPDATE delivery SET state = ?, nextAttemptAt = ?, attempts = 0
                 WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) \(sinkCondition) \(keptCondition)
-                """, [State.pending.sqlValue, Date().sqlValue, eventId.sqlValue] + sinkArgument + keptArguments)
+                """,
+                [State.pending.sqlValue, Date().sqlValue, eventId.sqlValue] + sinkArgument + keptArguments
+            )
             return (requeued, kept)
         }
     }
@@ -254,7 +302,11 @@ extension StateStore {
         try database.write { db in
             try db.execute(
                 "UPDATE delivery SET state = ?, nextAttemptAt = ?, attempts = 0 WHERE sink = ? AND state = ?",
-                State.pending, Date(), sink, State.dead)
+                State.pending,
+                Date(),
+                sink,
+                State.dead
+            )
         }
     }
 
@@ -269,7 +321,14 @@ extension StateStore {
                 UPDATE delivery SET state = ?,
                     lastError = ? || COALESCE(' (was: ' || lastError || ')', '')
                 WHERE eventSeq = (SELECT seq FROM event WHERE id = ?) AND sink = ? AND state IN (?, ?)
-                """, State.skipped, "skipped by operator at " + EventTime.format(at), eventId, sink, State.pending, State.dead)
+                """,
+                State.skipped,
+                "skipped by operator at " + EventTime.format(at),
+                eventId,
+                sink,
+                State.pending,
+                State.dead
+            )
         }
     }
 
@@ -299,10 +358,20 @@ extension StateStore {
                   AND EXISTS (SELECT 1 FROM delivery w WHERE w.sink = b.sink AND w.account = b.account
                       AND w.applicationId = b.applicationId AND w.state = ? AND w.eventSeq > b.eventSeq)
                 ORDER BY b.sink, b.eventSeq
-                """, State.pending, State.dead, State.dead, State.pending).map {
+                """,
+                State.pending,
+                State.dead,
+                State.dead,
+                State.pending
+            ).map {
                 BlockedApplication(
-                    sink: $0["sink"], account: $0["account"], applicationId: $0["applicationId"], blockingEventId: $0["eventId"],
-                    reason: $0["lastError"] ?? "dead", waiting: $0["waiting"])
+                    sink: $0["sink"],
+                    account: $0["account"],
+                    applicationId: $0["applicationId"],
+                    blockingEventId: $0["eventId"],
+                    reason: $0["lastError"] ?? "dead",
+                    waiting: $0["waiting"]
+                )
             }
         }
     }
@@ -327,23 +396,39 @@ extension StateStore {
 
     private func counts(light: Bool) throws -> StatusSummary {
         try database.read { db in
-            let apps = light ? [] : try db.rows("SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC, s")
+            let apps =
+                light
+                ? []
+                : try db.rows(
+                    "SELECT LOWER(status) AS s, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY LOWER(status) ORDER BY n DESC, s"
+                )
                 .map { (status: $0["s"] as String, count: $0["n"] as Int) }
-            let byAccount = light ? [:] : try Dictionary(uniqueKeysWithValues: db.rows(
-                "SELECT account, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY account")
-                .map { ($0["account"] as String, $0["n"] as Int) })
+            let byAccount =
+                light
+                ? [:]
+                : try Dictionary(
+                    uniqueKeysWithValues: db.rows(
+                        "SELECT account, COUNT(*) AS n FROM application WHERE deletedAt IS NULL GROUP BY account"
+                    )
+                    .map { ($0["account"] as String, $0["n"] as Int) }
+                )
             let deliveries = try db.rows(
                 "SELECT sink, state, COUNT(*) AS n FROM delivery \(light ? "WHERE state = ?" : "") GROUP BY sink, state ORDER BY sink, state",
-                light ? [State.pending.sqlValue] : [])
-                .map { (sink: $0["sink"] as String, state: $0["state"] as DeliveryRecord.State, count: $0["n"] as Int) }
+                light ? [State.pending.sqlValue] : []
+            )
+            .map { (sink: $0["sink"] as String, state: $0["state"] as DeliveryRecord.State, count: $0["n"] as Int) }
             let polls = try db.rows("SELECT * FROM pollState ORDER BY account").map { row in
                 (account: row["account"] as String, state: PollState(row: row))
             }
             let events = light ? 0 : try db.value("SELECT COUNT(*) FROM event", as: Int.self) ?? 0
-            let disabled = try db.rows("SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map { row in
+            let disabled = try db.rows("SELECT key, value FROM meta WHERE key LIKE 'sinkDisabled:%' ORDER BY key").map {
+                row in
                 let parts = (row["value"] as String).split(separator: " ", maxSplits: 1).map(String.init)
-                return (sink: String((row["key"] as String).dropFirst("sinkDisabled:".count)),
-                        reason: parts.count > 1 ? parts[1] : "", at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0))
+                return (
+                    sink: String((row["key"] as String).dropFirst("sinkDisabled:".count)),
+                    reason: parts.count > 1 ? parts[1] : "",
+                    at: Date(timeIntervalSince1970: Double(parts.first ?? "") ?? 0)
+                )
             }
             let problems = try Self.problems(db)
             let health = try db.rows(
@@ -352,10 +437,21 @@ extension StateStore {
                        (SELECT lastError FROM delivery l WHERE l.sink = d.sink AND l.state = ? AND l.attempts > 0
                         ORDER BY l.nextAttemptAt DESC LIMIT 1) AS lastError
                 FROM delivery d WHERE state = ? AND attempts > 0 GROUP BY sink ORDER BY sink
-                """, State.pending, State.pending).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
+                """,
+                State.pending,
+                State.pending
+            ).map { SinkHealth(sink: $0["sink"], retrying: $0["n"], lastError: $0["lastError"]) }
             return StatusSummary(
-                applicationsByStatus: apps, deliveries: deliveries, pollStates: polls, events: events,
-                disabledSinks: disabled, problems: problems, health: health, blocked: [], applicationsByAccount: byAccount)
+                applicationsByStatus: apps,
+                deliveries: deliveries,
+                pollStates: polls,
+                events: events,
+                disabledSinks: disabled,
+                problems: problems,
+                health: health,
+                blocked: [],
+                applicationsByAccount: byAccount
+            )
         }
     }
 

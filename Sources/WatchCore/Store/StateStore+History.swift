@@ -20,7 +20,8 @@ public enum HistoryLookupError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notFound(let name): "no application with id or alias '\(name)' in the state database"
-        case .ambiguous(let alias, let ids): "alias '\(alias)' names \(ids.count) applications; use an id: \(ids.joined(separator: ", "))"
+        case .ambiguous(let alias, let ids):
+            "alias '\(alias)' names \(ids.count) applications; use an id: \(ids.joined(separator: ", "))"
         }
     }
 }
@@ -45,15 +46,20 @@ extension StateStore {
     public func history(account: String, applicationId: String) throws -> [HistoryEntry] {
         try database.read { db in
             let events = try db.rows(
-                "SELECT seq, body FROM event WHERE account = ? AND applicationId = ? ORDER BY seq", account, applicationId)
+                "SELECT seq, body FROM event WHERE account = ? AND applicationId = ? ORDER BY seq",
+                account,
+                applicationId
+            )
             return try events.map { row in
                 HistoryEntry(
                     event: try Event.decode(row["body"]),
                     deliveries: try db.rows(
-                        "SELECT sink, state, attempts, lastError FROM delivery WHERE eventSeq = ? ORDER BY sink", row["seq"] as Int64
+                        "SELECT sink, state, attempts, lastError FROM delivery WHERE eventSeq = ? ORDER BY sink",
+                        row["seq"] as Int64
                     ).map {
                         ($0["sink"], $0["state"], $0["attempts"], $0["lastError"])
-                    })
+                    }
+                )
             }
         }
     }

@@ -17,14 +17,21 @@ extension StateStore {
     public func prune(deliveredBefore: Date, eventsBefore: Date? = nil) throws -> Pruned {
         try database.write { db in
             let deliveries = try db.execute(
-                "DELETE FROM delivery WHERE state = ? AND deliveredAt < ?", DeliveryRecord.State.delivered, deliveredBefore)
+                "DELETE FROM delivery WHERE state = ? AND deliveredAt < ?",
+                DeliveryRecord.State.delivered,
+                deliveredBefore
+            )
             var events = 0
             if let eventsBefore {
                 events = try db.execute(
                     """
                     DELETE FROM event WHERE createdAt < ?
                       AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.eventSeq = event.seq AND d.state IN (?, ?))
-                    """, eventsBefore, DeliveryRecord.State.pending, DeliveryRecord.State.dead)
+                    """,
+                    eventsBefore,
+                    DeliveryRecord.State.pending,
+                    DeliveryRecord.State.dead
+                )
             }
             return Pruned(deliveries: deliveries, events: events)
         }

@@ -23,7 +23,10 @@ public struct StateStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StoreError(path: path, message: "cannot create directory \(directory): \(DaemonConfiguration.reason(error))")
+            throw StoreError(
+                path: path,
+                message: "cannot create directory \(directory): \(DaemonConfiguration.reason(error))"
+            )
         }
         do {
             let store = StateStore(database: try SQLiteDatabase.open(path: path))
@@ -57,7 +60,8 @@ public struct StateStore: Sendable {
 
     /// The rows a hot scan expects to see: live, and changeable or suspected gone. Migration v7's
     /// partial index repeats it word for word (a test checks), so the hot scan's query uses it.
-    public static let watchCondition = "deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL)"
+    public static let watchCondition =
+        "deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL)"
 
     /// The random salt this database mixes into event ids.
     public func eventIdSalt() throws -> String {

@@ -31,8 +31,13 @@ public struct Snapshot: Sendable, Equatable, TrackedFields {
 
     /// Creates a snapshot.
     public init(
-        account: String, applicationId: String, status: ApplicationStatus, rejectionReason: String?,
-        documentIds: [String], body: String, version: Int
+        account: String,
+        applicationId: String,
+        status: ApplicationStatus,
+        rejectionReason: String?,
+        documentIds: [String],
+        body: String,
+        version: Int
     ) {
         self.account = account
         self.applicationId = applicationId
@@ -47,9 +52,14 @@ public struct Snapshot: Sendable, Equatable, TrackedFields {
     public static func observed(_ application: ComplianceApplication, account: String, version: Int) -> Snapshot {
         let shown = EventApplication(application)
         var snapshot = Snapshot(
-            account: account, applicationId: application.id, status: application.status,
-            rejectionReason: application.rejectionReason, documentIds: application.documents.map(\.documentId).sorted(),
-            body: shown.canonicalJSON(), version: version)
+            account: account,
+            applicationId: application.id,
+            status: application.status,
+            rejectionReason: application.rejectionReason,
+            documentIds: application.documents.map(\.documentId).sorted(),
+            body: shown.canonicalJSON(),
+            version: version
+        )
         snapshot.contentHash = shown.contentHash
         return snapshot
     }
@@ -57,7 +67,9 @@ public struct Snapshot: Sendable, Equatable, TrackedFields {
     /// The last observed object, decoded.
     public var application: EventApplication {
         (try? JSONDecoder().decode(EventApplication.self, from: Data(body.utf8)))
-            ?? EventApplication(ComplianceApplication(id: applicationId, status: status, rejectionReason: rejectionReason))
+            ?? EventApplication(
+                ComplianceApplication(id: applicationId, status: status, rejectionReason: rejectionReason)
+            )
     }
 }
 
@@ -76,11 +88,16 @@ extension EventApplication {
             withUnsafeBytes(of: UInt32(utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
             bytes.append(contentsOf: utf8)
         }
-        for field in [complianceApplicationId, alias, status.rawValue, rejectionReason, endUserId, endUserType, countryISO2,
-                      numberType, complianceRequirementId, createdAt] { add(field) }
+        for field in [
+            complianceApplicationId, alias, status.rawValue, rejectionReason, endUserId, endUserType, countryISO2,
+            numberType, complianceRequirementId, createdAt,
+        ] { add(field) }
         withUnsafeBytes(of: UInt32(documents.count).littleEndian) { bytes.append(contentsOf: $0) }
         for document in documents {
-            for field in [document.documentId, document.name, document.documentName, document.documentTypeId, document.documentTypeName] {
+            for field in [
+                document.documentId, document.name, document.documentName, document.documentTypeId,
+                document.documentTypeName,
+            ] {
                 add(field)
             }
         }

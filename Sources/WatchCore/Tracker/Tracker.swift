@@ -48,7 +48,10 @@ public enum Tracker {
     ///   - baselineDone: Whether the account's first full sync has been committed.
     ///   - announceExisting: Whether the baseline announces what it finds.
     public static func classify<Previous: TrackedFields, Observed: TrackedFields>(
-        previous: Previous?, observed: Observed, baselineDone: Bool, announceExisting: Bool
+        previous: Previous?,
+        observed: Observed,
+        baselineDone: Bool,
+        announceExisting: Bool
     ) -> Change {
         guard let previous else {
             return baselineDone || announceExisting ? .created : .baseline
@@ -66,7 +69,8 @@ public enum Tracker {
     /// status currently stored (e.g. `suspended`), since those may change too.
     public static func hotStatuses(stored: Set<ApplicationStatus>) -> [ApplicationStatus] {
         var result: [ApplicationStatus] = [.draft, .submitted, .rejected]
-        for status in stored.sorted(by: { $0.normalized < $1.normalized }) where !status.isSettled && !result.contains(status) {
+        for status in stored.sorted(by: { $0.normalized < $1.normalized })
+        where !status.isSettled && !result.contains(status) {
             result.append(status)
         }
         return result

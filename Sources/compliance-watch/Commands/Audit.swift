@@ -8,7 +8,8 @@ extension ComplianceWatchCommand {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the audit trail written by file sinks.",
-            subcommands: [Verify.self, Report.self, AuditInit.self])
+            subcommands: [Verify.self, Report.self, AuditInit.self]
+        )
 
         /// The files' contents, in the order given (any order: they are merged by seq).
         /// Exits 2 when a file cannot be read.
@@ -27,7 +28,8 @@ extension ComplianceWatchCommand {
         /// The head the state database of `config` recorded for the sink that writes one of
         /// `files`, with the store and the sink's name (all `nil` when there is none).
         static func recordedHead(
-            config: String, files: [String]
+            config: String,
+            files: [String]
         ) throws -> (head: AuditHead?, store: StateStore?, sink: String?, stateDirectory: String?) {
             let configuration: DaemonConfiguration
             do {
@@ -48,10 +50,14 @@ extension ComplianceWatchCommand {
             }
             // Files come in any order: the head of whichever of them a sink writes. The chain's head
             // (SINK), not a host's file head (SINK@HOST:PATH), when both name the file.
-            let candidates = heads.filter { given.contains(URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path) }
-                .sorted { $0.key < $1.key }
+            let candidates = heads.filter {
+                given.contains(URL(fileURLWithPath: $0.value.path).resolvingSymlinksInPath().path)
+            }
+            .sorted { $0.key < $1.key }
             guard let match = candidates.first(where: { !$0.key.contains("@") }) ?? candidates.first else {
-                print("note: no head recorded for \(files.joined(separator: " ")) in \(configuration.state.url.flatMap { try? PostgresLocation(parsing: $0).description } ?? configuration.state.path)")
+                print(
+                    "note: no head recorded for \(files.joined(separator: " ")) in \(configuration.state.url.flatMap { try? PostgresLocation(parsing: $0).description } ?? configuration.state.path)"
+                )
                 return (nil, store, nil, directory)
             }
             return (match.value, store, match.key, directory)
@@ -59,7 +65,8 @@ extension ComplianceWatchCommand {
 
         struct Verify: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Verify the hash chain of one audit file, or of rotated files and other hosts' files, in any order.",
+                abstract:
+                    "Verify the hash chain of one audit file, or of rotated files and other hosts' files, in any order.",
                 discussion: """
                     Prints OK and the number of lines, or names the first line that breaks the chain and how: \
                     edited, deleted, reordered, inserted or truncated. With --config, the end of the chain is also \
@@ -68,15 +75,22 @@ extension ComplianceWatchCommand {
                     files (a hole) is named. Files may be given in any order, and with several instances on PostgreSQL, \
                     every host's files together: lines are merged by seq. \
                     Exits 0 when intact, 1 when broken, 2 when a file cannot be read.
-                    """)
+                    """
+            )
 
-            @Argument(help: "Audit files, rotated ones and every host's, in any order (e.g. events.jsonl.2 events.jsonl.1 events.jsonl).")
+            @Argument(
+                help:
+                    "Audit files, rotated ones and every host's, in any order (e.g. events.jsonl.2 events.jsonl.1 events.jsonl)."
+            )
             var files: [String]
 
             @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.")
             var config: String?
 
-            @Option(name: .customLong("verification-key"), help: "The verification key (audit init, or audit-verification.SINK.key) that checks every line's seal.")
+            @Option(
+                name: .customLong("verification-key"),
+                help: "The verification key (audit init, or audit-verification.SINK.key) that checks every line's seal."
+            )
             var verificationKey: String?
 
             func run() async throws {
@@ -109,7 +123,9 @@ extension ComplianceWatchCommand {
                 print(verdict.description)
                 if !verdict.sealSummary.isEmpty { print(verdict.sealSummary) }
                 if !holes.isEmpty {
-                    print("HOLE: \(holes.count) event\(holes.count == 1 ? "" : "s") recorded for this file are not in it: \(holes.joined(separator: " "))")
+                    print(
+                        "HOLE: \(holes.count) event\(holes.count == 1 ? "" : "s") recorded for this file are not in it: \(holes.joined(separator: " "))"
+                    )
                 }
                 if !verdict.isIntact || !holes.isEmpty { throw ExitCode(1) }
             }
@@ -150,7 +166,8 @@ extension ComplianceWatchCommand {
                 delete audit-verification.SINK.key here): with it, audit verify --verification-key checks every line ever \
                 sealed, and a key stolen from this host cannot forge a line sealed before the theft. Refuses when a \
                 sealing key exists.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -166,17 +183,27 @@ extension ComplianceWatchCommand {
             for sink in sinks {
                 do {
                     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                    guard let key = try AuditSeal.initialize(directory: directory, sink: sink, interval: configuration.audit.sealInterval) else {
-                        printError("sink \(sink): a sealing key already exists in \(directory); the chain keeps using it")
+                    guard
+                        let key = try AuditSeal.initialize(
+                            directory: directory,
+                            sink: sink,
+                            interval: configuration.audit.sealInterval
+                        )
+                    else {
+                        printError(
+                            "sink \(sink): a sealing key already exists in \(directory); the chain keeps using it"
+                        )
                         continue
                     }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]
                     print("sink \(sink): " + String(decoding: try encoder.encode(key), as: UTF8.self))
-                    printError("""
+                    printError(
+                        """
                         sink \(sink): verification key printed above and written to \(AuditSeal.files(in: directory, sink: sink).verification).
                         Store it off this host, then delete that file: audit verify --verification-key FILE checks every seal.
-                        """)
+                        """
+                    )
                     created += 1
                 } catch {
                     printError("cannot create the sealing key of sink \(sink) in \(directory): \(error)")

@@ -14,7 +14,8 @@ extension ComplianceWatchCommand.Audit {
                 says so. Rows are the events whose application reached one of --status (status changes, and \
                 applications first seen in that status), detected in [--from, --to). A date alone means midnight UTC. \
                 Exits 0, 1 when the files do not verify (without --unverified), 2 when a file cannot be read.
-                """)
+                """
+        )
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case text, csv, json }
 
@@ -23,7 +24,8 @@ extension ComplianceWatchCommand.Audit {
         @Option(help: "End of the window, exclusive.") var to: String
         @Option(help: "Statuses to report, comma-separated.") var status = "accepted,rejected"
         @Option(help: "text, csv or json.") var format: Format = .text
-        @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.") var config: String?
+        @Option(name: .shortAndLong, help: "A configuration file whose state database holds the chain's head.")
+        var config: String?
         @Flag(help: "Report even when the files do not verify (the output says so).") var unverified = false
 
         /// `2026-11-01` (midnight UTC) or an RFC 3339 time.
@@ -37,8 +39,12 @@ extension ComplianceWatchCommand.Audit {
         }
 
         func validate() throws {
-            guard let start = Self.parseDate(from) else { throw ValidationError("--from: '\(from)' is not a date (2026-11-01) or time") }
-            guard let end = Self.parseDate(to) else { throw ValidationError("--to: '\(to)' is not a date (2026-11-01) or time") }
+            guard let start = Self.parseDate(from) else {
+                throw ValidationError("--from: '\(from)' is not a date (2026-11-01) or time")
+            }
+            guard let end = Self.parseDate(to) else {
+                throw ValidationError("--to: '\(to)' is not a date (2026-11-01) or time")
+            }
             guard start < end else { throw ValidationError("--from must be before --to") }
         }
 
@@ -56,47 +62,73 @@ extension ComplianceWatchCommand.Audit {
             var rejectionReason: String?
 
             var cells: [String] {
-                [applicationId, alias ?? "", countryIso2 ?? "", numberType ?? "", endUserType ?? "", from ?? "", to,
-                 rejectionReason ?? "", detectedAt, eventId, String(seq)]
+                [
+                    applicationId, alias ?? "", countryIso2 ?? "", numberType ?? "", endUserType ?? "", from ?? "", to,
+                    rejectionReason ?? "", detectedAt, eventId, String(seq),
+                ]
             }
-            static let header = ["application_id", "alias", "country_iso2", "number_type", "end_user_type", "from", "to",
-                                 "rejection_reason", "detected_at", "event_id", "seq"]
+            static let header = [
+                "application_id", "alias", "country_iso2", "number_type", "end_user_type", "from", "to",
+                "rejection_reason", "detected_at", "event_id", "seq",
+            ]
         }
 
         func run() async throws {
             let inputs = try ComplianceWatchCommand.Audit.read(files)
-            let head = try config.map { try ComplianceWatchCommand.Audit.recordedHead(config: $0, files: files).head } ?? nil
+            let head =
+                try config.map { try ComplianceWatchCommand.Audit.recordedHead(config: $0, files: files).head } ?? nil
             let verdict = AuditChain.verify(files: inputs, head: head)
             if !verdict.isIntact, !unverified {
-                printError("refusing to report from files that do not verify (--unverified to report anyway): \(verdict)")
+                printError(
+                    "refusing to report from files that do not verify (--unverified to report anyway): \(verdict)"
+                )
                 throw ExitCode(1)
             }
             let start = Self.parseDate(from)!, end = Self.parseDate(to)!
-            let wanted = Set(status.split(separator: ",").map { ApplicationStatus($0.trimmingCharacters(in: .whitespaces)) })
+            let wanted = Set(
+                status.split(separator: ",").map { ApplicationStatus($0.trimmingCharacters(in: .whitespaces)) }
+            )
             var rows: [Row] = []
             for (_, data) in inputs {
                 for line in data.split(separator: 0x0A) {
                     guard let (seq, event) = AuditChain.decode(line: line) else { continue }
                     guard event.type == .statusChanged || event.type == .created,
-                          wanted.contains(event.toStatus),
-                          let detected = Self.parseDate(event.data.detectedAt), detected >= start, detected < end else { continue }
+                        wanted.contains(event.toStatus),
+                        let detected = Self.parseDate(event.data.detectedAt), detected >= start, detected < end
+                    else { continue }
                     let application = event.data.application
-                    rows.append(Row(
-                        seq: seq, eventId: event.id, detectedAt: event.data.detectedAt, applicationId: application.complianceApplicationId,
-                        alias: application.alias, countryIso2: application.countryISO2, numberType: application.numberType,
-                        endUserType: application.endUserType, from: event.fromStatus?.rawValue, to: event.toStatus.rawValue,
-                        rejectionReason: application.rejectionReason))
+                    rows.append(
+                        Row(
+                            seq: seq,
+                            eventId: event.id,
+                            detectedAt: event.data.detectedAt,
+                            applicationId: application.complianceApplicationId,
+                            alias: application.alias,
+                            countryIso2: application.countryISO2,
+                            numberType: application.numberType,
+                            endUserType: application.endUserType,
+                            from: event.fromStatus?.rawValue,
+                            to: event.toStatus.rawValue,
+                            rejectionReason: application.rejectionReason
+                        )
+                    )
                 }
             }
             let note = verdict.isIntact ? nil : "UNVERIFIED: \(verdict)"
             switch format {
             case .text:
                 if let note { print(note) }
-                print("\(rows.count) decision\(rows.count == 1 ? "" : "s") from \(from) to \(to) (\(status)); \(verdict.isIntact ? "files verified" : "files NOT verified")")
+                print(
+                    "\(rows.count) decision\(rows.count == 1 ? "" : "s") from \(from) to \(to) (\(status)); \(verdict.isIntact ? "files verified" : "files NOT verified")"
+                )
                 for row in rows {
                     let reason = row.rejectionReason.map { ": \($0)" } ?? ""
-                    let scope = [row.countryIso2, row.numberType, row.endUserType].compactMap { $0 }.joined(separator: " · ")
-                    print("\(row.detectedAt)  \(row.alias ?? row.applicationId)  \(row.from.map { "\($0) → " } ?? "")\(row.to)\(reason)  [\(scope)]  \(row.eventId) seq \(row.seq)")
+                    let scope = [row.countryIso2, row.numberType, row.endUserType].compactMap { $0 }.joined(
+                        separator: " · "
+                    )
+                    print(
+                        "\(row.detectedAt)  \(row.alias ?? row.applicationId)  \(row.from.map { "\($0) → " } ?? "")\(row.to)\(reason)  [\(scope)]  \(row.eventId) seq \(row.seq)"
+                    )
                 }
             case .csv:
                 if let note { print("# " + note) }
@@ -111,7 +143,9 @@ extension ComplianceWatchCommand.Audit {
                 let encoder = JSONEncoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-                let data = try encoder.encode(Report(verified: verdict.isIntact, verdict: verdict.description, rows: rows))
+                let data = try encoder.encode(
+                    Report(verified: verdict.isIntact, verdict: verdict.description, rows: rows)
+                )
                 print(String(decoding: data, as: UTF8.self))
             }
         }

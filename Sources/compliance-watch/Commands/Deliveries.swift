@@ -7,7 +7,8 @@ extension ComplianceWatchCommand {
     struct Deliveries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List deliveries, send events again, or give up on one.",
-            subcommands: [List.self, Redeliver.self, Skip.self])
+            subcommands: [List.self, Redeliver.self, Skip.self]
+        )
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List deliveries, newest first.")
@@ -30,7 +31,11 @@ extension ComplianceWatchCommand {
                 let blocked: [BlockedApplication]
                 do {
                     let store = try StoreOpener.open(configuration.state, use: .reading)
-                    records = try store.deliveries(sink: sink, state: state.flatMap(DeliveryRecord.State.init(rawValue:)), limit: limit)
+                    records = try store.deliveries(
+                        sink: sink,
+                        state: state.flatMap(DeliveryRecord.State.init(rawValue:)),
+                        limit: limit
+                    )
                     blocked = try store.blocked()
                 } catch {
                     printError("\(error)")
@@ -39,24 +44,41 @@ extension ComplianceWatchCommand {
                 func blocker(_ r: DeliveryRecord) -> String? {
                     guard r.state == .pending else { return nil }
                     return blocked.first {
-                        $0.sink == r.sink && $0.account == r.account && $0.applicationId == r.applicationId && $0.blockingEventId != r.event.id
+                        $0.sink == r.sink && $0.account == r.account && $0.applicationId == r.applicationId
+                            && $0.blockingEventId != r.event.id
                     }?.blockingEventId
                 }
                 if json {
-                    try JSONOutput.print(records.map { r in
-                        JSONOutput.Delivery(
-                            eventId: r.event.id, sink: r.sink, state: r.state.rawValue, attempts: r.attempts, type: r.event.type.rawValue,
-                            applicationId: r.applicationId, from: Nullable(r.event.fromStatus?.rawValue), to: r.event.toStatus.rawValue,
-                            lastError: Nullable(r.lastError), createdAt: EventTime.format(r.createdAt),
-                            nextAttemptAt: Nullable(r.state == .pending ? EventTime.format(r.nextAttemptAt) : nil),
-                            deliveredAt: Nullable(r.deliveredAt.map(EventTime.format)), blockedBy: Nullable(blocker(r)))
-                    })
+                    try JSONOutput.print(
+                        records.map { r in
+                            JSONOutput.Delivery(
+                                eventId: r.event.id,
+                                sink: r.sink,
+                                state: r.state.rawValue,
+                                attempts: r.attempts,
+                                type: r.event.type.rawValue,
+                                applicationId: r.applicationId,
+                                from: Nullable(r.event.fromStatus?.rawValue),
+                                to: r.event.toStatus.rawValue,
+                                lastError: Nullable(r.lastError),
+                                createdAt: EventTime.format(r.createdAt),
+                                nextAttemptAt: Nullable(r.state == .pending ? EventTime.format(r.nextAttemptAt) : nil),
+                                deliveredAt: Nullable(r.deliveredAt.map(EventTime.format)),
+                                blockedBy: Nullable(blocker(r))
+                            )
+                        }
+                    )
                     return
                 }
                 if records.isEmpty { print("no deliveries") }
                 for r in records {
-                    var line = "\(r.event.id)  \(r.sink)  \(r.state.rawValue)  attempts=\(r.attempts)  \(r.event.type)  \(r.applicationId)"
-                    if let from = r.event.fromStatus { line += "  \(from) → \(r.event.toStatus)" } else { line += "  \(r.event.toStatus)" }
+                    var line =
+                        "\(r.event.id)  \(r.sink)  \(r.state.rawValue)  attempts=\(r.attempts)  \(r.event.type)  \(r.applicationId)"
+                    if let from = r.event.fromStatus {
+                        line += "  \(from) → \(r.event.toStatus)"
+                    } else {
+                        line += "  \(r.event.toStatus)"
+                    }
                     if let block = blocker(r) { line += "  blocked behind dead \(block)" }
                     if let error = r.lastError { line += "  last error: \(error)" }
                     print(line)
@@ -67,7 +89,8 @@ extension ComplianceWatchCommand {
         struct Redeliver: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Queue deliveries again with the same event id: one event, or every dead letter of a sink.",
-                discussion: "The running daemon picks them up within seconds.")
+                discussion: "The running daemon picks them up within seconds."
+            )
 
             @OptionGroup var options: GlobalOptions
             @Option(help: "The event id (evt_…).") var event: String?
@@ -84,7 +107,9 @@ extension ComplianceWatchCommand {
                 let configuration = try options.loadConfigurationForReading()
                 let configured = configuration.sinks.map(\.name)
                 if let sink, !configured.contains(sink) {
-                    printError("no sink named \(sink) in \(configuration.sourcePath) (sinks: \(configured.joined(separator: ", ")))")
+                    printError(
+                        "no sink named \(sink) in \(configuration.sourcePath) (sinks: \(configured.joined(separator: ", ")))"
+                    )
                     throw ExitCode(64)
                 }
                 let appendOnly = Set(configuration.sinks.filter { $0.kind == .file }.map(\.name))
@@ -120,7 +145,8 @@ extension ComplianceWatchCommand {
                     An application's events go to each sink in order, so a dead letter holds back the ones after it. \
                     This marks the event's pending or dead delivery to the sink as skipped (recorded, with the time, in \
                     its last error); the running daemon sends the later events within seconds.
-                    """)
+                    """
+            )
 
             @OptionGroup var options: GlobalOptions
             @Option(help: "The event id (evt_…).") var event: String
@@ -129,7 +155,9 @@ extension ComplianceWatchCommand {
             func run() async throws {
                 let configuration = try options.loadConfigurationForReading()
                 if let file = configuration.sinks.first(where: { $0.name == sink && $0.kind == .file }) {
-                    printError("\(file.name) is an audit file: its events are never skipped (the file would have a hole)")
+                    printError(
+                        "\(file.name) is an audit file: its events are never skipped (the file would have a hole)"
+                    )
                     throw ExitCode(64)
                 }
                 let count: Int

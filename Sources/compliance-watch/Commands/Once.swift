@@ -9,7 +9,8 @@ extension ComplianceWatchCommand {
             discussion: """
                 Exit codes: 0 done, 75 the API could not be polled or another process (a running daemon) holds the \
                 state, 78 invalid configuration, 73 unusable state database.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -23,7 +24,9 @@ extension ComplianceWatchCommand {
                 let prefix = results.count > 1 ? "\(account): " : ""
                 switch result {
                 case .success(let report):
-                    print("\(prefix)polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events")
+                    print(
+                        "\(prefix)polled \(report.observed) applications with \(report.requests) requests; \(report.events.count) events"
+                    )
                 case .failure(let error):
                     printError("\(prefix)poll failed: \(error.description)")
                     failed = true

@@ -14,7 +14,8 @@ extension ComplianceWatchCommand {
                 Polls on the configured schedule and delivers events to every sink. On SIGTERM or SIGINT it stops \
                 polling, lets in-flight deliveries finish within [delivery] shutdown_timeout, and exits 0. \
                 Exit codes: 78 invalid configuration, 73 unusable state database, 75 another process holds the state.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -25,10 +26,14 @@ extension ComplianceWatchCommand {
             let (daemon, lock) = try options.makeDaemon()
             defer { withExtendedLifetime(lock) {} }
             let logger = daemon.logger
-            logger.info("starting", metadata: [
-                "cw.config": "\(daemon.configuration.sourcePath)", "cw.accounts": "\(daemon.configuration.accounts.map(\.name).joined(separator: ","))",
-                "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
-            ])
+            logger.info(
+                "starting",
+                metadata: [
+                    "cw.config": "\(daemon.configuration.sourcePath)",
+                    "cw.accounts": "\(daemon.configuration.accounts.map(\.name).joined(separator: ","))",
+                    "cw.sinks": "\(daemon.sinks.map(\.name).joined(separator: ","))",
+                ]
+            )
             // The one place SIGTERM and SIGINT are handled: services stop in reverse order, and
             // after [delivery] shutdown_timeout what is still running is cancelled.
             var services = daemon.services
@@ -42,7 +47,8 @@ extension ComplianceWatchCommand {
             var configuration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger)
+                logger: logger
+            )
             configuration.maximumGracefulShutdownDuration = daemon.configuration.delivery.shutdownTimeout
             try await ServiceGroup(configuration: configuration).run()
             daemon.transport.shutdown()

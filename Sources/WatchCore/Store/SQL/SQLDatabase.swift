@@ -68,7 +68,11 @@ extension SQLConnection {
     }
 
     /// The first column of the first row, if any and not NULL.
-    public func value<T: SQLDecodable>(_ sql: String, _ arguments: (any SQLBindable)?..., as type: T.Type = T.self) throws -> T? {
+    public func value<T: SQLDecodable>(
+        _ sql: String,
+        _ arguments: (any SQLBindable)?...,
+        as type: T.Type = T.self
+    ) throws -> T? {
         var first: SQLValue?
         try each(sql, arguments.map { $0?.sqlValue ?? .null }) { if first == nil { first = $0.values.first } }
         guard let first, first != .null else { return nil }
@@ -76,9 +80,15 @@ extension SQLConnection {
     }
 
     /// The first column of every row.
-    public func column<T: SQLDecodable>(_ sql: String, _ arguments: (any SQLBindable)?..., as type: T.Type = T.self) throws -> [T] {
+    public func column<T: SQLDecodable>(
+        _ sql: String,
+        _ arguments: (any SQLBindable)?...,
+        as type: T.Type = T.self
+    ) throws -> [T] {
         var result: [T] = []
-        try each(sql, arguments.map { $0?.sqlValue ?? .null }) { result.append(try T(sqlValue: $0.values.first ?? .null)) }
+        try each(sql, arguments.map { $0?.sqlValue ?? .null }) {
+            result.append(try T(sqlValue: $0.values.first ?? .null))
+        }
         return result
     }
 }
@@ -225,7 +235,9 @@ extension SQLBindable where Self: RawRepresentable, RawValue == String {
 extension SQLDecodable where Self: RawRepresentable, RawValue == String {
     public init(sqlValue: SQLValue) throws {
         let text = try String(sqlValue: sqlValue)
-        guard let value = Self(rawValue: text) else { throw SQLDecodingError(description: "'\(text)' is not a \(Self.self)") }
+        guard let value = Self(rawValue: text) else {
+            throw SQLDecodingError(description: "'\(text)' is not a \(Self.self)")
+        }
         self = value
     }
 }

@@ -52,7 +52,10 @@ public struct SQLiteDatabase: SQLDatabase {
     public func migrate() throws {
         let migrator = Self.migrator
         if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
-            throw StoreError(path: writer.path, message: "the database was written by a newer compliance-watch; refusing to run")
+            throw StoreError(
+                path: writer.path,
+                message: "the database was written by a newer compliance-watch; refusing to run"
+            )
         }
         try migrator.migrate(writer)
     }
@@ -83,15 +86,17 @@ public struct SQLiteDatabase: SQLDatabase {
         }
 
         static func arguments(_ values: [SQLValue]) -> StatementArguments {
-            StatementArguments(values.map { value -> DatabaseValue in
-                switch value {
-                case .null: .null
-                case .integer(let v): v.databaseValue
-                case .real(let v): v.databaseValue
-                case .text(let v): v.databaseValue
-                case .blob(let v): v.databaseValue
+            StatementArguments(
+                values.map { value -> DatabaseValue in
+                    switch value {
+                    case .null: .null
+                    case .integer(let v): v.databaseValue
+                    case .real(let v): v.databaseValue
+                    case .text(let v): v.databaseValue
+                    case .blob(let v): v.databaseValue
+                    }
                 }
-            })
+            )
         }
 
         static func value(_ value: DatabaseValue) -> SQLValue {

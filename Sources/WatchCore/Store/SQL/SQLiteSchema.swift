@@ -6,7 +6,9 @@
 /// change to the schema is a new migration at the end.
 enum SQLiteSchema {
     static let migrations: [(identifier: String, sql: String)] = [
-        ("v1-create-state", """
+        (
+            "v1-create-state",
+            """
             CREATE TABLE application (
                 account TEXT NOT NULL,
                 id TEXT NOT NULL,
@@ -52,10 +54,13 @@ enum SQLiteSchema {
                 lastError TEXT,
                 consecutiveFailures INTEGER NOT NULL DEFAULT 0
             );
-            """),
+            """
+        ),
         // The last line each file sink wrote, so a truncated audit file is detectable and the
         // hash chain continues into a new file after rotation.
-        ("v2-add-audit-head", """
+        (
+            "v2-add-audit-head",
+            """
             CREATE TABLE auditHead (
                 sink TEXT PRIMARY KEY,
                 seq INTEGER NOT NULL,
@@ -63,7 +68,8 @@ enum SQLiteSchema {
                 path TEXT NOT NULL,
                 updatedAt REAL NOT NULL
             );
-            """),
+            """
+        ),
         // The dispatcher asks for the oldest pending rows of one sink; without this index SQLite
         // sorted every pending row on each query (measured in make bench).
         ("v3-index-pending-deliveries", "CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq)"),
@@ -71,7 +77,9 @@ enum SQLiteSchema {
         // back continues its event numbering instead of reusing event ids. The salt is mixed into
         // every event id: two databases (a wiped one, a second installation) never give one id to
         // two different transitions.
-        ("v4-tombstones-and-event-salt", """
+        (
+            "v4-tombstones-and-event-salt",
+            """
             ALTER TABLE application ADD COLUMN deletedAt REAL;
             ALTER TABLE application ADD COLUMN missedScans INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE application ADD COLUMN problem TEXT;
@@ -79,10 +87,13 @@ enum SQLiteSchema {
             ALTER TABLE pollState ADD COLUMN lastSuccessAt REAL;
             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             INSERT INTO meta (key, value) VALUES ('eventIdSalt', lower(hex(randomblob(16))));
-            """),
+            """
+        ),
         // `skipped`: an operator gave up on one delivery (`deliveries skip`), so the
         // application's later events may flow. SQLite cannot alter a CHECK: rebuild.
-        ("v5-delivery-skipped-state", """
+        (
+            "v5-delivery-skipped-state",
+            """
             CREATE TABLE delivery_new (
                 eventSeq INTEGER NOT NULL REFERENCES event(seq) ON DELETE CASCADE,
                 sink TEXT NOT NULL,
@@ -103,10 +114,13 @@ enum SQLiteSchema {
             CREATE INDEX delivery_due ON delivery(sink, state, nextAttemptAt);
             CREATE INDEX delivery_order ON delivery(sink, account, applicationId, state, eventSeq);
             CREATE INDEX delivery_pending ON delivery(sink, state, eventSeq);
-            """),
+            """
+        ),
         // Document ids were joined with commas; a JSON array cannot be misread if an id ever holds
         // one. Split as Swift's components(separatedBy: ",") did ("a,,b" is three ids, "" none).
-        ("v6-document-ids-as-json", """
+        (
+            "v6-document-ids-as-json",
+            """
             UPDATE application SET documentIds = (
                 WITH RECURSIVE part(n, id, rest) AS (
                     SELECT 0, NULL, application.documentIds || ','
@@ -118,24 +132,33 @@ enum SQLiteSchema {
             )
             WHERE documentIds <> '';
             UPDATE application SET documentIds = '[]' WHERE documentIds = '';
-            """),
+            """
+        ),
         // A hot scan reads only what it compares, for only the applications it expects to see
         // (changeable, or suspected gone), from this partial index; bodies stay on disk. Queries
         // repeat the index's WHERE exactly (`StateStore.watchCondition`, checked by a test), so
         // SQLite uses it.
-        ("v7-content-hash-and-watch-index", """
+        (
+            "v7-content-hash-and-watch-index",
+            """
             ALTER TABLE application ADD COLUMN contentHash BLOB;
             CREATE INDEX application_watch ON application(account, id) WHERE deletedAt IS NULL AND (lower(status) <> 'accepted' OR missedScans > 0 OR problem IS NOT NULL);
-            """),
+            """
+        ),
         // The status line counts pending and dead rows after every cycle: a range of this index,
         // however many delivered rows the table holds.
-        ("v8-index-delivery-state", """
+        (
+            "v8-index-delivery-state",
+            """
             CREATE INDEX delivery_state ON delivery(state, sink);
             CREATE INDEX application_problem ON application(problemSince) WHERE problem IS NOT NULL;
-            """),
+            """
+        ),
         // The active/standby lease: one row that names the leader and its fencing token, and one
         // row per instance seen. SQLite, written by one process (``StateLock``), leaves them empty.
-        ("v9-ha-lease", """
+        (
+            "v9-ha-lease",
+            """
             CREATE TABLE ha_lease (
                 name TEXT PRIMARY KEY,
                 holder TEXT,
@@ -153,7 +176,8 @@ enum SQLiteSchema {
                 seenAt REAL NOT NULL
             );
             INSERT INTO ha_lease (name) VALUES ('leader');
-            """),
+            """
+        ),
         // The sealing epoch of each recorded head.
         ("v10-audit-head-epoch", "ALTER TABLE auditHead ADD COLUMN epoch INTEGER"),
     ]

@@ -32,7 +32,7 @@ public final class CurlTransport: HTTPTransport {
             timeout: Duration = .seconds(30),
             maxResponseBytes: Int = 4 * 1024 * 1024,
             maxConcurrentTransfers: Int = 8,
-            userAgent: String = "compliance-watch/\(complianceWatchVersion)",
+            userAgent: String = complianceWatchUserAgent,
             caBundlePath: String? = nil
         ) {
             self.connectTimeout = connectTimeout
@@ -171,3 +171,5 @@ private final class TransferBox: @unchecked Sendable {
 public let complianceWatchVersion = BuildInfo.version
 /// The commit the binary was built from, shown by `--version` and in `build_info`.
 public let complianceWatchCommit = BuildInfo.commit
+/// What every HTTP request of ours says it is, unless a request sets its own.
+public let complianceWatchUserAgent = "compliance-watch/\(complianceWatchVersion)"

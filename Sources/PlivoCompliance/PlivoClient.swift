@@ -38,9 +38,6 @@ public struct PlivoClient: Sendable {
 
     /// The largest page Plivo serves for compliance lists.
     public static let maxPageSize = 20
-    /// The `User-Agent` sent with every request.
-    public static let userAgent = "compliance-watch/\(complianceWatchVersion)"
-
     /// The account, token and endpoint.
     public let configuration: Configuration
     let transport: any HTTPTransport
@@ -99,7 +96,7 @@ public struct PlivoClient: Sendable {
         let request = HTTPRequest(
             method: method,
             url: url,
-            headers: [("Accept", "application/json"), ("User-Agent", Self.userAgent)],
+            headers: [("Accept", "application/json"), ("User-Agent", complianceWatchUserAgent)],
             body: body,
             credentials: BasicCredentials(username: configuration.authId, password: configuration.authToken),
             timeout: configuration.timeout

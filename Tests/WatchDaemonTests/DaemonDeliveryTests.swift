@@ -122,17 +122,6 @@ struct DeliveryRig {
             .filter { $0.data.application.complianceApplicationId == application }.map(\.id)
     }
 
-    /// Waits (bounded) until `condition` holds.
-    @discardableResult
-    func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     func cli(_ arguments: [String]) async throws -> (Int32, String, String) {
         try await runCLI(arguments + ["--config", fixture.configPath])
     }
@@ -154,7 +143,7 @@ struct DaemonDeliveryTests {
         try rig.receiver.answer(500)
         try await rig.review(app, "accepted")
         #expect(
-            try await rig.eventually {
+            try await eventually {
                 try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook")
             }
         )
@@ -162,7 +151,7 @@ struct DaemonDeliveryTests {
         #expect(first.count == 1)
 
         try await rig.review(app, "rejected")
-        #expect(try await rig.eventually { try rig.events(of: app).count == 2 })
+        #expect(try await eventually { try rig.events(of: app).count == 2 })
         let events = try rig.events(of: app)
         // It waits behind the dead letter: not sent, shown as blocked.
         try await Task.sleep(for: .milliseconds(500))
@@ -217,7 +206,7 @@ struct DaemonDeliveryTests {
         let (code, out, _) = try await rig.cli(["deliveries", "redeliver", "--sink", "hook", "--dead"])
         #expect(code == 0)
         #expect(out == "queued 1 deliveries\n")
-        #expect(try await rig.eventually(10) { rig.receiver.delivered.count == 2 })
+        #expect(try await eventually(within: 10) { rig.receiver.delivered.count == 2 })
         #expect(rig.receiver.delivered == events, "in order, under the ids recorded")
     }
 
@@ -229,18 +218,18 @@ struct DaemonDeliveryTests {
         try rig.receiver.answer(400)  // final: dead at once
         try await rig.review(app, "rejected")
         #expect(
-            try await rig.eventually {
+            try await eventually {
                 try await rig.cli(["deliveries", "list", "--state", "dead"]).1.contains("hook")
             }
         )
         try rig.receiver.answer(204)
         try await rig.review(app, "submitted")
-        #expect(try await rig.eventually { try rig.events(of: app).count == 2 })
+        #expect(try await eventually { try rig.events(of: app).count == 2 })
         let events = try rig.events(of: app)
         let (code, out, _) = try await rig.cli(["deliveries", "skip", "--event", events[0], "--sink", "hook"])
         #expect(code == 0)
         #expect(out == "skipped \(events[0]) for hook\n")
-        #expect(try await rig.eventually(10) { rig.receiver.delivered == [events[1]] })
+        #expect(try await eventually(within: 10) { rig.receiver.delivered == [events[1]] })
         let (_, skipped, _) = try await rig.cli(["deliveries", "list", "--state", "skipped"])
         #expect(skipped.contains(events[0]))
         #expect(skipped.contains("skipped by operator at "))
@@ -255,22 +244,22 @@ struct DaemonDeliveryTests {
         defer { rig.stop() }
         try rig.receiver.answer(410)
         try await rig.review(rig.ids[0], "accepted")
-        #expect(try await rig.eventually { rig.receiver.received.contains { $0.status == 410 } })
+        #expect(try await eventually { rig.receiver.received.contains { $0.status == 410 } })
         #expect(
-            try await rig.eventually {
+            try await eventually {
                 try await rig.cli(["status"]).1.contains("disabled (receiver answered 410 Gone")
             }
         )
 
         try await rig.review(rig.ids[1], "rejected")
-        #expect(try await rig.eventually { try rig.events(of: rig.ids[1]).count == 1 })
+        #expect(try await eventually { try rig.events(of: rig.ids[1]).count == 1 })
         let (_, held, _) = try await rig.cli(["deliveries", "list", "--sink", "hook", "--state", "pending"])
         #expect(held.split(separator: "\n").count == 2)
         #expect(
             held.split(separator: "\n").allSatisfy { $0.contains("held: sink disabled (receiver answered 410 Gone") }
         )
         #expect(
-            try await rig.eventually {
+            try await eventually {
                 rig.socket.all.map(\.text).contains { $0.contains("STATUS=") && $0.contains("sink hook disabled") }
             }
         )
@@ -278,9 +267,9 @@ struct DaemonDeliveryTests {
 
         try rig.receiver.answer(204)
         kill(rig.daemon.processIdentifier, SIGHUP)
-        #expect(try await rig.eventually(10) { rig.receiver.delivered.count == 2 })
+        #expect(try await eventually(within: 10) { rig.receiver.delivered.count == 2 })
         #expect(Set(rig.receiver.delivered) == Set(try rig.events(of: rig.ids[0]) + rig.events(of: rig.ids[1])))
-        #expect(try await rig.eventually { try await rig.cli(["status"]).1.contains("hook             delivering") })
+        #expect(try await eventually { try await rig.cli(["status"]).1.contains("hook             delivering") })
     }
 
     @Test("SIGHUP reopens the audit file even when the new configuration is refused; the chain continues")
@@ -289,7 +278,7 @@ struct DaemonDeliveryTests {
         defer { rig.stop() }
         let path = rig.fixture.auditPath
         try await rig.review(rig.ids[0], "accepted")
-        #expect(try await rig.eventually { ((try? rig.fixture.auditEvents())?.lines ?? 0) == 1 })
+        #expect(try await eventually { ((try? rig.fixture.auditEvents())?.lines ?? 0) == 1 })
 
         // logrotate moves the file, and the operator's configuration has a mistake in it.
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
@@ -302,7 +291,7 @@ struct DaemonDeliveryTests {
 
         try await rig.review(rig.ids[1], "rejected")
         #expect(
-            try await rig.eventually { FileManager.default.fileExists(atPath: path) },
+            try await eventually { FileManager.default.fileExists(atPath: path) },
             "the next line went to a new file"
         )
         #expect(try String(contentsOfFile: path + ".1", encoding: .utf8).split(separator: "\n").count == 1)

@@ -98,16 +98,6 @@ struct FailoverRig {
         try fixtures.flatMap { try $0.auditEvents().events }
     }
 
-    /// Waits (bounded) until `condition` holds.
-    func eventually(_ seconds: Double = 30, _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if (try? condition()) == true { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try condition()
-    }
-
     /// Each transition once: no application reaches one status under two event ids.
     static func checkNoTransitionTwice(_ events: [Event]) {
         var ids: [String: Set<String>] = [:]
@@ -139,7 +129,7 @@ struct FailoverTests {
         defer { rig.stop() }
         try await rig.start(0)
         #expect(
-            try await rig.eventually {
+            try await eventually(within: 30) {
                 try rig.lease()?.leader != nil && rig.store().pollState(account: FailoverRig.authId).baselineDone
             }
         )
@@ -150,18 +140,20 @@ struct FailoverTests {
         for id in rig.ids.prefix(6) { try await rig.review(id, "accepted") }
         // Written and recorded as delivered: none of these is in flight at the kill, so none may
         // be written again (a delivery in flight may: at least once).
-        #expect(try await rig.eventually { try rig.store().deliveries(sink: "audit", state: .delivered).count == 6 })
+        #expect(
+            try await eventually(within: 30) { try rig.store().deliveries(sink: "audit", state: .delivered).count == 6 }
+        )
         kill(rig.daemons[0].processIdentifier, SIGKILL)
         // Changes keep coming while nobody leads.
         for id in rig.ids.dropFirst(6) { try await rig.review(id, "rejected") }
 
-        #expect(try await rig.eventually { try rig.lease()?.token == first.token + 1 })
+        #expect(try await eventually(within: 30) { try rig.lease()?.token == first.token + 1 })
         #expect(
             await rig.said(1) { $0.hasPrefix("STATUS=leader (token \(first.token + 1))") },
             "\(rig.sockets[1].all.map(\.text).suffix(3))"
         )
         #expect(
-            try await rig.eventually {
+            try await eventually(within: 30) {
                 Set(try rig.delivered().map(\.data.application.complianceApplicationId)).count == 12
             }
         )
@@ -190,23 +182,27 @@ struct FailoverTests {
         var rig = try await FailoverRig(cluster: try TestPostgres.shared, applications: 6)
         defer { rig.stop() }
         try await rig.start(0)
-        #expect(try await rig.eventually { try rig.store().pollState(account: FailoverRig.authId).baselineDone })
+        #expect(
+            try await eventually(within: 30) { try rig.store().pollState(account: FailoverRig.authId).baselineDone }
+        )
         try await rig.start(1)
         let first = try #require(try rig.lease())
         try await rig.review(rig.ids[0], "accepted")
         // Recorded as delivered, so not in flight when the leader stops: nobody sends it again.
-        #expect(try await rig.eventually { try rig.store().deliveries(sink: "audit", state: .delivered).count == 1 })
+        #expect(
+            try await eventually(within: 30) { try rig.store().deliveries(sink: "audit", state: .delivered).count == 1 }
+        )
 
         kill(rig.daemons[0].processIdentifier, SIGSTOP)
-        #expect(try await rig.eventually { try rig.lease()?.token == first.token + 1 })
+        #expect(try await eventually(within: 30) { try rig.lease()?.token == first.token + 1 })
         for id in rig.ids[1...2] { try await rig.review(id, "accepted") }
-        #expect(try await rig.eventually { try rig.fixtures[1].auditEvents().events.count == 2 })
+        #expect(try await eventually(within: 30) { try rig.fixtures[1].auditEvents().events.count == 2 })
         let before = try rig.fixtures[0].auditEvents().lines
 
         let resumed = ContinuousClock.now
         kill(rig.daemons[0].processIdentifier, SIGCONT)
         for id in rig.ids[3...5] { try await rig.review(id, "rejected") }
-        #expect(try await rig.eventually { try rig.fixtures[1].auditEvents().events.count == 5 })
+        #expect(try await eventually(within: 30) { try rig.fixtures[1].auditEvents().events.count == 5 })
         #expect(await rig.said(0, after: resumed, within: .seconds(60)) { $0.hasPrefix("STATUS=standby; leader is ") })
         #expect(try rig.fixtures[0].auditEvents().lines == before, "the old leader appended nothing after it resumed")
         #expect(try rig.lease()?.token == first.token + 1, "and did not take the lease back")
@@ -223,14 +219,16 @@ struct FailoverTests {
         var rig = try await FailoverRig(cluster: cluster, applications: 6)
         defer { rig.stop() }
         try await rig.start(0)
-        #expect(try await rig.eventually { try rig.store().pollState(account: FailoverRig.authId).baselineDone })
+        #expect(
+            try await eventually(within: 30) { try rig.store().pollState(account: FailoverRig.authId).baselineDone }
+        )
         try await rig.start(1)
         try await rig.review(rig.ids[0], "accepted")
-        #expect(try await rig.eventually { try rig.delivered().count == 1 })
+        #expect(try await eventually(within: 30) { try rig.delivered().count == 1 })
 
         try cluster.restart()
         for id in rig.ids.dropFirst() { try await rig.review(id, "accepted") }
-        #expect(try await rig.eventually(45) { try rig.delivered().count == 6 })
+        #expect(try await eventually(within: 45) { try rig.delivered().count == 6 })
         let events = try rig.delivered()
         FailoverRig.checkNoTransitionTwice(events)
         #expect(Set(events.map(\.id)) == Set(try rig.store().events().map(\.id)))

@@ -185,7 +185,9 @@ struct ConfigurationTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let hex = String(repeating: "ab", count: 32)
         try writeSecretFile(hex + "\n", to: dir.appendingPathComponent("seed").path)
-        try "short".write(to: dir.appendingPathComponent("bad"), atomically: true, encoding: .utf8)
+        try writeSecretFile("short", to: dir.appendingPathComponent("bad").path)
+        // 64 characters that are hex digits to Swift (fullwidth ａ and ｂ) but not to UInt8(_:radix:).
+        try writeSecretFile(String(repeating: "ａｂ", count: 32), to: dir.appendingPathComponent("wide").path)
         let base = "[plivo]\nauth_id = \"MA1\"\n[audit]\n"
         func load(_ extra: String) throws(ConfigurationError) -> DaemonConfiguration {
             try DaemonConfiguration.parse(
@@ -199,7 +201,10 @@ struct ConfigurationTests {
         #expect(!"\(configured.audit)".contains("ab"), "\(configured.audit)")
         #expect(try load("").audit.seed == nil)
         #expect(try load("").audit.seal)
-        #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"bad\"\n") }
+        for bad in ["bad", "wide"] {
+            let error = #expect(throws: ConfigurationError.self) { try load("sealing_key_file = \"\(bad)\"\n") }
+            #expect(error.map { "\($0)".contains("not 32 bytes") } == true, "refused for what \(bad) holds")
+        }
         #expect(throws: ConfigurationError.self) {
             try load("sealing_key_file = \"seed\"\nsealing_key_credential = \"x\"\n")
         }

@@ -41,20 +41,25 @@ extension DaemonConfiguration.Plivo {
             }
         case .account(let shared):
             defaults = shared
-            name = (p.string("name") ?? "").trimmingCharacters(in: .whitespaces)
-            if name!.isEmpty {
+            let accountName = (p.string("name") ?? "").trimmingCharacters(in: .whitespaces)
+            name = accountName
+            // It names a credential: plivo-auth-token-NAME.
+            let credentialSafe = accountName.allSatisfy {
+                $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_")
+            }
+            if accountName.isEmpty {
                 p.problem("name", "missing: every account needs a name")
-            } else if !name!.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
-                p.problem("name", "'\(name!)' may hold only letters, digits, '-' and '_' (it names a credential)")
+            } else if !credentialSafe {
+                p.problem("name", "'\(accountName)' may hold only letters, digits, '-' and '_' (it names a credential)")
             }
             authId = (p.string("auth_id") ?? "").trimmingCharacters(in: .whitespaces)
             if secrets {
                 token = SecretReader(environment: p.environment).read(
                     fileKey: "auth_token_file",
                     in: p,
-                    credential: "plivo-auth-token-\(name!)",
+                    credential: "plivo-auth-token-\(accountName)",
                     environmentVariable: nil,
-                    what: "the auth token of account \(name!)"
+                    what: "the auth token of account \(accountName)"
                 )
             } else {
                 _ = p.string("auth_token_file")
@@ -262,7 +267,8 @@ extension DaemonConfiguration.Audit {
             var index = trimmed.startIndex
             while index < trimmed.endIndex {
                 let next = trimmed.index(index, offsetBy: 2)
-                bytes.append(UInt8(trimmed[index..<next], radix: 16)!)
+                guard let byte = UInt8(trimmed[index..<next], radix: 16) else { return nil }
+                bytes.append(byte)
                 index = next
             }
             return Data(bytes)

@@ -49,6 +49,8 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // glibc's <malloc.h>, for mallopt.
+        .systemLibrary(name: "CMalloc"),
 
         // The version and commit, stamped before each build from VERSION and git.
         .plugin(name: "VersionStamp", capability: .buildTool()),
@@ -131,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "compliance-watch",
             dependencies: [
-                "WatchDaemon", "WatchCore", "WatchSinks", "WatchSystemd", "CurlHTTP", "PlivoCompliance",
+                "WatchDaemon", "WatchCore", "WatchSinks", "WatchSystemd", "CurlHTTP", "PlivoCompliance", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Logging
 import Metrics
 import Prometheus
@@ -22,7 +23,7 @@ extension ComplianceWatchCommand {
         func run() async throws {
             // glibc gives each contending thread its own heap arena (up to 8 per core), each
             // keeping freed memory: two arenas hold the daemon's resident memory flat.
-            _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
+            _ = mallopt(M_ARENA_MAX, 2)
             let (daemon, lock) = try options.makeDaemon()
             defer { withExtendedLifetime(lock) {} }
             let logger = daemon.logger
@@ -56,7 +57,3 @@ extension ComplianceWatchCommand {
         }
     }
 }
-
-/// glibc's `mallopt(3)`; the Glibc module does not export `<malloc.h>`.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
